@@ -14,7 +14,9 @@ pub fn render(data: Bytes) -> Result<String, RecordError> {
     for raw in set.by_ref() {
         let raw = raw?;
         let h = raw.header();
-        let codec = h.compression().map_or_else(|id| format!("codec#{id}"), |c| c.to_string());
+        let codec = h
+            .compression()
+            .map_or_else(|id| format!("codec#{id}"), |c| c.to_string());
         let _ = writeln!(
             out,
             "batch offset={} last={} magic={} codec={} records={} producer={}/{} seq={} txn={} control={}",
@@ -23,12 +25,23 @@ pub fn render(data: Bytes) -> Result<String, RecordError> {
         );
         let batch = raw.decode(&opts)?;
         if let Some(marker) = batch.control_record()? {
-            let _ = writeln!(out, "  control {:?} coordinator_epoch={:?}", marker.kind, marker.coordinator_epoch);
+            let _ = writeln!(
+                out,
+                "  control {:?} coordinator_epoch={:?}",
+                marker.kind, marker.coordinator_epoch
+            );
             continue;
         }
         for record in batch.records() {
             let r = record?;
-            let _ = write!(out, "  {} ts={} key={} value={}", r.offset, r.timestamp, show(r.key), show(r.value));
+            let _ = write!(
+                out,
+                "  {} ts={} key={} value={}",
+                r.offset,
+                r.timestamp,
+                show(r.key),
+                show(r.value)
+            );
             for h in r.headers {
                 let _ = write!(out, " {}={}", String::from_utf8_lossy(h.key), show(h.value));
             }
@@ -36,7 +49,11 @@ pub fn render(data: Bytes) -> Result<String, RecordError> {
         }
     }
     if let Some(cut) = set.incomplete() {
-        let _ = writeln!(out, "incomplete batch at byte {}: {} of {:?} bytes", cut.at, cut.available, cut.needed);
+        let _ = writeln!(
+            out,
+            "incomplete batch at byte {}: {} of {:?} bytes",
+            cut.at, cut.available, cut.needed
+        );
     }
     Ok(out)
 }
@@ -55,10 +72,27 @@ mod tests {
 
     #[test]
     fn renders_records_and_headers() {
-        let mut b = BatchBuilder::new(BatchOptions { base_offset: 5, ..Default::default() });
-        b.push(10, Some(b"k"), None, &[Header { key: b"h", value: Some(b"v") }]);
+        let mut b = BatchBuilder::new(BatchOptions {
+            base_offset: 5,
+            ..Default::default()
+        });
+        b.push(
+            10,
+            Some(b"k"),
+            None,
+            &[Header {
+                key: b"h",
+                value: Some(b"v"),
+            }],
+        );
         let text = render(b.finish().unwrap()).unwrap();
-        assert!(text.contains("batch offset=5 last=5 magic=2 codec=none records=1"), "{text}");
-        assert!(text.contains("  5 ts=10 key=\"k\" value=null h=\"v\""), "{text}");
+        assert!(
+            text.contains("batch offset=5 last=5 magic=2 codec=none records=1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  5 ts=10 key=\"k\" value=null h=\"v\""),
+            "{text}"
+        );
     }
 }

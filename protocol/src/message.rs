@@ -9,9 +9,7 @@
 use std::any::type_name;
 
 use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
-};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
 use crate::error::ProtocolError;
@@ -114,8 +112,8 @@ pub fn decode_response<R: Request>(
     let header = ResponseHeader::decode(&mut buf, header_version)
         .map_err(|e| decode_err("response header", R::KEY, version, e))?;
     let what = short_name::<R::Response>();
-    let body = R::Response::decode(&mut buf, version)
-        .map_err(|e| decode_err(what, R::KEY, version, e))?;
+    let body =
+        R::Response::decode(&mut buf, version).map_err(|e| decode_err(what, R::KEY, version, e))?;
     if buf.has_remaining() {
         return Err(ProtocolError::TrailingBytes {
             what,
@@ -199,18 +197,61 @@ pub fn api_name(api_key: ApiKey) -> &'static str {
         };
     }
     names!(
-        Produce, Fetch, ListOffsets, Metadata, OffsetCommit, OffsetFetch, FindCoordinator,
-        JoinGroup, Heartbeat, LeaveGroup, SyncGroup, DescribeGroups, ListGroups, SaslHandshake,
-        ApiVersions, CreateTopics, DeleteTopics, DeleteRecords, InitProducerId,
-        OffsetForLeaderEpoch, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, WriteTxnMarkers,
-        TxnOffsetCommit, DescribeAcls, CreateAcls, DeleteAcls, DescribeConfigs, AlterConfigs,
-        AlterReplicaLogDirs, DescribeLogDirs, SaslAuthenticate, CreatePartitions,
-        CreateDelegationToken, RenewDelegationToken, ExpireDelegationToken,
-        DescribeDelegationToken, DeleteGroups, ElectLeaders, IncrementalAlterConfigs,
-        AlterPartitionReassignments, ListPartitionReassignments, OffsetDelete,
-        DescribeClientQuotas, AlterClientQuotas, DescribeUserScramCredentials,
-        AlterUserScramCredentials, DescribeCluster, DescribeProducers, DescribeTransactions,
-        ListTransactions, ConsumerGroupHeartbeat, ConsumerGroupDescribe, GetTelemetrySubscriptions,
+        Produce,
+        Fetch,
+        ListOffsets,
+        Metadata,
+        OffsetCommit,
+        OffsetFetch,
+        FindCoordinator,
+        JoinGroup,
+        Heartbeat,
+        LeaveGroup,
+        SyncGroup,
+        DescribeGroups,
+        ListGroups,
+        SaslHandshake,
+        ApiVersions,
+        CreateTopics,
+        DeleteTopics,
+        DeleteRecords,
+        InitProducerId,
+        OffsetForLeaderEpoch,
+        AddPartitionsToTxn,
+        AddOffsetsToTxn,
+        EndTxn,
+        WriteTxnMarkers,
+        TxnOffsetCommit,
+        DescribeAcls,
+        CreateAcls,
+        DeleteAcls,
+        DescribeConfigs,
+        AlterConfigs,
+        AlterReplicaLogDirs,
+        DescribeLogDirs,
+        SaslAuthenticate,
+        CreatePartitions,
+        CreateDelegationToken,
+        RenewDelegationToken,
+        ExpireDelegationToken,
+        DescribeDelegationToken,
+        DeleteGroups,
+        ElectLeaders,
+        IncrementalAlterConfigs,
+        AlterPartitionReassignments,
+        ListPartitionReassignments,
+        OffsetDelete,
+        DescribeClientQuotas,
+        AlterClientQuotas,
+        DescribeUserScramCredentials,
+        AlterUserScramCredentials,
+        DescribeCluster,
+        DescribeProducers,
+        DescribeTransactions,
+        ListTransactions,
+        ConsumerGroupHeartbeat,
+        ConsumerGroupDescribe,
+        GetTelemetrySubscriptions,
         PushTelemetry,
     )
 }
@@ -245,8 +286,19 @@ mod tests {
     fn response_round_trip_and_trailing_bytes() {
         let resp = ApiVersionsResponse::default().with_throttle_time_ms(5);
         let mut buf = BytesMut::new();
-        encode_response(&mut buf, 9, ApiKey::ApiVersions, 3, &ResponseKind::ApiVersions(resp.clone())).unwrap();
-        let frame = FrameDecoder::default().split(&mut buf).unwrap().unwrap().freeze();
+        encode_response(
+            &mut buf,
+            9,
+            ApiKey::ApiVersions,
+            3,
+            &ResponseKind::ApiVersions(resp.clone()),
+        )
+        .unwrap();
+        let frame = FrameDecoder::default()
+            .split(&mut buf)
+            .unwrap()
+            .unwrap()
+            .freeze();
         assert_eq!(peek_correlation_id(&frame).unwrap(), 9);
         let (h, body) = decode_response::<ApiVersionsRequest>(frame.clone(), 3).unwrap();
         assert_eq!((h.correlation_id, body), (9, resp));
@@ -254,7 +306,10 @@ mod tests {
         let mut long = BytesMut::from(&frame[..]);
         long.extend_from_slice(b"zz");
         let err = decode_response::<ApiVersionsRequest>(long.freeze(), 3).unwrap_err();
-        assert!(matches!(err, ProtocolError::TrailingBytes { extra: 2, .. }), "{err}");
+        assert!(
+            matches!(err, ProtocolError::TrailingBytes { extra: 2, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -267,11 +322,18 @@ mod tests {
 
     #[test]
     fn garbage_requests_are_errors() {
-        for frame in [&b""[..], b"\x00", b"\x7f\x7f\x00\x00", b"\x00\x03\x00\x01\x00", b"\x00\x12\x00\x03\xff\xff\xff\xff"] {
+        for frame in [
+            &b""[..],
+            b"\x00",
+            b"\x7f\x7f\x00\x00",
+            b"\x00\x03\x00\x01\x00",
+            b"\x00\x12\x00\x03\xff\xff\xff\xff",
+        ] {
             assert!(decode_request(Bytes::copy_from_slice(frame)).is_err());
         }
         // A Metadata v0 request announcing 54 million topics in a few bytes: an error, not an abort.
-        let hostile = Bytes::from_static(&[0, 3, 0, 0, 0, 0, 0, 1, 0, 0, 0x03, 0x3c, 0x0c, 0x00, 0xb6]);
+        let hostile =
+            Bytes::from_static(&[0, 3, 0, 0, 0, 0, 0, 1, 0, 0, 0x03, 0x3c, 0x0c, 0x00, 0xb6]);
         assert!(decode_request(hostile).is_err());
         let _ = TopicName::default();
     }

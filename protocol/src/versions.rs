@@ -95,7 +95,12 @@ mod tests {
         let resp = ApiVersionsResponse::default().with_api_keys(
             entries
                 .iter()
-                .map(|&(k, min, max)| ApiVersion::default().with_api_key(k).with_min_version(min).with_max_version(max))
+                .map(|&(k, min, max)| {
+                    ApiVersion::default()
+                        .with_api_key(k)
+                        .with_min_version(min)
+                        .with_max_version(max)
+                })
                 .collect(),
         );
         ApiVersionTable::from_response(&resp)
@@ -105,10 +110,16 @@ mod tests {
     fn picks_highest_common_version() {
         let t = table(&[(1, 4, 11), (3, 0, 99)]);
         assert_eq!(t.negotiate::<FetchRequest>().unwrap(), 11);
-        assert_eq!(t.negotiate::<MetadataRequest>().unwrap(), MetadataRequest::VERSIONS.max);
+        assert_eq!(
+            t.negotiate::<MetadataRequest>().unwrap(),
+            MetadataRequest::VERSIONS.max
+        );
         assert_eq!(t.negotiate_capped::<MetadataRequest>(9).unwrap(), 9);
         let err = t.negotiate::<ProduceRequest>().unwrap_err();
-        assert!(err.to_string().contains("Produce is not supported"), "{err}");
+        assert!(
+            err.to_string().contains("Produce is not supported"),
+            "{err}"
+        );
     }
 
     #[test]

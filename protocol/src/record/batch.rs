@@ -67,7 +67,11 @@ impl RecordBatch {
             codec => decompress(codec, &records, opts.max_decompressed_size)
                 .map(Bytes::from)
                 .map_err(|kind| {
-                    RecordError::in_set(Some(header.base_offset), position + BATCH_HEADER_SIZE, kind)
+                    RecordError::in_set(
+                        Some(header.base_offset),
+                        position + BATCH_HEADER_SIZE,
+                        kind,
+                    )
                 })?,
         };
         Ok(RecordBatch {
@@ -293,10 +297,9 @@ impl<'a> V2Records<'a> {
             self.done = true;
             let extra = self.data.len() - self.pos;
             if extra != 0 {
-                return Some(Err(self.err(RecordErrorKind::TrailingBytes {
-                    extra,
-                    count: 0,
-                })));
+                return Some(Err(
+                    self.err(RecordErrorKind::TrailingBytes { extra, count: 0 })
+                ));
             }
             return None;
         }

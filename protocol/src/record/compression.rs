@@ -28,8 +28,22 @@ pub(crate) fn decompress(
     let hint = input.len().saturating_mul(4).min(limit);
     match codec {
         Compression::None => bounded_copy(input, limit, codec),
-        Compression::Gzip => read_bounded(flate2::bufread::MultiGzDecoder::new(input), hint, limit, codec),
-        Compression::Lz4 => read_bounded(lz4_flex::frame::FrameDecoder::new(input), hint, limit, codec),
+        Compression::Gzip => read_bounded(
+            flate2::bufread::MultiGzDecoder::new(input),
+            hint,
+            limit,
+            codec,
+        ),
+        Compression::Lz4 => {
+            let out = read_bounded(
+                lz4_flex::frame::FrameDecoder::new(input),
+                hint,
+                limit,
+                codec,
+            )?;
+            check_lz4_end_mark(input)?;
+            Ok(out)
+        }
         Compression::Zstd => {
             let decoder = zstd::stream::read::Decoder::with_buffer(input).map_err(|e| fail(&e))?;
             read_bounded(decoder, hint, limit, codec)
@@ -46,7 +60,27 @@ pub(crate) fn decompress(
     }
 }
 
-fn bounded_copy(input: &[u8], limit: usize, codec: Compression) -> Result<Vec<u8>, RecordErrorKind> {
+/// The LZ4 decoder takes the end of its input at a block boundary as the end of the frame, so a
+/// frame cut just before its end mark would read as complete; Kafka's reader would fail on it,
+/// and so do we.
+fn check_lz4_end_mark(input: &[u8]) -> Result<(), RecordErrorKind> {
+    let content_checksum = input.get(4).is_some_and(|flags| flags & 0x04 != 0);
+    let tail = if content_checksum { 8 } else { 4 };
+    let end_mark = input.len().checked_sub(tail).map(|at| &input[at..at + 4]);
+    if end_mark != Some(&[0, 0, 0, 0][..]) {
+        return Err(RecordErrorKind::Decompress {
+            codec: Compression::Lz4,
+            reason: "frame ends without its end mark (truncated)".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn bounded_copy(
+    input: &[u8],
+    limit: usize,
+    codec: Compression,
+) -> Result<Vec<u8>, RecordErrorKind> {
     if input.len() > limit {
         return Err(RecordErrorKind::DecompressionLimit { codec, limit });
     }
@@ -205,7 +239,9 @@ mod tests {
     use super::*;
 
     fn sample() -> Vec<u8> {
-        (0..200_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect()
+        (0..200_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect()
     }
 
     #[test]
@@ -214,7 +250,11 @@ mod tests {
         for codec in Compression::ALL {
             let mut out = Vec::new();
             compress(codec, None, &input, &mut out).unwrap();
-            assert_eq!(decompress(codec, &out, usize::MAX / 2).unwrap(), input, "{codec}");
+            assert_eq!(
+                decompress(codec, &out, usize::MAX / 2).unwrap(),
+                input,
+                "{codec}"
+            );
         }
     }
 
@@ -225,7 +265,14 @@ mod tests {
             let mut out = Vec::new();
             compress(codec, None, &zeros, &mut out).unwrap();
             let err = decompress(codec, &out, 1 << 20).unwrap_err();
-            assert_eq!(err, RecordErrorKind::DecompressionLimit { codec, limit: 1 << 20 }, "{codec}");
+            assert_eq!(
+                err,
+                RecordErrorKind::DecompressionLimit {
+                    codec,
+                    limit: 1 << 20
+                },
+                "{codec}"
+            );
         }
     }
 
@@ -233,14 +280,28 @@ mod tests {
     fn raw_snappy_is_read_too() {
         let input = sample();
         let raw = snap::raw::Encoder::new().compress_vec(&input).unwrap();
-        assert_eq!(decompress(Compression::Snappy, &raw, usize::MAX / 2).unwrap(), input);
+        assert_eq!(
+            decompress(Compression::Snappy, &raw, usize::MAX / 2).unwrap(),
+            input
+        );
     }
 
     #[test]
     fn garbage_is_an_error_for_every_codec() {
         let junk: Vec<u8> = (0..100u8).map(|i| i.wrapping_mul(37)).collect();
-        for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
-            assert!(matches!(decompress(codec, &junk, 1 << 20), Err(RecordErrorKind::Decompress { .. })), "{codec}");
+        for codec in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            assert!(
+                matches!(
+                    decompress(codec, &junk, 1 << 20),
+                    Err(RecordErrorKind::Decompress { .. })
+                ),
+                "{codec}"
+            );
         }
         let mut xerial = XERIAL_MAGIC.to_vec();
         xerial.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 99, 1]);
@@ -257,6 +318,9 @@ mod tests {
         frame[hc_at] = (twox_hash::XxHash32::oneshot(0, &frame[0..hc_at]) >> 8) as u8;
         assert!(decompress(Compression::Lz4, &frame, usize::MAX / 2).is_err());
         let fixed = fix_legacy_lz4_header(&frame);
-        assert_eq!(decompress(Compression::Lz4, &fixed, usize::MAX / 2).unwrap(), input);
+        assert_eq!(
+            decompress(Compression::Lz4, &fixed, usize::MAX / 2).unwrap(),
+            input
+        );
     }
 }

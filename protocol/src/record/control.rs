@@ -50,7 +50,11 @@ impl ControlRecord {
     pub fn marker(commit: bool, coordinator_epoch: i32) -> Self {
         Self {
             version: 0,
-            kind: if commit { ControlType::Commit } else { ControlType::Abort },
+            kind: if commit {
+                ControlType::Commit
+            } else {
+                ControlType::Abort
+            },
             coordinator_epoch: Some(coordinator_epoch),
         }
     }
@@ -60,7 +64,9 @@ impl ControlRecord {
     pub fn parse(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<Self, RecordErrorKind> {
         let key = key.ok_or(RecordErrorKind::BadControlRecord("null key"))?;
         let [v0, v1, t0, t1, ..] = *key else {
-            return Err(RecordErrorKind::BadControlRecord("key shorter than 4 bytes"));
+            return Err(RecordErrorKind::BadControlRecord(
+                "key shorter than 4 bytes",
+            ));
         };
         let version = i16::from_be_bytes([v0, v1]);
         if version < 0 {
@@ -69,9 +75,13 @@ impl ControlRecord {
         let kind = ControlType::from_id(i16::from_be_bytes([t0, t1]));
         let coordinator_epoch = match kind {
             ControlType::Abort | ControlType::Commit => {
-                let value = value.ok_or(RecordErrorKind::BadControlRecord("marker with a null value"))?;
+                let value = value.ok_or(RecordErrorKind::BadControlRecord(
+                    "marker with a null value",
+                ))?;
                 let [_, _, e0, e1, e2, e3, ..] = *value else {
-                    return Err(RecordErrorKind::BadControlRecord("marker value shorter than 6 bytes"));
+                    return Err(RecordErrorKind::BadControlRecord(
+                        "marker value shorter than 6 bytes",
+                    ));
                 };
                 Some(i32::from_be_bytes([e0, e1, e2, e3]))
             }
@@ -106,7 +116,10 @@ mod tests {
     fn markers_round_trip() {
         for commit in [true, false] {
             let m = ControlRecord::marker(commit, 7);
-            assert_eq!(ControlRecord::parse(Some(&m.key_bytes()), Some(&m.value_bytes())), Ok(m));
+            assert_eq!(
+                ControlRecord::parse(Some(&m.key_bytes()), Some(&m.value_bytes())),
+                Ok(m)
+            );
         }
     }
 

@@ -95,7 +95,8 @@ impl BatchHeader {
 
     /// The offset of the last record in the batch.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset.wrapping_add(i64::from(self.last_offset_delta))
+        self.base_offset
+            .wrapping_add(i64::from(self.last_offset_delta))
     }
 
     /// The offset after the batch: where a consumer continues.

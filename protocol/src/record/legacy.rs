@@ -13,8 +13,7 @@ use super::batch::{Headers, Record};
 use super::compression::{compress, decompress, fix_legacy_lz4_header};
 use super::error::{RecordError, RecordErrorKind, WriteError};
 use super::header::{
-    be_i32, be_i64, BatchHeader, LEGACY_MIN_SIZE_V0, LEGACY_MIN_SIZE_V1, LOG_OVERHEAD,
-    MAGIC_OFFSET,
+    be_i32, be_i64, BatchHeader, LEGACY_MIN_SIZE_V0, LEGACY_MIN_SIZE_V1, LOG_OVERHEAD, MAGIC_OFFSET,
 };
 use super::{Compression, DecodeOptions, TimestampType};
 
@@ -60,7 +59,11 @@ pub(crate) fn decode(
     };
     let compressed = &bytes[value_at..value_at + value_len];
     let inner = if codec == Compression::Lz4 && header.magic == 0 {
-        decompress(codec, &fix_legacy_lz4_header(compressed), opts.max_decompressed_size)
+        decompress(
+            codec,
+            &fix_legacy_lz4_header(compressed),
+            opts.max_decompressed_size,
+        )
     } else {
         decompress(codec, compressed, opts.max_decompressed_size)
     }
@@ -119,22 +122,36 @@ fn key_value(
     magic: i8,
 ) -> Result<(Option<(usize, usize)>, Option<(usize, usize)>, usize), (usize, RecordErrorKind)> {
     let mut pos = if magic >= 1 { 26 } else { 18 };
-    let mut field = |what: &'static str| -> Result<Option<(usize, usize)>, (usize, RecordErrorKind)> {
-        if m.len() < pos + 4 {
-            return Err((pos, RecordErrorKind::Truncated { what, needed: 4, available: m.len().saturating_sub(pos) }));
-        }
-        let len = be_i32(m, pos);
-        let at = pos + 4;
-        if len == -1 {
-            pos = at;
-            return Ok(None);
-        }
-        if len < 0 || len as usize > m.len() - at {
-            return Err((pos, RecordErrorKind::InvalidLength { what, value: i64::from(len) }));
-        }
-        pos = at + len as usize;
-        Ok(Some((at, len as usize)))
-    };
+    let mut field =
+        |what: &'static str| -> Result<Option<(usize, usize)>, (usize, RecordErrorKind)> {
+            if m.len() < pos + 4 {
+                return Err((
+                    pos,
+                    RecordErrorKind::Truncated {
+                        what,
+                        needed: 4,
+                        available: m.len().saturating_sub(pos),
+                    },
+                ));
+            }
+            let len = be_i32(m, pos);
+            let at = pos + 4;
+            if len == -1 {
+                pos = at;
+                return Ok(None);
+            }
+            if len < 0 || len as usize > m.len() - at {
+                return Err((
+                    pos,
+                    RecordErrorKind::InvalidLength {
+                        what,
+                        value: i64::from(len),
+                    },
+                ));
+            }
+            pos = at + len as usize;
+            Ok(Some((at, len as usize)))
+        };
     let key = field("message key length")?;
     let value = field("message value length")?;
     if pos != m.len() {
@@ -195,22 +212,50 @@ impl<'a> LegacyRecords<'a> {
         let err = |off: usize, kind| RecordError::in_records(self.base_offset, at + off, kind);
         let rest = &self.data[at..];
         if rest.len() < LOG_OVERHEAD {
-            return Err(err(0, RecordErrorKind::Truncated { what: "message", needed: LOG_OVERHEAD, available: rest.len() }));
+            return Err(err(
+                0,
+                RecordErrorKind::Truncated {
+                    what: "message",
+                    needed: LOG_OVERHEAD,
+                    available: rest.len(),
+                },
+            ));
         }
         let size = be_i32(rest, 8);
         if size < LEGACY_MIN_SIZE_V0 as i32 {
-            return Err(err(8, RecordErrorKind::InvalidLength { what: "message size", value: i64::from(size) }));
+            return Err(err(
+                8,
+                RecordErrorKind::InvalidLength {
+                    what: "message size",
+                    value: i64::from(size),
+                },
+            ));
         }
         let total = LOG_OVERHEAD + size as usize;
         if rest.len() < total {
-            return Err(err(0, RecordErrorKind::Truncated { what: "message", needed: total, available: rest.len() }));
+            return Err(err(
+                0,
+                RecordErrorKind::Truncated {
+                    what: "message",
+                    needed: total,
+                    available: rest.len(),
+                },
+            ));
         }
         let m = &rest[..total];
         let magic = m[MAGIC_OFFSET] as i8;
         match magic {
             0 => {}
             1 if size as usize >= LEGACY_MIN_SIZE_V1 => {}
-            1 => return Err(err(8, RecordErrorKind::InvalidLength { what: "message size", value: i64::from(size) })),
+            1 => {
+                return Err(err(
+                    8,
+                    RecordErrorKind::InvalidLength {
+                        what: "message size",
+                        value: i64::from(size),
+                    },
+                ))
+            }
             other => return Err(err(MAGIC_OFFSET, RecordErrorKind::UnsupportedMagic(other))),
         }
         if m[MAGIC_OFFSET + 1] & 0x07 != 0 {
@@ -258,13 +303,25 @@ pub fn write_message_set(
 ) -> Result<(), WriteError> {
     if compression == Compression::None {
         for (i, r) in records.iter().enumerate() {
-            write_message(out, magic, 0, base_offset + i as i64, r.timestamp, r.key, r.value);
+            write_message(
+                out,
+                magic,
+                0,
+                base_offset + i as i64,
+                r.timestamp,
+                r.key,
+                r.value,
+            );
         }
         return Ok(());
     }
     let mut inner = Vec::new();
     for (i, r) in records.iter().enumerate() {
-        let offset = if magic >= 1 { i as i64 } else { base_offset + i as i64 };
+        let offset = if magic >= 1 {
+            i as i64
+        } else {
+            base_offset + i as i64
+        };
         write_message(&mut inner, magic, 0, offset, r.timestamp, r.key, r.value);
     }
     let mut compressed = Vec::new();
@@ -275,7 +332,15 @@ pub fn write_message_set(
     }
     let max_ts = records.iter().map(|r| r.timestamp).max().unwrap_or(-1);
     let last = base_offset + records.len().saturating_sub(1) as i64;
-    write_message(out, magic, attributes, last, max_ts, None, Some(&compressed));
+    write_message(
+        out,
+        magic,
+        attributes,
+        last,
+        max_ts,
+        None,
+        Some(&compressed),
+    );
     Ok(())
 }
 

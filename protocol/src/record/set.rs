@@ -62,7 +62,11 @@ impl RecordSet {
         Some(Err(e))
     }
 
-    fn cut(&mut self, base_offset: Option<i64>, needed: Option<usize>) -> Option<Result<RawBatch, RecordError>> {
+    fn cut(
+        &mut self,
+        base_offset: Option<i64>,
+        needed: Option<usize>,
+    ) -> Option<Result<RawBatch, RecordError>> {
         self.incomplete = Some(Incomplete {
             at: self.pos,
             base_offset,
@@ -123,7 +127,11 @@ impl Iterator for RecordSet {
                 }
             }
             0 | 1 => {
-                let min = if magic == 0 { LEGACY_MIN_SIZE_V0 } else { LEGACY_MIN_SIZE_V1 };
+                let min = if magic == 0 {
+                    LEGACY_MIN_SIZE_V0
+                } else {
+                    LEGACY_MIN_SIZE_V1
+                };
                 if (length as usize) < min {
                     return self.fail(RecordError::in_set(
                         Some(base_offset),

@@ -100,8 +100,17 @@ mod tests {
     #[test]
     fn known_encodings() {
         // Values from the Kafka protocol documentation's zig-zag table.
-        let cases: &[(i32, &[u8])] = &[(0, &[0]), (-1, &[1]), (1, &[2]), (-2, &[3]), (63, &[0x7e]), (-64, &[0x7f]), (64, &[0x80, 1]),
-            (i32::MAX, &[0xfe, 0xff, 0xff, 0xff, 0x0f]), (i32::MIN, &[0xff, 0xff, 0xff, 0xff, 0x0f])];
+        let cases: &[(i32, &[u8])] = &[
+            (0, &[0]),
+            (-1, &[1]),
+            (1, &[2]),
+            (-2, &[3]),
+            (63, &[0x7e]),
+            (-64, &[0x7f]),
+            (64, &[0x80, 1]),
+            (i32::MAX, &[0xfe, 0xff, 0xff, 0xff, 0x0f]),
+            (i32::MIN, &[0xff, 0xff, 0xff, 0xff, 0x0f]),
+        ];
         for (v, bytes) in cases {
             let mut out = Vec::new();
             put_varint(&mut out, *v);
@@ -115,10 +124,19 @@ mod tests {
     #[test]
     fn truncated_and_overlong() {
         let mut pos = 0;
-        assert_eq!(read_varint(&[0x80, 0x80], &mut pos), Err(VarintError::Truncated));
+        assert_eq!(
+            read_varint(&[0x80, 0x80], &mut pos),
+            Err(VarintError::Truncated)
+        );
         assert_eq!(read_varint(&[], &mut pos), Err(VarintError::Truncated));
-        assert_eq!(read_varint(&[0x80; 6], &mut pos), Err(VarintError::Overlong));
-        assert_eq!(read_varlong(&[0x80; 11], &mut pos), Err(VarintError::Overlong));
+        assert_eq!(
+            read_varint(&[0x80; 6], &mut pos),
+            Err(VarintError::Overlong)
+        );
+        assert_eq!(
+            read_varlong(&[0x80; 11], &mut pos),
+            Err(VarintError::Overlong)
+        );
         assert_eq!(pos, 0, "a failed read does not move the position");
     }
 

@@ -102,13 +102,25 @@ impl BatchBuilder {
     }
 
     /// The encoded size a record would add, for callers deciding whether it still fits.
-    pub fn record_size(timestamp_delta: i64, offset_delta: i32, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header<'_>]) -> usize {
+    pub fn record_size(
+        timestamp_delta: i64,
+        offset_delta: i32,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header<'_>],
+    ) -> usize {
         let body = body_len(timestamp_delta, offset_delta, key, value, headers);
         varint_len(body as i32) + body
     }
 
     /// Appends a record at the next offset.
-    pub fn push(&mut self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header<'_>]) {
+    pub fn push(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header<'_>],
+    ) {
         let delta = self.count;
         self.push_at(delta, timestamp, key, value, headers);
     }
@@ -156,11 +168,17 @@ impl BatchBuilder {
         let records: &[u8] = if self.opts.compression == Compression::None {
             &self.records
         } else {
-            compress(self.opts.compression, self.opts.compression_level, &self.records, &mut body)?;
+            compress(
+                self.opts.compression,
+                self.opts.compression_level,
+                &self.records,
+                &mut body,
+            )?;
             &body
         };
         let total = BATCH_HEADER_SIZE + records.len();
-        let batch_length = i32::try_from(total - LOG_OVERHEAD).map_err(|_| WriteError::TooLarge(total))?;
+        let batch_length =
+            i32::try_from(total - LOG_OVERHEAD).map_err(|_| WriteError::TooLarge(total))?;
         let o = &self.opts;
         let start = out.len();
         out.reserve(total);
@@ -169,11 +187,20 @@ impl BatchBuilder {
         out.put_i32(o.partition_leader_epoch);
         out.put_i8(2);
         out.put_u32(0); // CRC, below
-        out.put_i16(BatchHeader::attributes_of(o.compression, o.timestamp_type, o.transactional, o.control));
+        out.put_i16(BatchHeader::attributes_of(
+            o.compression,
+            o.timestamp_type,
+            o.transactional,
+            o.control,
+        ));
         out.put_i32(self.last_offset_delta);
         let first = self.first_timestamp.unwrap_or(-1);
         out.put_i64(first);
-        out.put_i64(if self.count == 0 { -1 } else { self.max_timestamp });
+        out.put_i64(if self.count == 0 {
+            -1
+        } else {
+            self.max_timestamp
+        });
         out.put_i64(o.producer_id);
         out.put_i16(o.producer_epoch);
         out.put_i32(o.base_sequence);
@@ -185,20 +212,36 @@ impl BatchBuilder {
     }
 
     /// A control batch holding one transaction marker, as a transaction coordinator writes it.
-    pub fn control_batch(opts: BatchOptions, marker: ControlRecord, timestamp: i64) -> Result<Bytes, WriteError> {
+    pub fn control_batch(
+        opts: BatchOptions,
+        marker: ControlRecord,
+        timestamp: i64,
+    ) -> Result<Bytes, WriteError> {
         let mut b = BatchBuilder::new(BatchOptions {
             control: true,
             transactional: true,
             compression: Compression::None,
             ..opts
         });
-        b.push(timestamp, Some(&marker.key_bytes()), Some(&marker.value_bytes()), &[]);
+        b.push(
+            timestamp,
+            Some(&marker.key_bytes()),
+            Some(&marker.value_bytes()),
+            &[],
+        );
         b.finish()
     }
 }
 
-fn body_len(ts_delta: i64, offset_delta: i32, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header<'_>]) -> usize {
-    let mut n = 1 + varlong_len(ts_delta) + varint_len(offset_delta) + bytes_len(key) + bytes_len(value);
+fn body_len(
+    ts_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[Header<'_>],
+) -> usize {
+    let mut n =
+        1 + varlong_len(ts_delta) + varint_len(offset_delta) + bytes_len(key) + bytes_len(value);
     n += varint_len(headers.len() as i32);
     for h in headers {
         n += bytes_len(Some(h.key)) + bytes_len(h.value);

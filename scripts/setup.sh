@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs everything kingest's tests need, each thing only when missing, so a second run takes
+# seconds: Debian packages (C libraries for librdkafka's build, stunnel, PostgreSQL), the nisshi
+# broker (built once with the Rust 1.96 toolchain it requires), and the nightly toolchain and
+# cargo-fuzz that build the fuzz targets.
+#
+# Usage: scripts/setup.sh            everything the test suite needs
+#        scripts/setup.sh --fixtures  also what scripts/gen-fixtures.sh needs (Java, kafka-python)
+set -euo pipefail
+
+NISSHI_VERSION=0.8.1
+NISSHI_TOOLCHAIN=1.96.0
+APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libsasl2-dev libssl-dev zlib1g-dev stunnel4 postgresql)
+FIXTURE_APT_PACKAGES=(default-jdk-headless libsnappy-java)
+FIXTURE_PIP_PACKAGES=(kafka-python python-snappy lz4)
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+sudo_if_needed() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_nisshi() {
+  if command -v nisshi >/dev/null 2>&1 && nisshi --version 2>/dev/null | grep -q "$NISSHI_VERSION"; then
+    return 0
+  fi
+  log "building nisshi $NISSHI_VERSION with Rust $NISSHI_TOOLCHAIN (about 12 minutes, once)"
+  rustup toolchain list | grep -q "^$NISSHI_TOOLCHAIN" ||
+    rustup toolchain install "$NISSHI_TOOLCHAIN" --profile minimal
+  cargo "+$NISSHI_TOOLCHAIN" install nisshi --version "$NISSHI_VERSION" --locked \
+    --no-default-features --features dynostore,libsql
+}
+
+install_fuzz_tools() {
+  rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+  command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+}
+
+export PATH="$HOME/.cargo/bin:$PATH"
+apt_install "${APT_PACKAGES[@]}"
+install_nisshi
+install_fuzz_tools
+if [ "${1:-}" = "--fixtures" ]; then
+  apt_install "${FIXTURE_APT_PACKAGES[@]}"
+  python3 -m pip install -q "${FIXTURE_PIP_PACKAGES[@]}"
+fi
+log "ready"
