@@ -1,6 +1,26 @@
 //! kingest's asynchronous Kafka client (tokio, rustls) over [`kingest_protocol`].
 //!
-//! Not written yet: connections, metadata, produce, fetch and groups are issue 3 and issue 5.
-//! Until then this crate only re-exports the protocol layer it will stand on.
+//! What is here so far:
+//! - [`net`]: one pipelined, cancellation-safe connection per broker, over TCP or TLS, with
+//!   ApiVersions negotiation, SASL authentication and re-authentication, request timeouts and
+//!   broker throttling;
+//! - [`sasl`]: the SASL mechanisms (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER) as pure state
+//!   machines with no I/O, the KIP-368 re-authentication deadline, and a SCRAM server side
+//!   ([`sasl::scram::server`]) for in-memory test brokers;
+//! - [`partitioner`]: Java-compatible partitioning (murmur2 for keyed records, sticky for
+//!   keyless ones, or a user function);
+//! - [`client`] and [`cluster`]: the [`Client`], its metadata snapshots and connection pool;
+//! - [`admin`]: topics, offsets, cluster description, consumer groups and lag;
+//! - [`error`]: the client's error type.
 
+pub mod admin;
+pub mod client;
+pub mod cluster;
+pub mod error;
+pub mod net;
+pub mod partitioner;
+pub mod sasl;
+
+pub use client::{Client, ClientConfig};
+pub use error::{BrokerRef, ClientError, Result};
 pub use kingest_protocol as protocol;

@@ -1,0 +1,193 @@
+//! The client's error type.
+//!
+//! Every error says what failed and where: which broker (id and address), which API, and for
+//! partition-level errors which topic and partition, so that a log line or a CLI message is
+//! enough to act on. `is_retriable` tells the retry loops (and callers) whether trying again can
+//! help.
+
+use std::io;
+use std::time::Duration;
+
+use kingest_protocol::{BrokerError, ProtocolError};
+use thiserror::Error;
+
+/// Where a request was going: a broker's id (-1 for a bootstrap address not yet known by id) and
+/// its address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BrokerRef {
+    /// The broker id, or -1 for a bootstrap server.
+    pub id: i32,
+    /// host:port.
+    pub addr: String,
+}
+
+impl std::fmt::Display for BrokerRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.id < 0 {
+            write!(f, "bootstrap broker {}", self.addr)
+        } else {
+            write!(f, "broker {} ({})", self.id, self.addr)
+        }
+    }
+}
+
+/// A client-side failure.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Could not open a TCP connection.
+    #[error("cannot connect to {broker}: {source}")]
+    Connect {
+        /// The broker.
+        broker: BrokerRef,
+        /// The socket error.
+        source: io::Error,
+    },
+    /// The TLS handshake failed (unknown CA, wrong host name, expired certificate...).
+    #[error("TLS handshake with {broker} failed: {reason}")]
+    Tls {
+        /// The broker.
+        broker: BrokerRef,
+        /// What rustls said.
+        reason: String,
+    },
+    /// The TLS settings themselves are unusable (unreadable CA file, bad key...).
+    #[error("TLS configuration: {0}")]
+    TlsConfig(String),
+    /// SASL authentication was refused or failed.
+    #[error("SASL {mechanism} authentication with {broker} failed: {reason}")]
+    Auth {
+        /// The broker.
+        broker: BrokerRef,
+        /// The mechanism.
+        mechanism: String,
+        /// What went wrong, with the broker's message when it sent one.
+        reason: String,
+    },
+    /// The connection broke (reset, closed by the broker, or an I/O error) while a request was
+    /// outstanding.
+    #[error("connection to {broker} lost: {reason}")]
+    Disconnected {
+        /// The broker.
+        broker: BrokerRef,
+        /// What happened.
+        reason: String,
+    },
+    /// No response within the request timeout; the connection is closed, as the Java client does,
+    /// because its state is unknown.
+    #[error("{api} request to {broker} timed out after {timeout:?}")]
+    Timeout {
+        /// The broker.
+        broker: BrokerRef,
+        /// The API.
+        api: &'static str,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// The bytes could not be encoded or decoded.
+    #[error("{api} exchange with {broker}: {source}")]
+    Protocol {
+        /// The broker.
+        broker: BrokerRef,
+        /// The API.
+        api: &'static str,
+        /// The codec error.
+        source: ProtocolError,
+    },
+    /// The broker answered with an error code for the whole request.
+    #[error("{api} request to {broker}: {source}")]
+    Broker {
+        /// The broker.
+        broker: BrokerRef,
+        /// The API.
+        api: &'static str,
+        /// The code and the broker's message.
+        source: BrokerError,
+    },
+    /// The broker answered with an error code for one partition.
+    #[error("{api} on {topic}-{partition} at {broker}: {source}")]
+    Partition {
+        /// The broker.
+        broker: BrokerRef,
+        /// The API.
+        api: &'static str,
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The code and the broker's message.
+        source: BrokerError,
+    },
+    /// The broker answered with an error code for one topic.
+    #[error("{api} on topic {topic} at {broker}: {source}")]
+    Topic {
+        /// The broker.
+        broker: BrokerRef,
+        /// The API.
+        api: &'static str,
+        /// The topic.
+        topic: String,
+        /// The code and the broker's message.
+        source: BrokerError,
+    },
+    /// The topic or partition is not in the cluster's metadata.
+    #[error("unknown topic or partition {topic}-{partition}")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The partition (-1 when the topic itself is unknown).
+        partition: i32,
+    },
+    /// A partition has no leader right now.
+    #[error("{topic}-{partition} has no leader")]
+    NoLeader {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+    /// None of the bootstrap servers could be reached.
+    #[error("no bootstrap server reachable ({tried}): {last}")]
+    NoBrokerReachable {
+        /// The servers tried.
+        tried: String,
+        /// The last error.
+        last: Box<ClientError>,
+    },
+    /// A configuration value is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The client (or the producer or consumer) was closed.
+    #[error("the client is closed")]
+    Closed,
+}
+
+impl ClientError {
+    /// Whether retrying (after a metadata refresh or a reconnect) may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            ClientError::Connect { .. }
+            | ClientError::Disconnected { .. }
+            | ClientError::Timeout { .. }
+            | ClientError::NoLeader { .. }
+            | ClientError::NoBrokerReachable { .. } => true,
+            ClientError::Broker { source, .. }
+            | ClientError::Partition { source, .. }
+            | ClientError::Topic { source, .. } => source.is_retriable(),
+            _ => false,
+        }
+    }
+
+    /// The broker error code, when the broker sent one.
+    pub fn broker_error(&self) -> Option<&BrokerError> {
+        match self {
+            ClientError::Broker { source, .. }
+            | ClientError::Partition { source, .. }
+            | ClientError::Topic { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// The client's result type.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
