@@ -12,8 +12,10 @@ const INSTALL_HINT: &str = "run scripts/setup.sh, which builds nisshi 0.8.1 once
 /// How the broker is started.
 #[derive(Debug, Clone, Default)]
 pub struct NisshiOptions {
-    /// `sqlite://FILE` storage (users for SCRAM live there); `None` for memory.
-    pub sqlite: Option<PathBuf>,
+    /// `sqlite://FILE` storage (durable across restarts; SCRAM users live there), FILE being
+    /// a name inside the broker's own directory (nisshi resolves the URL's path relative to its
+    /// working directory); `None` for memory storage.
+    pub sqlite: Option<String>,
     /// TLS certificate chain and key (PEM).
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Require SASL authentication.
@@ -48,7 +50,10 @@ impl Nisshi {
 
     fn spawn(&mut self) {
         let storage = match &self.options.sqlite {
-            Some(file) => format!("sqlite://{}", file.display()),
+            Some(file) => {
+                assert!(!file.starts_with('/'), "sqlite file {file:?} must be a name inside the broker's directory");
+                format!("sqlite://{file}")
+            }
             None => "memory://kingest/".to_owned(),
         };
         let scheme = "tcp";
@@ -135,6 +140,14 @@ impl Nisshi {
     /// Starts it again on the same port and storage (memory storage starts empty).
     pub fn restart(&mut self) {
         self.kill();
+        self.spawn();
+    }
+
+    /// Starts it again on the same port with other options (e.g. authentication switched on
+    /// once users exist).
+    pub fn restart_with(&mut self, options: NisshiOptions) {
+        self.kill();
+        self.options = options;
         self.spawn();
     }
 }
