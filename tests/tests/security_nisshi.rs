@@ -72,7 +72,7 @@ async fn mutual_tls_through_a_verifying_terminator() {
     let err = round_trip(tls_config(&addr, without)).await.unwrap_err();
     // TLS 1.3 sends the refusal as an alert after the handshake: the first read fails with it.
     assert!(err.to_string().contains("CertificateRequired"), "{err}");
-    assert!(stunnel.log().contains("peer did not return a certificate"), "{}", stunnel.log());
+    assert!(stunnel.wait_for_log("peer did not return a certificate"), "{}", stunnel.log());
 }
 
 #[tokio::test]

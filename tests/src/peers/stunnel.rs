@@ -64,6 +64,18 @@ impl Stunnel {
         self.port
     }
 
+    /// Waits up to 5 s for stunnel to log `needle` (it writes its log asynchronously).
+    pub fn wait_for_log(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     /// What stunnel logged.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self._dir.path().join("stunnel.log")).unwrap_or_default()
