@@ -157,9 +157,105 @@ pub enum ClientError {
     /// A configuration value is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A consumer's fetch position is outside the partition's log and its reset policy is
+    /// `OffsetReset::Error` (Java's `OffsetOutOfRangeException`).
+    #[error("fetch position {offset} is out of range for {topic}-{partition} (no reset policy)")]
+    OffsetOutOfRange {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The position the broker refused.
+        offset: i64,
+    },
+    /// A record batch at the consumer's position is larger than the consumer may fetch
+    /// (Java's `RecordTooLargeException`): raise `max_partition_fetch_bytes` to at least `size`.
+    #[error("the record batch at offset {offset} of {topic}-{partition} needs {size} bytes, more than max_partition_fetch_bytes ({max}); raise max_partition_fetch_bytes")]
+    FetchTooLarge {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The position the batch was fetched at.
+        offset: i64,
+        /// The bytes the whole batch needs.
+        size: usize,
+        /// The configured `max_partition_fetch_bytes`.
+        max: usize,
+    },
+    /// A fetched record batch failed its checksum or could not be decoded. The consumer's
+    /// position stays on it; seek past it (to `next_offset`, when known) to skip it.
+    #[error("corrupt record batch at offset {offset} of {topic}-{partition}: {source}")]
+    CorruptRecord {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The consumer's position: the first offset of the bad batch, or the position inside it.
+        offset: i64,
+        /// The offset after the bad batch, when its header could be read.
+        next_offset: Option<i64>,
+        /// What was wrong.
+        source: kingest_protocol::record::RecordError,
+    },
+    /// The partition is not assigned to this consumer.
+    #[error("{topic}-{partition} is not assigned to this consumer")]
+    NotAssigned {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
     /// The client (or the producer or consumer) was closed.
     #[error("the client is closed")]
     Closed,
+    /// A record is larger than a producer limit allows (`max_request_size` or `buffer_memory`);
+    /// only that record fails.
+    #[error("a record of {size} bytes for topic {topic} exceeds {setting} ({limit} bytes)")]
+    RecordTooLarge {
+        /// The topic.
+        topic: String,
+        /// The record's encoded size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+        /// Which setting sets the limit.
+        setting: &'static str,
+    },
+    /// `Producer::send` could not proceed within `max_block` (the buffer stayed full, or the
+    /// topic's metadata did not arrive).
+    #[error("send to topic {topic} blocked for {waited:?} (max_block): {reason}")]
+    SendTimeout {
+        /// The topic.
+        topic: String,
+        /// How long it waited.
+        waited: Duration,
+        /// What it was waiting for.
+        reason: String,
+    },
+    /// A produced record was not acknowledged within `delivery_timeout`.
+    #[error("record for {topic}-{partition} not delivered within {timeout:?}{}", last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
+    DeliveryTimeout {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The delivery timeout.
+        timeout: Duration,
+        /// The last retriable error seen, if any.
+        last_error: Option<String>,
+    },
+    /// The idempotent producer cannot go on (it could not get a producer id, for example);
+    /// every later send fails with this.
+    #[error("the producer failed and cannot continue: {reason}")]
+    ProducerFatal {
+        /// Why.
+        reason: String,
+    },
+    /// One error shared by every record of a failed producer batch, for error kinds that cannot
+    /// be copied per record.
+    #[error("{0}")]
+    Shared(std::sync::Arc<ClientError>),
 }
 
 impl ClientError {

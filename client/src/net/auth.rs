@@ -50,7 +50,10 @@ impl Reauthenticator {
 
 /// Authenticates a new connection; returns the re-authentication state when the broker set a
 /// session lifetime.
-pub(crate) async fn authenticate(conn: &Connection, mechanism: &Mechanism) -> Result<Option<Reauthenticator>> {
+pub(crate) async fn authenticate(
+    conn: &Connection,
+    mechanism: &Mechanism,
+) -> Result<Option<Reauthenticator>> {
     let deadline = authenticate_once(conn, mechanism).await?;
     Ok(deadline.map(|d| Reauthenticator {
         mechanism: mechanism.clone(),
@@ -72,13 +75,18 @@ async fn authenticate_once(conn: &Connection, mechanism: &Mechanism) -> Result<O
         return Err(fail("the broker only offers SaslHandshake v0 (pre-1.0 framing), which kingest does not speak".to_owned()));
     }
     let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(name));
-    let frame = conn.request_frame_ungated::<SaslHandshakeRequest>(hs_version, &handshake).await?;
+    let frame = conn
+        .request_frame_ungated::<SaslHandshakeRequest>(hs_version, &handshake)
+        .await?;
     let (_, hs) = decode_response::<SaslHandshakeRequest>(frame, hs_version)
         .map_err(|e| conn.protocol_error::<SaslHandshakeRequest>(e))?;
     let code = ErrorCode::from_code(hs.error_code);
     if code == ErrorCode::UnsupportedSaslMechanism {
         let offered: Vec<&str> = hs.mechanisms.iter().map(|m| m.as_str()).collect();
-        return Err(fail(format!("the broker does not offer it; it offers: {}", offered.join(", "))));
+        return Err(fail(format!(
+            "the broker does not offer it; it offers: {}",
+            offered.join(", ")
+        )));
     }
     if !code.is_ok() {
         return Err(fail(format!("handshake refused: {code}")));
@@ -91,13 +99,22 @@ async fn authenticate_once(conn: &Connection, mechanism: &Mechanism) -> Result<O
         let response = send_auth(conn, version, message).await?;
         let code = ErrorCode::from_code(response.error_code);
         if !code.is_ok() {
-            let said = response.error_message.as_deref().unwrap_or(code.description());
+            let said = response
+                .error_message
+                .as_deref()
+                .unwrap_or(code.description());
             return Err(fail(format!("{}: {said}", code.name())));
         }
-        match exchange.step(&response.auth_bytes).map_err(|e| fail(e.to_string()))? {
+        match exchange
+            .step(&response.auth_bytes)
+            .map_err(|e| fail(e.to_string()))?
+        {
             Step::Respond(next) => message = next,
             Step::Done => {
-                return Ok(crate::sasl::reauth_deadline(response.session_lifetime_ms, Instant::now()));
+                return Ok(crate::sasl::reauth_deadline(
+                    response.session_lifetime_ms,
+                    Instant::now(),
+                ));
             }
             Step::RespondAndFail { response, error } => {
                 // Let the broker finish its side; its answer adds nothing to `error`.
@@ -110,9 +127,15 @@ async fn authenticate_once(conn: &Connection, mechanism: &Mechanism) -> Result<O
     }
 }
 
-async fn send_auth(conn: &Connection, version: i16, message: Vec<u8>) -> Result<SaslAuthenticateResponse> {
+async fn send_auth(
+    conn: &Connection,
+    version: i16,
+    message: Vec<u8>,
+) -> Result<SaslAuthenticateResponse> {
     let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(message));
-    let frame = conn.request_frame_ungated::<SaslAuthenticateRequest>(version, &request).await?;
+    let frame = conn
+        .request_frame_ungated::<SaslAuthenticateRequest>(version, &request)
+        .await?;
     decode_response::<SaslAuthenticateRequest>(frame, version)
         .map(|(_, r)| r)
         .map_err(|e| conn.protocol_error::<SaslAuthenticateRequest>(e))

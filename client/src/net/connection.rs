@@ -113,13 +113,22 @@ impl Shared {
         for (_, reply) in waiting {
             let _ = reply.send(Err(reason.to_owned()));
         }
-        for task in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
             task.abort();
         }
     }
 
     fn closed_reason(&self) -> Option<String> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).closed.clone()
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .closed
+            .clone()
     }
 }
 
@@ -136,7 +145,9 @@ pub struct Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("broker", &self.shared.broker).finish()
+        f.debug_struct("Connection")
+            .field("broker", &self.shared.broker)
+            .finish()
     }
 }
 
@@ -164,9 +175,17 @@ impl Connection {
             throttle_until: Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
         });
-        let reader = tokio::spawn(read_loop(read, shared.clone(), FrameDecoder::new(config.max_frame_size)));
+        let reader = tokio::spawn(read_loop(
+            read,
+            shared.clone(),
+            FrameDecoder::new(config.max_frame_size),
+        ));
         let writer = tokio::spawn(write_loop(write, rx, shared.clone()));
-        shared.tasks.lock().unwrap_or_else(|e| e.into_inner()).extend([reader, writer]);
+        shared
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend([reader, writer]);
         Connection {
             shared,
             tx,
@@ -199,7 +218,9 @@ impl Connection {
 
     /// The highest version of `R` both sides speak.
     pub fn version_of<R: Request>(&self) -> Result<i16> {
-        self.versions.negotiate::<R>().map_err(|source| self.protocol_error::<R>(source))
+        self.versions
+            .negotiate::<R>()
+            .map_err(|source| self.protocol_error::<R>(source))
     }
 
     /// Sends `request` at the highest version both sides speak and waits for its response.
@@ -230,7 +251,8 @@ impl Connection {
             self.enqueue::<R>(version, request, true).await?
         };
         let frame = self.await_reply::<R>(frame).await?;
-        let (_, response) = decode_response::<R>(frame, version).map_err(|source| self.protocol_error::<R>(source))?;
+        let (_, response) = decode_response::<R>(frame, version)
+            .map_err(|source| self.protocol_error::<R>(source))?;
         self.note_throttle(response.throttle_time_ms());
         Ok(response)
     }
@@ -247,13 +269,20 @@ impl Connection {
 
     /// Sends a request and returns its raw response frame, bypassing the re-authentication gate
     /// (for the connection's own ApiVersions and SASL requests).
-    pub(crate) async fn request_frame_ungated<R: Request>(&self, version: i16, request: &R) -> Result<Bytes> {
+    pub(crate) async fn request_frame_ungated<R: Request>(
+        &self,
+        version: i16,
+        request: &R,
+    ) -> Result<Bytes> {
         let pending = self.enqueue::<R>(version, request, true).await?;
         self.await_reply::<R>(pending).await
     }
 
     /// Waits for the response to a queued request, within the request timeout.
-    async fn await_reply<R: Request>(&self, pending: Option<oneshot::Receiver<std::result::Result<Bytes, String>>>) -> Result<Bytes> {
+    async fn await_reply<R: Request>(
+        &self,
+        pending: Option<oneshot::Receiver<std::result::Result<Bytes, String>>>,
+    ) -> Result<Bytes> {
         let Some(response) = pending else {
             return Err(self.disconnected("no response was requested".to_owned()));
         };
@@ -263,7 +292,10 @@ impl Connection {
             Ok(Err(_)) => Err(self.disconnected("connection dropped the request".to_owned())),
             Err(_) => {
                 let api = api_of::<R>();
-                self.shared.close(&format!("{api} request timed out after {:?}", self.config.request_timeout));
+                self.shared.close(&format!(
+                    "{api} request timed out after {:?}",
+                    self.config.request_timeout
+                ));
                 Err(ClientError::Timeout {
                     broker: self.shared.broker.clone(),
                     api,
@@ -287,8 +319,14 @@ impl Connection {
         }
         let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
         let mut frame = BytesMut::new();
-        encode_request(&mut frame, correlation_id, Some(&self.config.client_id), version, request)
-            .map_err(|source| self.protocol_error::<R>(source))?;
+        encode_request(
+            &mut frame,
+            correlation_id,
+            Some(&self.config.client_id),
+            version,
+            request,
+        )
+        .map_err(|source| self.protocol_error::<R>(source))?;
         let (reply, response) = if want_reply {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
@@ -297,14 +335,28 @@ impl Connection {
         };
         // Cancel-safe: either the whole frame is queued or nothing is.
         self.tx
-            .send(Outgoing { frame, correlation_id, reply })
+            .send(Outgoing {
+                frame,
+                correlation_id,
+                reply,
+            })
             .await
-            .map_err(|_| self.disconnected(self.shared.closed_reason().unwrap_or_else(|| "writer stopped".to_owned())))?;
+            .map_err(|_| {
+                self.disconnected(
+                    self.shared
+                        .closed_reason()
+                        .unwrap_or_else(|| "writer stopped".to_owned()),
+                )
+            })?;
         Ok(response)
     }
 
     async fn wait_for_throttle(&self) {
-        let until = *self.shared.throttle_until.lock().unwrap_or_else(|e| e.into_inner());
+        let until = *self
+            .shared
+            .throttle_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(until) = until {
             tokio::time::sleep_until(until.into()).await;
         }
@@ -314,7 +366,11 @@ impl Connection {
         if ms > 0 {
             tracing::debug!(broker = %self.shared.broker, ms, "throttled by the broker");
             let until = Instant::now() + Duration::from_millis(ms as u64);
-            let mut t = self.shared.throttle_until.lock().unwrap_or_else(|e| e.into_inner());
+            let mut t = self
+                .shared
+                .throttle_until
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             *t = Some(t.map_or(until, |old| old.max(until)));
         }
     }
@@ -322,24 +378,33 @@ impl Connection {
     /// ApiVersions: ask at the newest version we know; a broker that does not know it answers
     /// UNSUPPORTED_VERSION in a version-0 body listing what it does know, and we ask again.
     async fn negotiate_versions(&mut self) -> Result<()> {
-        let ours = <ApiVersionsRequest as kingest_protocol::kafka_protocol::protocol::Message>::VERSIONS.max;
+        let ours =
+            <ApiVersionsRequest as kingest_protocol::kafka_protocol::protocol::Message>::VERSIONS
+                .max;
         let request = ApiVersionsRequest::default()
             .with_client_software_name(StrBytes::from_static_str("kingest"))
             .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
         let mut version = ours;
         for _ in 0..2 {
-            let frame = self.request_frame_ungated::<ApiVersionsRequest>(version, &request).await?;
+            let frame = self
+                .request_frame_ungated::<ApiVersionsRequest>(version, &request)
+                .await?;
             let response = match decode_response::<ApiVersionsRequest>(frame.clone(), version) {
                 Ok((_, r)) => r,
                 // The error answer is always encoded as version 0.
-                Err(_) if version > 0 => decode_response::<ApiVersionsRequest>(frame, 0)
-                    .map_err(|source| self.protocol_error::<ApiVersionsRequest>(source))?
-                    .1,
+                Err(_) if version > 0 => {
+                    decode_response::<ApiVersionsRequest>(frame, 0)
+                        .map_err(|source| self.protocol_error::<ApiVersionsRequest>(source))?
+                        .1
+                }
                 Err(source) => return Err(self.protocol_error::<ApiVersionsRequest>(source)),
             };
             let code = ErrorCode::from_code(response.error_code);
             if code == ErrorCode::UnsupportedVersion {
-                let theirs = response.api_keys.iter().find(|k| k.api_key == ApiVersionsRequest::KEY);
+                let theirs = response
+                    .api_keys
+                    .iter()
+                    .find(|k| k.api_key == ApiVersionsRequest::KEY);
                 match theirs {
                     Some(k) if k.max_version < version => {
                         version = k.max_version.min(ours);
@@ -365,7 +430,10 @@ impl Connection {
         })
     }
 
-    pub(crate) fn protocol_error<R: Request>(&self, source: kingest_protocol::ProtocolError) -> ClientError {
+    pub(crate) fn protocol_error<R: Request>(
+        &self,
+        source: kingest_protocol::ProtocolError,
+    ) -> ClientError {
         ClientError::Protocol {
             broker: self.shared.broker.clone(),
             api: api_of::<R>(),
@@ -391,10 +459,13 @@ pub(crate) fn api_of<R: Request>() -> &'static str {
 /// Opens TCP (and TLS) to `broker` within the connect timeout.
 async fn open_stream(broker: &BrokerRef, config: &ConnectionConfig) -> Result<BrokerStream> {
     let connect = async {
-        let tcp = TcpStream::connect(&broker.addr).await.map_err(|source| ClientError::Connect {
-            broker: broker.clone(),
-            source,
-        })?;
+        let tcp =
+            TcpStream::connect(&broker.addr)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    broker: broker.clone(),
+                    source,
+                })?;
         // Requests are whole frames written at once: Nagle's delay would only add latency.
         let _ = tcp.set_nodelay(true);
         let Some((tls, settings)) = &config.tls else {
@@ -403,7 +474,10 @@ async fn open_stream(broker: &BrokerRef, config: &ConnectionConfig) -> Result<Br
         if settings.danger_accept_invalid_certs {
             tracing::warn!(broker = %broker, "TLS certificate verification is OFF (danger_accept_invalid_certs)");
         }
-        let host = broker.addr.rsplit_once(':').map_or(broker.addr.as_str(), |(h, _)| h);
+        let host = broker
+            .addr
+            .rsplit_once(':')
+            .map_or(broker.addr.as_str(), |(h, _)| h);
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let name = settings.server_name(host)?;
         let tls = tokio_rustls::TlsConnector::from(tls.clone())
@@ -419,12 +493,19 @@ async fn open_stream(broker: &BrokerRef, config: &ConnectionConfig) -> Result<Br
         Ok(result) => result,
         Err(_) => Err(ClientError::Connect {
             broker: broker.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no connection within {:?}", config.connect_timeout)),
+            source: std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no connection within {:?}", config.connect_timeout),
+            ),
         }),
     }
 }
 
-async fn write_loop(mut write: WriteHalf<BrokerStream>, mut rx: mpsc::Receiver<Outgoing>, shared: Arc<Shared>) {
+async fn write_loop(
+    mut write: WriteHalf<BrokerStream>,
+    mut rx: mpsc::Receiver<Outgoing>,
+    shared: Arc<Shared>,
+) {
     let mut batch = Vec::with_capacity(16);
     while rx.recv_many(&mut batch, 64).await > 0 {
         {
@@ -470,7 +551,12 @@ async fn read_loop(mut read: ReadHalf<BrokerStream>, shared: Arc<Shared>, decode
                         shared.close("response frame shorter than its header");
                         return;
                     };
-                    let reply = shared.pending.lock().unwrap_or_else(|e| e.into_inner()).waiting.remove(&id);
+                    let reply = shared
+                        .pending
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .waiting
+                        .remove(&id);
                     match reply {
                         // The caller may have gone; then the response is dropped here.
                         Some(reply) => {

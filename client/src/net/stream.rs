@@ -18,7 +18,11 @@ pub enum BrokerStream {
 }
 
 impl AsyncRead for BrokerStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             BrokerStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             BrokerStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -27,14 +31,22 @@ impl AsyncRead for BrokerStream {
 }
 
 impl AsyncWrite for BrokerStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             BrokerStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             BrokerStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             BrokerStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             BrokerStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),

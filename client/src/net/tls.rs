@@ -58,12 +58,18 @@ impl TlsConfig {
             Some((chain, key)) => {
                 let certs = CertificateDer::pem_file_iter(chain)
                     .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
-                    .map_err(|e| ClientError::TlsConfig(format!("client certificate {}: {e}", chain.display())))?;
-                let key = PrivateKeyDer::from_pem_file(key)
-                    .map_err(|e| ClientError::TlsConfig(format!("client key {}: {e}", key.display())))?;
-                builder
-                    .with_client_auth_cert(certs, key)
-                    .map_err(|e| ClientError::TlsConfig(format!("client certificate and key: {e}")))?
+                    .map_err(|e| {
+                        ClientError::TlsConfig(format!(
+                            "client certificate {}: {e}",
+                            chain.display()
+                        ))
+                    })?;
+                let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                    ClientError::TlsConfig(format!("client key {}: {e}", key.display()))
+                })?;
+                builder.with_client_auth_cert(certs, key).map_err(|e| {
+                    ClientError::TlsConfig(format!("client certificate and key: {e}"))
+                })?
             }
         };
         Ok(Arc::new(config))
@@ -91,7 +97,9 @@ impl TlsConfig {
         };
         let (added, _ignored) = roots.add_parsable_certificates(certs);
         if added == 0 {
-            return Err(ClientError::TlsConfig("no usable CA certificate".to_owned()));
+            return Err(ClientError::TlsConfig(
+                "no usable CA certificate".to_owned(),
+            ));
         }
         Ok(roots)
     }
@@ -127,7 +135,12 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -136,7 +149,12 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -33,7 +33,10 @@ enum Behaviour {
 /// A broker that answers ApiVersions (refusing versions above `max_api_versions` the way real
 /// brokers do) and Metadata per `behaviour`. Returns its address and a counter of whole frames
 /// it decoded.
-async fn fake_broker(behaviour: Behaviour, max_api_versions: i16) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+async fn fake_broker(
+    behaviour: Behaviour,
+    max_api_versions: i16,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let frames = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -46,13 +49,19 @@ async fn fake_broker(behaviour: Behaviour, max_api_versions: i16) -> (String, Ar
     (addr, frames)
 }
 
-async fn serve(mut socket: TcpStream, behaviour: Behaviour, max_api_versions: i16, frames: Arc<std::sync::atomic::AtomicUsize>) {
+async fn serve(
+    mut socket: TcpStream,
+    behaviour: Behaviour,
+    max_api_versions: i16,
+    frames: Arc<std::sync::atomic::AtomicUsize>,
+) {
     let decoder = FrameDecoder::default();
     let mut buf = BytesMut::new();
     let mut held: Option<BytesMut> = None;
     loop {
         while let Some(frame) = decoder.split(&mut buf).unwrap() {
-            let (header, body) = decode_request(frame.freeze()).expect("client sent a malformed frame");
+            let (header, body) =
+                decode_request(frame.freeze()).expect("client sent a malformed frame");
             frames.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let mut out = BytesMut::new();
             let version = header.request_api_version;
@@ -60,20 +69,58 @@ async fn serve(mut socket: TcpStream, behaviour: Behaviour, max_api_versions: i1
                 RequestKind::ApiVersions(_) if version > max_api_versions => {
                     let resp = ApiVersionsResponse::default()
                         .with_error_code(35)
-                        .with_api_keys(vec![ApiVersion::default().with_api_key(18).with_min_version(0).with_max_version(max_api_versions)]);
-                    encode_response(&mut out, header.correlation_id, ApiKey::ApiVersions, 0, &ResponseKind::ApiVersions(resp)).unwrap();
+                        .with_api_keys(vec![ApiVersion::default()
+                            .with_api_key(18)
+                            .with_min_version(0)
+                            .with_max_version(max_api_versions)]);
+                    encode_response(
+                        &mut out,
+                        header.correlation_id,
+                        ApiKey::ApiVersions,
+                        0,
+                        &ResponseKind::ApiVersions(resp),
+                    )
+                    .unwrap();
                 }
                 RequestKind::ApiVersions(_) => {
                     let resp = ApiVersionsResponse::default().with_api_keys(vec![
-                        ApiVersion::default().with_api_key(18).with_min_version(0).with_max_version(max_api_versions),
-                        ApiVersion::default().with_api_key(3).with_min_version(0).with_max_version(12),
+                        ApiVersion::default()
+                            .with_api_key(18)
+                            .with_min_version(0)
+                            .with_max_version(max_api_versions),
+                        ApiVersion::default()
+                            .with_api_key(3)
+                            .with_min_version(0)
+                            .with_max_version(12),
                     ]);
-                    encode_response(&mut out, header.correlation_id, ApiKey::ApiVersions, version, &ResponseKind::ApiVersions(resp)).unwrap();
+                    encode_response(
+                        &mut out,
+                        header.correlation_id,
+                        ApiKey::ApiVersions,
+                        version,
+                        &ResponseKind::ApiVersions(resp),
+                    )
+                    .unwrap();
                 }
                 RequestKind::Metadata(_) => {
-                    let throttle = if let Behaviour::Throttle(ms) = behaviour { ms } else { 0 };
-                    let resp = MetadataResponse::default().with_throttle_time_ms(throttle).with_controller_id(header.correlation_id);
-                    encode_response(&mut out, header.correlation_id, ApiKey::Metadata, version, &ResponseKind::Metadata(resp)).unwrap();
+                    let throttle = if let Behaviour::Throttle(ms) = behaviour {
+                        ms
+                    } else {
+                        0
+                    };
+                    let resp = MetadataResponse::default()
+                        .with_throttle_time_ms(throttle)
+                        .with_controller_id(kingest_protocol::kafka_protocol::messages::BrokerId(
+                            header.correlation_id,
+                        ));
+                    encode_response(
+                        &mut out,
+                        header.correlation_id,
+                        ApiKey::Metadata,
+                        version,
+                        &ResponseKind::Metadata(resp),
+                    )
+                    .unwrap();
                     match behaviour {
                         Behaviour::Silent => continue,
                         Behaviour::HalfThenClose => {
@@ -112,7 +159,15 @@ fn config(timeout_ms: u64) -> Arc<ConnectionConfig> {
 }
 
 async fn connect(addr: &str, timeout_ms: u64) -> Connection {
-    Connection::connect(BrokerRef { id: 1, addr: addr.to_owned() }, config(timeout_ms)).await.unwrap()
+    Connection::connect(
+        BrokerRef {
+            id: 1,
+            addr: addr.to_owned(),
+        },
+        config(timeout_ms),
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -124,7 +179,12 @@ async fn negotiates_and_pipelines() {
     // broker echoes the correlation id as the controller id).
     let calls = (0..50).map(|_| {
         let c = conn.clone();
-        tokio::spawn(async move { c.send(&MetadataRequest::default()).await.unwrap().controller_id })
+        tokio::spawn(async move {
+            c.send(&MetadataRequest::default())
+                .await
+                .unwrap()
+                .controller_id
+        })
     });
     let mut ids = Vec::new();
     for call in calls {
@@ -133,7 +193,8 @@ async fn negotiates_and_pipelines() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 50);
-    assert_eq!(frames.load(std::sync::atomic::Ordering::SeqCst), 51);
+    // Two ApiVersions (ours is newer than the fake broker's v3, so it is asked again) + 50.
+    assert_eq!(frames.load(std::sync::atomic::Ordering::SeqCst), 52);
 }
 
 #[tokio::test]
@@ -141,16 +202,21 @@ async fn falls_back_to_the_brokers_api_versions_version() {
     let (addr, frames) = fake_broker(Behaviour::Answer, 2).await;
     let conn = connect(&addr, 5000).await;
     assert_eq!(conn.versions().broker_range(18).unwrap().max, 2);
-    assert_eq!(frames.load(std::sync::atomic::Ordering::SeqCst), 2, "asked twice: v4 refused, then v2");
+    assert_eq!(
+        frames.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "asked twice: v4 refused, then v2"
+    );
 }
 
 #[tokio::test]
 async fn out_of_order_responses_reach_their_callers() {
     let (addr, _) = fake_broker(Behaviour::Reorder, 3).await;
     let conn = connect(&addr, 5000).await;
-    let (a, b) = tokio::join!(conn.send(&MetadataRequest::default()), async {
+    let req = MetadataRequest::default();
+    let (a, b) = tokio::join!(conn.send(&req), async {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        conn.send(&MetadataRequest::default()).await
+        conn.send(&req).await
     });
     assert_ne!(a.unwrap().controller_id, b.unwrap().controller_id);
 }
@@ -176,11 +242,35 @@ async fn dropped_callers_leave_whole_frames() {
 async fn a_silent_broker_times_out_and_the_connection_closes() {
     let (addr, _) = fake_broker(Behaviour::Silent, 3).await;
     let conn = connect(&addr, 300).await;
-    let (a, b) = tokio::join!(conn.send(&MetadataRequest::default()), conn.send(&MetadataRequest::default()));
-    let a = a.unwrap_err();
-    assert!(matches!(a, ClientError::Timeout { api: "Metadata", .. }), "{a}");
-    assert!(a.is_retriable());
-    assert!(matches!(b.unwrap_err(), ClientError::Timeout { .. } | ClientError::Disconnected { .. }));
+    let req = MetadataRequest::default();
+    let (a, b) = tokio::join!(conn.send(&req), conn.send(&req));
+    // Whichever times out first closes the connection; the other fails with that reason.
+    let (a, b) = (a.unwrap_err(), b.unwrap_err());
+    assert!(
+        matches!(
+            (&a, &b),
+            (
+                ClientError::Timeout {
+                    api: "Metadata",
+                    ..
+                },
+                _
+            ) | (
+                _,
+                ClientError::Timeout {
+                    api: "Metadata",
+                    ..
+                }
+            )
+        ),
+        "{a} / {b}"
+    );
+    for e in [&a, &b] {
+        assert!(
+            e.is_retriable() && e.to_string().contains("timed out after 300ms"),
+            "{e}"
+        );
+    }
     assert!(conn.is_closed());
     let later = conn.send(&MetadataRequest::default()).await.unwrap_err();
     assert!(later.to_string().contains("timed out"), "{later}");
@@ -191,7 +281,10 @@ async fn a_connection_cut_mid_response_fails_cleanly() {
     let (addr, _) = fake_broker(Behaviour::HalfThenClose, 3).await;
     let conn = connect(&addr, 5000).await;
     let err = conn.send(&MetadataRequest::default()).await.unwrap_err();
-    assert!(matches!(&err, ClientError::Disconnected { reason, .. } if reason.contains("closed by the broker")), "{err}");
+    assert!(
+        matches!(&err, ClientError::Disconnected { reason, .. } if reason.contains("closed by the broker")),
+        "{err}"
+    );
     assert!(err.to_string().contains("broker 1 (127.0.0.1:"), "{err}");
 }
 
@@ -202,7 +295,11 @@ async fn throttled_responses_delay_the_next_request() {
     conn.send(&MetadataRequest::default()).await.unwrap();
     let start = Instant::now();
     conn.send(&MetadataRequest::default()).await.unwrap();
-    assert!(start.elapsed() >= Duration::from_millis(250), "sent after {:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(250),
+        "sent after {:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -210,8 +307,20 @@ async fn refused_connections_name_the_broker() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     drop(listener);
-    let err = Connection::connect(BrokerRef { id: -1, addr: addr.clone() }, config(1000)).await.unwrap_err();
+    let err = Connection::connect(
+        BrokerRef {
+            id: -1,
+            addr: addr.clone(),
+        },
+        config(1000),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ClientError::Connect { .. }));
-    assert!(err.to_string().contains(&format!("bootstrap broker {addr}")), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("bootstrap broker {addr}")),
+        "{err}"
+    );
     let _ = BytesMut::new().put_u8(0);
 }
