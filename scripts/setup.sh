@@ -12,7 +12,7 @@ NISSHI_VERSION=0.8.1
 NISSHI_TOOLCHAIN=1.96.0
 APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libsasl2-dev libssl-dev zlib1g-dev stunnel4 postgresql)
 FIXTURE_APT_PACKAGES=(default-jdk-headless libsnappy-java)
-FIXTURE_PIP_PACKAGES=(kafka-python python-snappy lz4)
+FIXTURE_PIP_PACKAGES=(kafka-python python-snappy lz4 xxhash)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
