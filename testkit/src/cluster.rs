@@ -69,12 +69,16 @@ pub struct Cluster {
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cluster").field("bootstrap", &self.bootstrap()).finish()
+        f.debug_struct("Cluster")
+            .field("bootstrap", &self.bootstrap())
+            .finish()
     }
 }
 
 fn tls_acceptor(files: &TlsFiles) -> io::Result<tokio_rustls::TlsAcceptor> {
-    let bad = |what: &str, e: &dyn std::fmt::Display| io::Error::new(io::ErrorKind::InvalidInput, format!("{what}: {e}"));
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("{what}: {e}"))
+    };
     let certs = CertificateDer::pem_file_iter(&files.cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| bad("TLS certificate", &e))?;
@@ -95,13 +99,28 @@ impl Cluster {
         let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
         let mut listeners = Vec::new();
         for i in 0..config.brokers.max(1) {
-            let port = config.ports.as_ref().and_then(|p| p.get(i).copied()).unwrap_or(0);
+            let port = config
+                .ports
+                .as_ref()
+                .and_then(|p| p.get(i).copied())
+                .unwrap_or(0);
             listeners.push(TcpListener::bind(("127.0.0.1", port)).await?);
         }
-        let mut state = ClusterState::new(format!("kingest-testkit-{:08x}", rand::random::<u32>()), config.retention_bytes);
+        let mut state = ClusterState::new(
+            format!("kingest-testkit-{:08x}", rand::random::<u32>()),
+            config.retention_bytes,
+        );
         for (i, l) in listeners.iter().enumerate() {
             let id = i as i32 + 1;
-            state.brokers.insert(id, BrokerEntry { id, host: "127.0.0.1".to_owned(), port: l.local_addr()?.port(), up: true });
+            state.brokers.insert(
+                id,
+                BrokerEntry {
+                    id,
+                    host: "127.0.0.1".to_owned(),
+                    port: l.local_addr()?.port(),
+                    up: true,
+                },
+            );
         }
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
@@ -118,13 +137,22 @@ impl Cluster {
             servers.insert(id, server::serve(id, l, shared.clone()));
         }
         crate::handlers::groups::spawn_ticker(Arc::downgrade(&shared));
-        Ok(Cluster { shared, servers: Mutex::new(servers) })
+        Ok(Cluster {
+            shared,
+            servers: Mutex::new(servers),
+        })
     }
 
     /// `host:port` of every broker that is up, comma-separated (`bootstrap.servers`).
     pub fn bootstrap(&self) -> String {
         let state = self.shared.lock();
-        state.brokers.values().filter(|b| b.up).map(|b| format!("{}:{}", b.host, b.port)).collect::<Vec<_>>().join(",")
+        state
+            .brokers
+            .values()
+            .filter(|b| b.up)
+            .map(|b| format!("{}:{}", b.host, b.port))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The broker ids.
@@ -134,12 +162,18 @@ impl Cluster {
 
     /// `host:port` of one broker.
     pub fn addr(&self, broker: i32) -> Option<String> {
-        self.shared.lock().brokers.get(&broker).map(|b| format!("{}:{}", b.host, b.port))
+        self.shared
+            .lock()
+            .brokers
+            .get(&broker)
+            .map(|b| format!("{}:{}", b.host, b.port))
     }
 
     /// Creates a topic.
     pub fn create_topic(&self, name: &str, partitions: i32) -> Result<(), ErrorCode> {
-        self.shared.lock().create_topic(name, partitions, BTreeMap::new())
+        self.shared
+            .lock()
+            .create_topic(name, partitions, BTreeMap::new())
     }
 
     /// The fault rules.
@@ -154,7 +188,9 @@ impl Cluster {
         if !state.brokers.contains_key(&broker) {
             return Err(ErrorCode::BrokerNotAvailable);
         }
-        let p = state.partition_mut(topic, partition).ok_or(ErrorCode::UnknownTopicOrPartition)?;
+        let p = state
+            .partition_mut(topic, partition)
+            .ok_or(ErrorCode::UnknownTopicOrPartition)?;
         if p.leader != broker {
             p.leader = broker;
             p.leader_epoch += 1;
@@ -166,13 +202,20 @@ impl Cluster {
 
     /// The leader of a partition.
     pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
-        self.shared.lock().partition(topic, partition).map(|p| p.leader)
+        self.shared
+            .lock()
+            .partition(topic, partition)
+            .map(|p| p.leader)
     }
 
     /// Stops a broker: closes its listener and connections. Its partitions move to the other
     /// live brokers (as if replicated), or stay leaderless when none is left.
     pub async fn stop_broker(&self, broker: i32) {
-        let server = self.servers.lock().unwrap_or_else(|e| e.into_inner()).remove(&broker);
+        let server = self
+            .servers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&broker);
         if let Some(s) = server {
             let _ = s.stop.send(true);
             let _ = s.task.await;
@@ -198,40 +241,73 @@ impl Cluster {
 
     /// Starts a stopped broker again on its port (its data never went away).
     pub async fn start_broker(&self, broker: i32) -> io::Result<()> {
-        let port = self.shared.lock().brokers.get(&broker).map(|b| b.port).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no broker {broker}")))?;
+        let port = self
+            .shared
+            .lock()
+            .brokers
+            .get(&broker)
+            .map(|b| b.port)
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, format!("no broker {broker}"))
+            })?;
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         if let Some(b) = self.shared.lock().brokers.get_mut(&broker) {
             b.up = true;
         }
         let server = server::serve(broker, listener, self.shared.clone());
-        self.servers.lock().unwrap_or_else(|e| e.into_inner()).insert(broker, server);
+        self.servers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(broker, server);
         Ok(())
     }
 
     /// A config a topic was created with.
     pub fn topic_config(&self, topic: &str, key: &str) -> Option<String> {
-        self.shared.lock().topics.get(topic)?.configs.get(key).cloned()
+        self.shared
+            .lock()
+            .topics
+            .get(topic)?
+            .configs
+            .get(key)
+            .cloned()
     }
 
     /// The high watermark of a partition.
     pub fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.shared.lock().partition(topic, partition).map(|p| p.log.high_watermark())
+        self.shared
+            .lock()
+            .partition(topic, partition)
+            .map(|p| p.log.high_watermark())
     }
 
     /// The last stable offset of a partition.
     pub fn last_stable_offset(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.shared.lock().partition(topic, partition).map(|p| p.log.last_stable_offset())
+        self.shared
+            .lock()
+            .partition(topic, partition)
+            .map(|p| p.log.last_stable_offset())
     }
 
     /// The stored batches of a partition, as bytes (for tests that inspect what producers
     /// wrote).
     pub fn batches(&self, topic: &str, partition: i32) -> Vec<bytes::Bytes> {
-        self.shared.lock().partition(topic, partition).map(|p| p.log.batches.iter().map(|b| b.bytes.clone()).collect()).unwrap_or_default()
+        self.shared
+            .lock()
+            .partition(topic, partition)
+            .map(|p| p.log.batches.iter().map(|b| b.bytes.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// A group's committed offset for a partition.
     pub fn committed(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
-        self.shared.lock().groups.get(group)?.offsets.get(&(topic.to_owned(), partition)).map(|(o, _)| *o)
+        self.shared
+            .lock()
+            .groups
+            .get(group)?
+            .offsets
+            .get(&(topic.to_owned(), partition))
+            .map(|(o, _)| *o)
     }
 
     /// A group's state name, generation and member count.

@@ -38,7 +38,12 @@ pub struct FaultRule {
 impl FaultRule {
     /// A rule for every request of `api_key` on any broker, applied `times` times.
     pub fn new(api_key: i16, action: FaultAction, times: usize) -> Self {
-        Self { api_key, broker: None, action, times: Some(times) }
+        Self {
+            api_key,
+            broker: None,
+            action,
+            times: Some(times),
+        }
     }
 }
 
@@ -52,7 +57,10 @@ pub struct Faults {
 impl Faults {
     /// Adds a rule.
     pub fn add(&self, rule: FaultRule) {
-        self.rules.lock().unwrap_or_else(|e| e.into_inner()).push(rule);
+        self.rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(rule);
     }
 
     /// Removes every rule.
@@ -68,7 +76,9 @@ impl Faults {
     /// The action for a request, consuming one use of the first matching rule.
     pub(crate) fn take(&self, broker: i32, api_key: i16) -> Option<FaultAction> {
         let mut rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
-        let i = rules.iter().position(|r| r.api_key == api_key && r.broker.is_none_or(|b| b == broker))?;
+        let i = rules
+            .iter()
+            .position(|r| r.api_key == api_key && r.broker.is_none_or(|b| b == broker))?;
         let action = rules[i].action.clone();
         if let Some(n) = rules[i].times.as_mut() {
             *n -= 1;
@@ -77,7 +87,11 @@ impl Faults {
             }
         }
         drop(rules);
-        self.fired.lock().unwrap_or_else(|e| e.into_inner()).push((broker, api_key, action.clone()));
+        self.fired.lock().unwrap_or_else(|e| e.into_inner()).push((
+            broker,
+            api_key,
+            action.clone(),
+        ));
         Some(action)
     }
 }

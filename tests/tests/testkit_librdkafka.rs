@@ -8,13 +8,31 @@ use std::time::{Duration, Instant};
 use kingest_testkit::{Cluster, ClusterConfig, FaultAction, FaultRule, SaslConfig};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
+/// Collects the errors librdkafka reports through its error callback (authentication failures
+/// arrive there, not as request errors).
+#[derive(Clone, Default)]
+struct ErrorLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl rdkafka::ClientContext for ErrorLog {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.0.lock().unwrap().push(format!("{error}: {reason}"));
+    }
+}
+
+impl rdkafka::producer::ProducerContext for ErrorLog {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: ()) {}
+}
+
 fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> BaseProducer {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap).set("linger.ms", "5").set("message.timeout.ms", "30000");
+    c.set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "30000");
     for (k, v) in extra {
         c.set(*k, *v);
     }
@@ -40,12 +58,25 @@ fn produce(p: &BaseProducer, topic: &str, n: usize, partitions: i32) {
     for i in 0..n {
         let key = format!("key-{i}");
         let value = format!("value-{i}");
-        let headers = OwnedHeaders::new().insert(Header { key: "i", value: Some(&i.to_string()) });
-        let record = BaseRecord::to(topic).key(&key).payload(&value).headers(headers).partition((i as i32) % partitions);
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "i",
+            value: Some(&i.to_string()),
+        });
+        let record = BaseRecord::to(topic)
+            .key(&key)
+            .payload(&value)
+            .headers(headers)
+            .partition((i as i32) % partitions);
         let mut record = Some(record);
         while let Some(r) = record.take() {
             if let Err((e, r)) = p.send(r) {
-                assert!(matches!(e.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::QueueFull)), "{e}");
+                assert!(
+                    matches!(
+                        e.rdkafka_error_code(),
+                        Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
+                    ),
+                    "{e}"
+                );
                 p.poll(Duration::from_millis(10));
                 record = Some(r);
             }
@@ -55,10 +86,16 @@ fn produce(p: &BaseProducer, topic: &str, n: usize, partitions: i32) {
 }
 
 /// Reads everything from the given partitions from the beginning until `n` records arrived.
-fn consume_assigned(c: &BaseConsumer, topic: &str, partitions: i32, n: usize) -> Vec<(i32, i64, String, String)> {
+fn consume_assigned(
+    c: &BaseConsumer,
+    topic: &str,
+    partitions: i32,
+    n: usize,
+) -> Vec<(i32, i64, String, String)> {
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     c.assign(&tpl).unwrap();
     let mut out = Vec::new();
@@ -76,11 +113,19 @@ fn consume_assigned(c: &BaseConsumer, topic: &str, partitions: i32, n: usize) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotent_producer_and_consumer() {
-    let cluster = Cluster::start(ClusterConfig { brokers: 3, ..Default::default() }).await.unwrap();
+    let cluster = Cluster::start(ClusterConfig {
+        brokers: 3,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     cluster.create_topic("events", 6).unwrap();
     let bootstrap = cluster.bootstrap();
     let got = tokio::task::spawn_blocking(move || {
-        let p = producer(&bootstrap, &[("enable.idempotence", "true"), ("compression.type", "lz4")]);
+        let p = producer(
+            &bootstrap,
+            &[("enable.idempotence", "true"), ("compression.type", "lz4")],
+        );
         produce(&p, "events", 3000, 6);
         let c = consumer(&bootstrap, "g-idem", &[]);
         consume_assigned(&c, "events", 6, 3000)
@@ -103,6 +148,316 @@ async fn idempotent_producer_and_consumer() {
     for raw in kingest_protocol::record::RecordSet::new(cluster.batches("events", 0)[0].clone()) {
         let h = *raw.unwrap().header();
         assert!(h.producer_id >= 0 && h.base_sequence == 0, "{h:?}");
-        assert_eq!(h.compression(), Ok(kingest_protocol::record::Compression::Lz4));
+        assert_eq!(
+            h.compression(),
+            Ok(kingest_protocol::record::Compression::Lz4)
+        );
     }
+}
+
+/// Reads a topic's partitions from the beginning with `isolation.level`, until it has seen the
+/// end of every partition (librdkafka's partition EOF events), returning (partition, value).
+fn read_to_end(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    isolation: &str,
+) -> Vec<(i32, String)> {
+    let c = consumer(
+        bootstrap,
+        &format!("reader-{isolation}"),
+        &[
+            ("isolation.level", isolation),
+            ("enable.partition.eof", "true"),
+        ],
+    );
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let mut eof = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while eof.len() < partitions as usize && Instant::now() < deadline {
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => out.push((
+                m.partition(),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            )),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                eof.insert(p);
+            }
+            Some(Err(e)) => panic!("{e}"),
+            None => {}
+        }
+    }
+    assert_eq!(
+        eof.len(),
+        partitions as usize,
+        "did not reach the end of every partition"
+    );
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_commit_and_abort_with_read_committed() {
+    let cluster = Cluster::start(ClusterConfig {
+        brokers: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    cluster.create_topic("txn", 3).unwrap();
+    let bootstrap = cluster.bootstrap();
+    let (committed, all) = tokio::task::spawn_blocking(move || {
+        let p = producer(
+            &bootstrap,
+            &[("transactional.id", "tx-1"), ("compression.type", "zstd")],
+        );
+        p.init_transactions(Duration::from_secs(10))
+            .expect("init_transactions");
+        let mut committed = Vec::new();
+        for round in 0..6 {
+            p.begin_transaction().unwrap();
+            for i in 0..30 {
+                let value = format!("r{round}-{i}");
+                p.send(
+                    BaseRecord::<(), _>::to("txn")
+                        .payload(&value)
+                        .partition(i % 3),
+                )
+                .map_err(|(e, _)| e)
+                .unwrap();
+            }
+            p.flush(Duration::from_secs(10)).unwrap();
+            // Commit the even rounds, abort the odd ones; the last round (5) is an abort, so
+            // every partition's log ends with an abort marker.
+            if round % 2 == 0 {
+                p.commit_transaction(Duration::from_secs(10))
+                    .expect("commit");
+                committed.extend((0..30).map(|i| (i % 3, format!("r{round}-{i}"))));
+            } else {
+                p.abort_transaction(Duration::from_secs(10)).expect("abort");
+            }
+        }
+        let mut read = read_to_end(&bootstrap, "txn", 3, "read_committed");
+        let all = read_to_end(&bootstrap, "txn", 3, "read_uncommitted");
+        read.sort();
+        committed.sort();
+        assert_eq!(
+            read, committed,
+            "read_committed sees exactly the committed records"
+        );
+        (committed.len(), all.len())
+    })
+    .await
+    .unwrap();
+    assert_eq!((committed, all), (90, 180));
+    for p in 0..3 {
+        assert_eq!(
+            cluster.last_stable_offset("txn", p),
+            cluster.high_watermark("txn", p),
+            "no transaction left open"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_group_of_three_rebalances() {
+    let cluster = Cluster::start(ClusterConfig {
+        brokers: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    cluster.create_topic("grouped", 6).unwrap();
+    let bootstrap = cluster.bootstrap();
+    let assignments = tokio::task::spawn_blocking(move || {
+        let p = producer(&bootstrap, &[]);
+        produce(&p, "grouped", 600, 6);
+        let members: Vec<BaseConsumer> = (0..3)
+            .map(|_| {
+                consumer(
+                    &bootstrap,
+                    "g3",
+                    &[("partition.assignment.strategy", "range")],
+                )
+            })
+            .collect();
+        // Join one at a time; poll all until the assignment covers all 6 partitions.
+        let mut history = Vec::new();
+        for joined in 1..=3 {
+            members[joined - 1].subscribe(&["grouped"]).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                for m in &members[..joined] {
+                    let _ = m.poll(Duration::from_millis(20));
+                }
+                let sizes: Vec<usize> = members[..joined]
+                    .iter()
+                    .map(|m| m.assignment().map(|a| a.count()).unwrap_or(0))
+                    .collect();
+                if sizes.iter().sum::<usize>() == 6 && sizes.iter().all(|s| *s == 6 / joined) {
+                    history.push(sizes);
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "group never settled with {joined} members: {sizes:?}"
+                );
+            }
+        }
+        // One leaves cleanly: the other two take over its partitions.
+        drop(members.into_iter().next());
+        history
+    })
+    .await
+    .unwrap();
+    assert_eq!(assignments, vec![vec![6], vec![3, 3], vec![2, 2, 2]]);
+    let (state, generation, _) = cluster.group_state("g3").unwrap();
+    assert!(generation >= 3, "{state} generation {generation}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_plain_and_scram_logins() {
+    let sasl = SaslConfig::all(&[("alice", "alice-secret")]);
+    let cluster = Cluster::start(ClusterConfig {
+        sasl: Some(sasl),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    cluster.create_topic("secure", 1).unwrap();
+    let bootstrap = cluster.bootstrap();
+    tokio::task::spawn_blocking(move || {
+        for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {
+            let auth = [
+                ("security.protocol", "sasl_plaintext"),
+                ("sasl.mechanism", mechanism),
+                ("sasl.username", "alice"),
+                ("sasl.password", "alice-secret"),
+            ];
+            let p = producer(&bootstrap, &auth);
+            produce(&p, "secure", 10, 1);
+            let wrong = [
+                ("security.protocol", "sasl_plaintext"),
+                ("sasl.mechanism", mechanism),
+                ("sasl.username", "alice"),
+                ("sasl.password", "nope"),
+            ];
+            let errors = ErrorLog::default();
+            let mut c = ClientConfig::new();
+            c.set("bootstrap.servers", &bootstrap);
+            for (k, v) in wrong {
+                c.set(k, v);
+            }
+            let bad: BaseProducer<ErrorLog> =
+                c.create_with_context(errors.clone()).expect("producer");
+            assert!(
+                bad.client()
+                    .fetch_metadata(Some("secure"), Duration::from_secs(3))
+                    .is_err(),
+                "{mechanism}: wrong password accepted"
+            );
+            // Error callbacks are served by poll.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline
+                && !errors
+                    .0
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e.to_lowercase().contains("authentication"))
+            {
+                bad.poll(Duration::from_millis(50));
+            }
+            let seen = errors.0.lock().unwrap().clone();
+            assert!(
+                seen.iter()
+                    .any(|e| e.contains("Authentication") || e.contains("authentication")),
+                "{mechanism}: {seen:?}"
+            );
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(cluster.high_watermark("secure", 0), Some(30));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_listener() {
+    let pki = kingest_tests::peers::certs::TestPki::generate();
+    let tls = kingest_testkit::TlsFiles {
+        cert: pki.server_cert.clone(),
+        key: pki.server_key.clone(),
+    };
+    let cluster = Cluster::start(ClusterConfig {
+        tls: Some(tls),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    cluster.create_topic("tls", 2).unwrap();
+    let bootstrap = cluster.bootstrap();
+    let ca = pki.ca.display().to_string();
+    let got = tokio::task::spawn_blocking(move || {
+        let settings = [
+            ("security.protocol", "ssl"),
+            ("ssl.ca.location", ca.as_str()),
+        ];
+        let p = producer(&bootstrap, &settings);
+        produce(&p, "tls", 100, 2);
+        let c = consumer(&bootstrap, "g-tls", &settings);
+        consume_assigned(&c, "tls", 2, 100).len()
+    })
+    .await
+    .unwrap();
+    assert_eq!(got, 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_not_leader_makes_librdkafka_refresh_and_continue() {
+    let cluster = Cluster::start(ClusterConfig {
+        brokers: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    cluster.create_topic("moving", 1).unwrap();
+    // The first three Produce requests fail as if leadership had moved; meanwhile it really
+    // moves to the other broker.
+    cluster.faults().add(FaultRule::new(
+        0,
+        FaultAction::Error(kingest_protocol::ErrorCode::NotLeaderOrFollower),
+        3,
+    ));
+    let old = cluster.leader("moving", 0).unwrap();
+    let new = cluster
+        .broker_ids()
+        .into_iter()
+        .find(|b| *b != old)
+        .unwrap();
+    cluster.move_leader("moving", 0, new).unwrap();
+    let bootstrap = cluster.bootstrap();
+    let got = tokio::task::spawn_blocking(move || {
+        let p = producer(
+            &bootstrap,
+            &[("enable.idempotence", "true"), ("retry.backoff.ms", "50")],
+        );
+        produce(&p, "moving", 200, 1);
+        let c = consumer(&bootstrap, "g-moving", &[]);
+        consume_assigned(&c, "moving", 1, 200)
+    })
+    .await
+    .unwrap();
+    assert_eq!(got.len(), 200);
+    assert_eq!(
+        got.iter().map(|(_, o, _, _)| *o).collect::<Vec<_>>(),
+        (0..200).collect::<Vec<i64>>(),
+        "no loss, no duplicates"
+    );
+    let fired = cluster.faults().fired();
+    assert_eq!(fired.len(), 3, "{fired:?}");
 }

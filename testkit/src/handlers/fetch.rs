@@ -10,8 +10,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use kingest_protocol::kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
-use kingest_protocol::kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kingest_protocol::kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kingest_protocol::kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kingest_protocol::kafka_protocol::messages::*;
 use kingest_protocol::ErrorCode;
 
@@ -51,10 +55,18 @@ pub(crate) async fn fetch(ctx: &Ctx, version: i16, r: FetchRequest) -> FetchResp
     let supports_sessions = version >= 7;
     // Apply the request to the session (or build a one-off one) first, once.
     let (session_id, parts, incremental) = {
-        let mut sessions = ctx.shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sessions = ctx
+            .shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         match update_session(&mut sessions, &r, supports_sessions) {
             Ok(v) => v,
-            Err(code) => return FetchResponse::default().with_error_code(code.code()).with_session_id(r.session_id),
+            Err(code) => {
+                return FetchResponse::default()
+                    .with_error_code(code.code())
+                    .with_session_id(r.session_id)
+            }
         }
     };
     let deadline = Instant::now() + Duration::from_millis(r.max_wait_ms.clamp(0, 60_000) as u64);
@@ -66,17 +78,30 @@ pub(crate) async fn fetch(ctx: &Ctx, version: i16, r: FetchRequest) -> FetchResp
         let mut attempt = parts.clone();
         let (responses, bytes, news) = {
             let state = ctx.shared.lock();
-            read(&state, ctx.broker, &mut attempt, r.max_bytes, read_committed, incremental)
+            read(
+                &state,
+                ctx.broker,
+                &mut attempt,
+                r.max_bytes,
+                read_committed,
+                incremental,
+            )
         };
         let now = Instant::now();
         if bytes >= r.min_bytes.max(1) as usize || news || now >= deadline {
             if session_id != 0 {
-                let mut sessions = ctx.shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                let mut sessions = ctx
+                    .shared
+                    .sessions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
                 if let Some(s) = sessions.by_id.get_mut(&session_id) {
                     s.partitions = attempt;
                 }
             }
-            return FetchResponse::default().with_session_id(session_id).with_responses(responses);
+            return FetchResponse::default()
+                .with_session_id(session_id)
+                .with_responses(responses);
         }
         let _ = tokio::time::timeout(deadline - now, notified).await;
     }
@@ -86,13 +111,22 @@ type Parts = BTreeMap<(String, i32), SessionPartition>;
 
 /// Applies the request to its session: returns the session id (0: none), the partitions to
 /// serve, and whether the fetch is incremental (only partitions with news are answered).
-fn update_session(sessions: &mut Sessions, r: &FetchRequest, supported: bool) -> Result<(i32, Parts, bool), ErrorCode> {
+fn update_session(
+    sessions: &mut Sessions,
+    r: &FetchRequest,
+    supported: bool,
+) -> Result<(i32, Parts, bool), ErrorCode> {
     let mut requested = Parts::new();
     for t in &r.topics {
         for p in &t.partitions {
             requested.insert(
                 (t.topic.0.to_string(), p.partition),
-                SessionPartition { fetch_offset: p.fetch_offset, max_bytes: p.partition_max_bytes, leader_epoch: p.current_leader_epoch, sent: None },
+                SessionPartition {
+                    fetch_offset: p.fetch_offset,
+                    max_bytes: p.partition_max_bytes,
+                    leader_epoch: p.current_leader_epoch,
+                    sent: None,
+                },
             );
         }
     }
@@ -108,19 +142,33 @@ fn update_session(sessions: &mut Sessions, r: &FetchRequest, supported: bool) ->
         // A full fetch that opens a session.
         (0, 0) => {
             if sessions.by_id.len() >= MAX_SESSIONS {
-                let oldest = sessions.by_id.iter().min_by_key(|(_, s)| s.last_used).map(|(id, _)| *id);
+                let oldest = sessions
+                    .by_id
+                    .iter()
+                    .min_by_key(|(_, s)| s.last_used)
+                    .map(|(id, _)| *id);
                 if let Some(id) = oldest {
                     sessions.by_id.remove(&id);
                 }
             }
             sessions.next_id = sessions.next_id.wrapping_add(1).max(1);
             let id = sessions.next_id;
-            sessions.by_id.insert(id, Session { epoch: 1, partitions: requested.clone(), last_used: Some(Instant::now()) });
+            sessions.by_id.insert(
+                id,
+                Session {
+                    epoch: 1,
+                    partitions: requested.clone(),
+                    last_used: Some(Instant::now()),
+                },
+            );
             Ok((id, requested, false))
         }
         (0, _) => Err(ErrorCode::InvalidFetchSessionEpoch),
         (id, epoch) => {
-            let session = sessions.by_id.get_mut(&id).ok_or(ErrorCode::FetchSessionIdNotFound)?;
+            let session = sessions
+                .by_id
+                .get_mut(&id)
+                .ok_or(ErrorCode::FetchSessionIdNotFound)?;
             if epoch != session.epoch {
                 return Err(ErrorCode::InvalidFetchSessionEpoch);
             }
@@ -144,16 +192,36 @@ fn update_session(sessions: &mut Sessions, r: &FetchRequest, supported: bool) ->
 
 /// Reads every partition; returns the topic responses, the record bytes included, and whether
 /// an incremental response has anything to say.
-fn read(state: &ClusterState, broker: i32, parts: &mut Parts, max_bytes: i32, read_committed: bool, incremental: bool) -> (Vec<FetchableTopicResponse>, usize, bool) {
+fn read(
+    state: &ClusterState,
+    broker: i32,
+    parts: &mut Parts,
+    max_bytes: i32,
+    read_committed: bool,
+    incremental: bool,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut remaining = max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut news = false;
     let mut topics: Vec<FetchableTopicResponse> = Vec::new();
     for ((topic, partition), sp) in parts.iter_mut() {
         let first_with_data = total == 0;
-        let data = read_partition(state, broker, topic, *partition, sp, remaining, read_committed, first_with_data);
+        let data = read_partition(
+            state,
+            broker,
+            topic,
+            *partition,
+            sp,
+            remaining,
+            read_committed,
+            first_with_data,
+        );
         let len = data.records.as_ref().map_or(0, Bytes::len);
-        let marks = (data.high_watermark, data.last_stable_offset, data.log_start_offset);
+        let marks = (
+            data.high_watermark,
+            data.last_stable_offset,
+            data.log_start_offset,
+        );
         let changed = data.error_code != 0 || len > 0 || sp.sent != Some(marks);
         if incremental && !changed {
             continue;
@@ -164,15 +232,32 @@ fn read(state: &ClusterState, broker: i32, parts: &mut Parts, max_bytes: i32, re
         remaining = remaining.saturating_sub(len);
         match topics.last_mut() {
             Some(t) if t.topic.0.as_str() == topic => t.partitions.push(data),
-            _ => topics.push(FetchableTopicResponse::default().with_topic(TopicName(crate::state::sb(topic.clone()))).with_partitions(vec![data])),
+            _ => topics.push(
+                FetchableTopicResponse::default()
+                    .with_topic(TopicName(crate::state::sb(topic.clone())))
+                    .with_partitions(vec![data]),
+            ),
         }
     }
     (topics, total, news)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn read_partition(state: &ClusterState, broker: i32, topic: &str, partition: i32, sp: &SessionPartition, limit: usize, read_committed: bool, min_one: bool) -> PartitionData {
-    let data = PartitionData::default().with_partition_index(partition).with_high_watermark(-1).with_last_stable_offset(-1).with_log_start_offset(-1);
+fn read_partition(
+    state: &ClusterState,
+    broker: i32,
+    topic: &str,
+    partition: i32,
+    sp: &SessionPartition,
+    limit: usize,
+    read_committed: bool,
+    min_one: bool,
+) -> PartitionData {
+    let data = PartitionData::default()
+        .with_partition_index(partition)
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1);
     let Some(p) = state.partition(topic, partition) else {
         return data.with_error_code(ErrorCode::UnknownTopicOrPartition.code());
     };
@@ -180,12 +265,19 @@ fn read_partition(state: &ClusterState, broker: i32, topic: &str, partition: i32
         return data.with_error_code(ErrorCode::NotLeaderOrFollower.code());
     }
     if sp.leader_epoch >= 0 && sp.leader_epoch != p.leader_epoch {
-        let code = if sp.leader_epoch > p.leader_epoch { ErrorCode::UnknownLeaderEpoch } else { ErrorCode::FencedLeaderEpoch };
+        let code = if sp.leader_epoch > p.leader_epoch {
+            ErrorCode::UnknownLeaderEpoch
+        } else {
+            ErrorCode::FencedLeaderEpoch
+        };
         return data.with_error_code(code.code());
     }
     let log = &p.log;
     let (hw, lso) = (log.high_watermark(), log.last_stable_offset());
-    let data = data.with_high_watermark(hw).with_last_stable_offset(lso).with_log_start_offset(log.log_start);
+    let data = data
+        .with_high_watermark(hw)
+        .with_last_stable_offset(lso)
+        .with_log_start_offset(log.log_start);
     if sp.fetch_offset < log.log_start || sp.fetch_offset > hw {
         return data.with_error_code(ErrorCode::OffsetOutOfRange.code());
     }
@@ -227,10 +319,15 @@ fn read_partition(state: &ClusterState, broker: i32, topic: &str, partition: i32
         log.aborted
             .iter()
             .filter(|a| a.last_offset >= sp.fetch_offset && a.first_offset <= last_included)
-            .map(|a| AbortedTransaction::default().with_producer_id(ProducerId(a.producer_id)).with_first_offset(a.first_offset))
+            .map(|a| {
+                AbortedTransaction::default()
+                    .with_producer_id(ProducerId(a.producer_id))
+                    .with_first_offset(a.first_offset)
+            })
             .collect()
     });
-    data.with_records(Some(records)).with_aborted_transactions(aborted)
+    data.with_records(Some(records))
+        .with_aborted_transactions(aborted)
 }
 
 pub(crate) fn list_offsets(ctx: &Ctx, r: ListOffsetsRequest) -> ListOffsetsResponse {
@@ -241,31 +338,44 @@ pub(crate) fn list_offsets(ctx: &Ctx, r: ListOffsetsRequest) -> ListOffsetsRespo
         .iter()
         .map(|t| {
             let topic = t.name.0.to_string();
-            ListOffsetsTopicResponse::default().with_name(t.name.clone()).with_partitions(
-                t.partitions
-                    .iter()
-                    .map(|p| {
-                        let resp = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index).with_timestamp(-1).with_offset(-1).with_leader_epoch(-1);
-                        let Some(part) = state.partition(&topic, p.partition_index) else {
-                            return resp.with_error_code(ErrorCode::UnknownTopicOrPartition.code());
-                        };
-                        if part.leader != ctx.broker {
-                            return resp.with_error_code(ErrorCode::NotLeaderOrFollower.code());
-                        }
-                        let log = &part.log;
-                        let resp = resp.with_leader_epoch(part.leader_epoch);
-                        match p.timestamp {
-                            -2 => resp.with_offset(log.log_start),
-                            -1 => resp.with_offset(if read_committed { log.last_stable_offset() } else { log.high_watermark() }),
-                            ts if ts >= 0 => match log.offset_for_timestamp(ts) {
-                                Some((offset, found)) => resp.with_offset(offset).with_timestamp(found),
-                                None => resp,
-                            },
-                            _ => resp.with_error_code(ErrorCode::UnsupportedVersion.code()),
-                        }
-                    })
-                    .collect(),
-            )
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name.clone())
+                .with_partitions(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            let resp = ListOffsetsPartitionResponse::default()
+                                .with_partition_index(p.partition_index)
+                                .with_timestamp(-1)
+                                .with_offset(-1)
+                                .with_leader_epoch(-1);
+                            let Some(part) = state.partition(&topic, p.partition_index) else {
+                                return resp
+                                    .with_error_code(ErrorCode::UnknownTopicOrPartition.code());
+                            };
+                            if part.leader != ctx.broker {
+                                return resp.with_error_code(ErrorCode::NotLeaderOrFollower.code());
+                            }
+                            let log = &part.log;
+                            let resp = resp.with_leader_epoch(part.leader_epoch);
+                            match p.timestamp {
+                                -2 => resp.with_offset(log.log_start),
+                                -1 => resp.with_offset(if read_committed {
+                                    log.last_stable_offset()
+                                } else {
+                                    log.high_watermark()
+                                }),
+                                ts if ts >= 0 => match log.offset_for_timestamp(ts) {
+                                    Some((offset, found)) => {
+                                        resp.with_offset(offset).with_timestamp(found)
+                                    }
+                                    None => resp,
+                                },
+                                _ => resp.with_error_code(ErrorCode::UnsupportedVersion.code()),
+                            }
+                        })
+                        .collect(),
+                )
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)

@@ -6,13 +6,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kingest_protocol::kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kingest_protocol::kafka_protocol::messages::describe_groups_response::{
+    DescribedGroup, DescribedGroupMember,
+};
 use kingest_protocol::kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kingest_protocol::kafka_protocol::messages::leave_group_response::MemberResponse;
 use kingest_protocol::kafka_protocol::messages::list_groups_response::ListedGroup;
-use kingest_protocol::kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kingest_protocol::kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
 use kingest_protocol::kafka_protocol::messages::offset_fetch_response::{
-    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kingest_protocol::kafka_protocol::messages::*;
 use kingest_protocol::ErrorCode;
@@ -30,11 +35,17 @@ pub(crate) fn coordinator_for(state: &ClusterState, key: &str) -> Option<i32> {
     if live.is_empty() {
         return None;
     }
-    let hash = key.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let hash = key
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
     Some(live[hash as usize % live.len()])
 }
 
-pub(crate) fn find_coordinator(ctx: &Ctx, version: i16, r: FindCoordinatorRequest) -> FindCoordinatorResponse {
+pub(crate) fn find_coordinator(
+    ctx: &Ctx,
+    version: i16,
+    r: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
     let state = ctx.shared.lock();
     let lookup = |key: &str| -> (ErrorCode, i32, String, i32) {
         match coordinator_for(&state, key).and_then(|id| state.brokers.get(&id)) {
@@ -48,17 +59,29 @@ pub(crate) fn find_coordinator(ctx: &Ctx, version: i16, r: FindCoordinatorReques
             .iter()
             .map(|k| {
                 let (code, id, host, port) = lookup(k.as_str());
-                Coordinator::default().with_key(k.clone()).with_node_id(BrokerId(id)).with_host(sb(host)).with_port(port).with_error_code(code.code())
+                Coordinator::default()
+                    .with_key(k.clone())
+                    .with_node_id(BrokerId(id))
+                    .with_host(sb(host))
+                    .with_port(port)
+                    .with_error_code(code.code())
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
     let (code, id, host, port) = lookup(r.key.as_str());
-    FindCoordinatorResponse::default().with_error_code(code.code()).with_node_id(BrokerId(id)).with_host(sb(host)).with_port(port)
+    FindCoordinatorResponse::default()
+        .with_error_code(code.code())
+        .with_node_id(BrokerId(id))
+        .with_host(sb(host))
+        .with_port(port)
 }
 
 fn join_error(code: ErrorCode, member_id: &str) -> JoinGroupResponse {
-    JoinGroupResponse::default().with_error_code(code.code()).with_generation_id(-1).with_member_id(sb(member_id.to_owned()))
+    JoinGroupResponse::default()
+        .with_error_code(code.code())
+        .with_generation_id(-1)
+        .with_member_id(sb(member_id.to_owned()))
 }
 
 pub(crate) async fn join_group(ctx: &Ctx, version: i16, r: JoinGroupRequest) -> JoinGroupResponse {
@@ -66,7 +89,11 @@ pub(crate) async fn join_group(ctx: &Ctx, version: i16, r: JoinGroupRequest) -> 
     let now = Instant::now();
     let session = Duration::from_millis(r.session_timeout_ms.max(0) as u64);
     // v0 has no rebalance timeout: it is the session timeout.
-    let rebalance = if version >= 1 { Duration::from_millis(r.rebalance_timeout_ms.max(0) as u64) } else { session };
+    let rebalance = if version >= 1 {
+        Duration::from_millis(r.rebalance_timeout_ms.max(0) as u64)
+    } else {
+        session
+    };
     let rx = {
         let mut state = ctx.shared.lock();
         if !(1000..=1_800_000).contains(&r.session_timeout_ms) {
@@ -83,11 +110,17 @@ pub(crate) async fn join_group(ctx: &Ctx, version: i16, r: JoinGroupRequest) -> 
         }
         let delay = ctx.shared.config.group_initial_rebalance_delay;
         let group = state.groups.entry(group_id.clone()).or_default();
-        if !group.members.is_empty() && group.protocol_type.as_deref() != Some(r.protocol_type.as_str()) {
+        if !group.members.is_empty()
+            && group.protocol_type.as_deref() != Some(r.protocol_type.as_str())
+        {
             return join_error(ErrorCode::InconsistentGroupProtocol, &r.member_id);
         }
         let instance_id = r.group_instance_id.as_ref().map(|s| s.to_string());
-        let protocols: Vec<(String, bytes::Bytes)> = r.protocols.iter().map(|p| (p.name.to_string(), p.metadata.clone())).collect();
+        let protocols: Vec<(String, bytes::Bytes)> = r
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect();
         let mut member_id = r.member_id.to_string();
         let mut static_rejoin = false;
         if let Some(instance) = &instance_id {
@@ -109,7 +142,9 @@ pub(crate) async fn join_group(ctx: &Ctx, version: i16, r: JoinGroupRequest) -> 
                     member_id = new_id;
                     static_rejoin = true;
                 }
-                Some(old) if old != member_id => return join_error(ErrorCode::FencedInstanceId, &r.member_id),
+                Some(old) if old != member_id => {
+                    return join_error(ErrorCode::FencedInstanceId, &r.member_id)
+                }
                 _ => {}
             }
         }
@@ -123,7 +158,10 @@ pub(crate) async fn join_group(ctx: &Ctx, version: i16, r: JoinGroupRequest) -> 
         } else if !group.members.contains_key(&member_id) && !group.pending.remove(&member_id) {
             return join_error(ErrorCode::UnknownMemberId, &member_id);
         }
-        let unchanged = group.members.get(&member_id).is_some_and(|m| m.protocols == protocols);
+        let unchanged = group
+            .members
+            .get(&member_id)
+            .is_some_and(|m| m.protocols == protocols);
         if static_rejoin && unchanged && group.phase == Phase::Stable {
             let m = group.members.get_mut(&member_id).expect("just inserted");
             m.last_heartbeat = now;
@@ -149,19 +187,22 @@ pub(crate) async fn join_group(ctx: &Ctx, version: i16, r: JoinGroupRequest) -> 
                 .with_member_id(sb(member_id));
         }
         let (tx, rx) = oneshot::channel();
-        let member = group.members.entry(member_id.clone()).or_insert_with(|| Member {
-            id: member_id.clone(),
-            instance_id: instance_id.clone(),
-            client_id: ctx.client_id.clone(),
-            host: ctx.peer.ip().to_string(),
-            session_timeout: session,
-            rebalance_timeout: rebalance,
-            protocols: Vec::new(),
-            assignment: bytes::Bytes::new(),
-            last_heartbeat: now,
-            join: None,
-            sync: None,
-        });
+        let member = group
+            .members
+            .entry(member_id.clone())
+            .or_insert_with(|| Member {
+                id: member_id.clone(),
+                instance_id: instance_id.clone(),
+                client_id: ctx.client_id.clone(),
+                host: ctx.peer.ip().to_string(),
+                session_timeout: session,
+                rebalance_timeout: rebalance,
+                protocols: Vec::new(),
+                assignment: bytes::Bytes::new(),
+                last_heartbeat: now,
+                join: None,
+                sync: None,
+            });
         if let Some(old) = member.join.replace(tx) {
             let _ = old.send(join_error(ErrorCode::UnknownMemberId, &member_id));
         }
@@ -184,7 +225,9 @@ pub(crate) async fn sync_group(ctx: &Ctx, r: SyncGroupRequest) -> SyncGroupRespo
     let err = |c: ErrorCode| SyncGroupResponse::default().with_error_code(c.code());
     let rx = {
         let mut state = ctx.shared.lock();
-        let Some(group) = state.groups.get_mut(r.group_id.0.as_str()) else { return err(ErrorCode::UnknownMemberId) };
+        let Some(group) = state.groups.get_mut(r.group_id.0.as_str()) else {
+            return err(ErrorCode::UnknownMemberId);
+        };
         let member_id = r.member_id.to_string();
         if !group.members.contains_key(&member_id) {
             return err(ErrorCode::UnknownMemberId);
@@ -209,7 +252,11 @@ pub(crate) async fn sync_group(ctx: &Ctx, r: SyncGroupRequest) -> SyncGroupRespo
             m.last_heartbeat = Instant::now();
         }
         if group.leader.as_deref() == Some(member_id.as_str()) {
-            let assignments: HashMap<String, bytes::Bytes> = r.assignments.iter().map(|a| (a.member_id.to_string(), a.assignment.clone())).collect();
+            let assignments: HashMap<String, bytes::Bytes> = r
+                .assignments
+                .iter()
+                .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+                .collect();
             group.complete_sync(assignments);
         }
         rx
@@ -248,7 +295,15 @@ pub(crate) fn leave_group(ctx: &Ctx, version: i16, r: LeaveGroupRequest) -> Leav
         return LeaveGroupResponse::default().with_error_code(ErrorCode::UnknownMemberId.code());
     };
     let leaving: Vec<(String, Option<String>)> = if version >= 3 {
-        r.members.iter().map(|m| (m.member_id.to_string(), m.group_instance_id.as_ref().map(|s| s.to_string()))).collect()
+        r.members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.to_string(),
+                    m.group_instance_id.as_ref().map(|s| s.to_string()),
+                )
+            })
+            .collect()
     } else {
         vec![(r.member_id.to_string(), None)]
     };
@@ -269,15 +324,26 @@ pub(crate) fn leave_group(ctx: &Ctx, version: i16, r: LeaveGroupRequest) -> Leav
             }
             None => ErrorCode::UnknownMemberId,
         };
-        results.push(MemberResponse::default().with_member_id(sb(member_id.clone())).with_group_instance_id(instance_id.clone().map(sb)).with_error_code(code.code()));
+        results.push(
+            MemberResponse::default()
+                .with_member_id(sb(member_id.clone()))
+                .with_group_instance_id(instance_id.clone().map(sb))
+                .with_error_code(code.code()),
+        );
     }
     if removed {
         let now = Instant::now();
         group.prepare_rebalance(now, delay);
         group.try_complete_join(now);
     }
-    let top = if version < 3 { results.first().map_or(0, |m| m.error_code) } else { 0 };
-    LeaveGroupResponse::default().with_error_code(top).with_members(if version >= 3 { results } else { Vec::new() })
+    let top = if version < 3 {
+        results.first().map_or(0, |m| m.error_code)
+    } else {
+        0
+    };
+    LeaveGroupResponse::default()
+        .with_error_code(top)
+        .with_members(if version >= 3 { results } else { Vec::new() })
 }
 
 pub(crate) fn offset_commit(ctx: &Ctx, r: OffsetCommitRequest) -> OffsetCommitResponse {
@@ -290,7 +356,11 @@ pub(crate) fn offset_commit(ctx: &Ctx, r: OffsetCommitRequest) -> OffsetCommitRe
             ErrorCode::GroupMaxSizeReached
         } else if r.generation_id_or_member_epoch < 0 && r.member_id.is_empty() {
             // A "simple" commit from outside the group: only when nobody is in it.
-            if group.members.is_empty() { ErrorCode::None } else { ErrorCode::IllegalGeneration }
+            if group.members.is_empty() {
+                ErrorCode::None
+            } else {
+                ErrorCode::IllegalGeneration
+            }
         } else if !group.members.contains_key(r.member_id.as_str()) {
             ErrorCode::UnknownMemberId
         } else if r.generation_id_or_member_epoch != group.generation {
@@ -310,16 +380,31 @@ pub(crate) fn offset_commit(ctx: &Ctx, r: OffsetCommitRequest) -> OffsetCommitRe
                 .partitions
                 .iter()
                 .map(|p| {
-                    let code = if code.is_ok() && state.partition(&topic, p.partition_index).is_none() { ErrorCode::UnknownTopicOrPartition } else { code };
+                    let code =
+                        if code.is_ok() && state.partition(&topic, p.partition_index).is_none() {
+                            ErrorCode::UnknownTopicOrPartition
+                        } else {
+                            code
+                        };
                     if code.is_ok() {
                         if let Some(g) = state.groups.get_mut(&group_id) {
-                            g.offsets.insert((topic.clone(), p.partition_index), (p.committed_offset, p.committed_metadata.as_ref().map(|m| m.to_string())));
+                            g.offsets.insert(
+                                (topic.clone(), p.partition_index),
+                                (
+                                    p.committed_offset,
+                                    p.committed_metadata.as_ref().map(|m| m.to_string()),
+                                ),
+                            );
                         }
                     }
-                    OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code.code())
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code.code())
                 })
                 .collect();
-            OffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(partitions)
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(partitions)
         })
         .collect();
     OffsetCommitResponse::default().with_topics(topics)
@@ -327,17 +412,31 @@ pub(crate) fn offset_commit(ctx: &Ctx, r: OffsetCommitRequest) -> OffsetCommitRe
 
 /// Whether an open transaction holds uncommitted offsets for this group and partition.
 fn unstable(state: &ClusterState, group: &str, topic: &str, partition: i32) -> bool {
-    state.producers.by_id.values().filter_map(|p| p.txn.as_ref()).any(|t| t.pending_offsets.iter().any(|(g, tp, pp, _, _)| g == group && tp == topic && *pp == partition))
+    state
+        .producers
+        .by_id
+        .values()
+        .filter_map(|p| p.txn.as_ref())
+        .any(|t| {
+            t.pending_offsets
+                .iter()
+                .any(|(g, tp, pp, _, _)| g == group && tp == topic && *pp == partition)
+        })
 }
 
 pub(crate) fn offset_fetch(ctx: &Ctx, version: i16, r: OffsetFetchRequest) -> OffsetFetchResponse {
     let state = ctx.shared.lock();
     // Every (topic, partition) asked for, or all committed ones when the list is null.
-    let lookup = |group: &str, wanted: Option<Vec<(String, Vec<i32>)>>| -> Vec<(String, Vec<(i32, i64, Option<String>, ErrorCode)>)> {
+    let lookup = |group: &str,
+                  wanted: Option<Vec<(String, Vec<i32>)>>|
+     -> Vec<(String, Vec<(i32, i64, Option<String>, ErrorCode)>)> {
         let g = state.groups.get(group);
         let wanted = wanted.unwrap_or_else(|| {
             let mut by_topic: HashMap<String, Vec<i32>> = HashMap::new();
-            for (t, p) in g.map(|g| g.offsets.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+            for (t, p) in g
+                .map(|g| g.offsets.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+            {
                 by_topic.entry(t).or_default().push(p);
             }
             by_topic.into_iter().collect()
@@ -366,31 +465,59 @@ pub(crate) fn offset_fetch(ctx: &Ctx, version: i16, r: OffsetFetchRequest) -> Of
             .groups
             .iter()
             .map(|g| {
-                let wanted = g.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
+                let wanted = g.topics.as_ref().map(|ts| {
+                    ts.iter()
+                        .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+                        .collect()
+                });
                 let topics = lookup(g.group_id.0.as_str(), wanted)
                     .into_iter()
                     .map(|(t, rows)| {
-                        OffsetFetchResponseTopics::default().with_name(TopicName(sb(t))).with_partitions(
-                            rows.into_iter()
-                                .map(|(p, o, m, c)| OffsetFetchResponsePartitions::default().with_partition_index(p).with_committed_offset(o).with_committed_leader_epoch(-1).with_metadata(m.map(sb)).with_error_code(c.code()))
-                                .collect(),
-                        )
+                        OffsetFetchResponseTopics::default()
+                            .with_name(TopicName(sb(t)))
+                            .with_partitions(
+                                rows.into_iter()
+                                    .map(|(p, o, m, c)| {
+                                        OffsetFetchResponsePartitions::default()
+                                            .with_partition_index(p)
+                                            .with_committed_offset(o)
+                                            .with_committed_leader_epoch(-1)
+                                            .with_metadata(m.map(sb))
+                                            .with_error_code(c.code())
+                                    })
+                                    .collect(),
+                            )
                     })
                     .collect();
-                OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone()).with_topics(topics)
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id.clone())
+                    .with_topics(topics)
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    let wanted = r.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
+    let wanted = r.topics.as_ref().map(|ts| {
+        ts.iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+            .collect()
+    });
     let topics = lookup(r.group_id.0.as_str(), wanted)
         .into_iter()
         .map(|(t, rows)| {
-            OffsetFetchResponseTopic::default().with_name(TopicName(sb(t))).with_partitions(
-                rows.into_iter()
-                    .map(|(p, o, m, c)| OffsetFetchResponsePartition::default().with_partition_index(p).with_committed_offset(o).with_committed_leader_epoch(-1).with_metadata(m.map(sb)).with_error_code(c.code()))
-                    .collect(),
-            )
+            OffsetFetchResponseTopic::default()
+                .with_name(TopicName(sb(t)))
+                .with_partitions(
+                    rows.into_iter()
+                        .map(|(p, o, m, c)| {
+                            OffsetFetchResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_committed_offset(o)
+                                .with_committed_leader_epoch(-1)
+                                .with_metadata(m.map(sb))
+                                .with_error_code(c.code())
+                        })
+                        .collect(),
+                )
         })
         .collect();
     OffsetFetchResponse::default().with_topics(topics)
@@ -418,7 +545,13 @@ pub(crate) fn describe_groups(ctx: &Ctx, r: DescribeGroupsRequest) -> DescribeGr
                                     .with_group_instance_id(m.instance_id.clone().map(sb))
                                     .with_client_id(sb(m.client_id.clone()))
                                     .with_client_host(sb(m.host.clone()))
-                                    .with_member_metadata(g.protocol.as_ref().and_then(|p| m.protocols.iter().find(|(n, _)| n == p)).map(|(_, md)| md.clone()).unwrap_or_default())
+                                    .with_member_metadata(
+                                        g.protocol
+                                            .as_ref()
+                                            .and_then(|p| m.protocols.iter().find(|(n, _)| n == p))
+                                            .map(|(_, md)| md.clone())
+                                            .unwrap_or_default(),
+                                    )
                                     .with_member_assignment(m.assignment.clone())
                             })
                             .collect(),
@@ -435,11 +568,17 @@ pub(crate) fn list_groups(ctx: &Ctx, r: ListGroupsRequest) -> ListGroupsResponse
         .groups
         .iter()
         .filter(|(id, _)| coordinator_for(&state, id) == Some(ctx.broker))
-        .filter(|(_, g)| r.states_filter.is_empty() || r.states_filter.iter().any(|s| s.as_str() == g.phase.name()))
+        .filter(|(_, g)| {
+            r.states_filter.is_empty()
+                || r.states_filter.iter().any(|s| s.as_str() == g.phase.name())
+        })
         .map(|(id, g)| {
             ListedGroup::default()
                 .with_group_id(GroupId(sb(id.clone())))
-                .with_protocol_type(sb(g.protocol_type.clone().unwrap_or_else(|| "consumer".to_owned())))
+                .with_protocol_type(sb(g
+                    .protocol_type
+                    .clone()
+                    .unwrap_or_else(|| "consumer".to_owned())))
                 .with_group_state(sb(g.phase.name()))
                 .with_group_type(sb("classic"))
         })
@@ -452,7 +591,9 @@ pub(crate) fn spawn_ticker(shared: std::sync::Weak<Shared>) {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let Some(shared): Option<Arc<Shared>> = shared.upgrade() else { return };
+            let Some(shared): Option<Arc<Shared>> = shared.upgrade() else {
+                return;
+            };
             let delay = shared.config.group_initial_rebalance_delay;
             let mut state = shared.lock();
             let now = Instant::now();

@@ -69,35 +69,61 @@ pub(crate) fn supports(key: ApiKey, version: i16) -> bool {
 
 /// The newest served version of `key` (-1 if not served).
 pub(crate) fn max_version(key: ApiKey) -> i16 {
-    advertised().find(|(k, _, _)| *k == key).map_or(-1, |(_, _, max)| max)
+    advertised()
+        .find(|(k, _, _)| *k == key)
+        .map_or(-1, |(_, _, max)| max)
 }
 
 /// Handles one request; `None` means no response is sent (acks=0 produce).
-pub(crate) async fn handle(ctx: &mut Ctx, version: i16, request: RequestKind) -> Option<ResponseKind> {
+pub(crate) async fn handle(
+    ctx: &mut Ctx,
+    version: i16,
+    request: RequestKind,
+) -> Option<ResponseKind> {
     Some(match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(meta::api_versions_response(0)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(meta::metadata(ctx, version, r)),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(meta::create_topics(ctx, r)),
-        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(meta::delete_topics(ctx, version, r)),
+        RequestKind::DeleteTopics(r) => {
+            ResponseKind::DeleteTopics(meta::delete_topics(ctx, version, r))
+        }
         RequestKind::Produce(r) => return produce::produce(ctx, r).map(ResponseKind::Produce),
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::fetch(ctx, version, r).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(fetch::list_offsets(ctx, r)),
-        RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(groups::find_coordinator(ctx, version, r)),
-        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(groups::join_group(ctx, version, r).await),
+        RequestKind::FindCoordinator(r) => {
+            ResponseKind::FindCoordinator(groups::find_coordinator(ctx, version, r))
+        }
+        RequestKind::JoinGroup(r) => {
+            ResponseKind::JoinGroup(groups::join_group(ctx, version, r).await)
+        }
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(groups::sync_group(ctx, r).await),
         RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(groups::heartbeat(ctx, r)),
-        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(groups::leave_group(ctx, version, r)),
+        RequestKind::LeaveGroup(r) => {
+            ResponseKind::LeaveGroup(groups::leave_group(ctx, version, r))
+        }
         RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(groups::offset_commit(ctx, r)),
-        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(groups::offset_fetch(ctx, version, r)),
-        RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(groups::describe_groups(ctx, r)),
+        RequestKind::OffsetFetch(r) => {
+            ResponseKind::OffsetFetch(groups::offset_fetch(ctx, version, r))
+        }
+        RequestKind::DescribeGroups(r) => {
+            ResponseKind::DescribeGroups(groups::describe_groups(ctx, r))
+        }
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(groups::list_groups(ctx, r)),
-        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(txn::init_producer_id(ctx, r)),
-        RequestKind::AddPartitionsToTxn(r) => ResponseKind::AddPartitionsToTxn(txn::add_partitions(ctx, r)),
+        RequestKind::InitProducerId(r) => {
+            ResponseKind::InitProducerId(txn::init_producer_id(ctx, r))
+        }
+        RequestKind::AddPartitionsToTxn(r) => {
+            ResponseKind::AddPartitionsToTxn(txn::add_partitions(ctx, r))
+        }
         RequestKind::AddOffsetsToTxn(r) => ResponseKind::AddOffsetsToTxn(txn::add_offsets(ctx, r)),
         RequestKind::EndTxn(r) => ResponseKind::EndTxn(txn::end_txn(ctx, r)),
-        RequestKind::TxnOffsetCommit(r) => ResponseKind::TxnOffsetCommit(txn::txn_offset_commit(ctx, r)),
+        RequestKind::TxnOffsetCommit(r) => {
+            ResponseKind::TxnOffsetCommit(txn::txn_offset_commit(ctx, r))
+        }
         RequestKind::SaslHandshake(r) => ResponseKind::SaslHandshake(sasl_handshake(ctx, r)),
-        RequestKind::SaslAuthenticate(r) => ResponseKind::SaslAuthenticate(sasl_authenticate(ctx, r)),
+        RequestKind::SaslAuthenticate(r) => {
+            ResponseKind::SaslAuthenticate(sasl_authenticate(ctx, r))
+        }
         // `supports` has already refused everything else.
         _ => return None,
     })
@@ -105,20 +131,30 @@ pub(crate) async fn handle(ctx: &mut Ctx, version: i16, request: RequestKind) ->
 
 fn sasl_handshake(ctx: &mut Ctx, r: SaslHandshakeRequest) -> SaslHandshakeResponse {
     let Some(config) = ctx.shared.sasl.as_ref() else {
-        return SaslHandshakeResponse::default().with_error_code(ErrorCode::IllegalSaslState.code());
+        return SaslHandshakeResponse::default()
+            .with_error_code(ErrorCode::IllegalSaslState.code());
     };
     let code = ctx.sasl.handshake(config, r.mechanism.as_str());
     SaslHandshakeResponse::default()
         .with_error_code(code.code())
-        .with_mechanisms(config.mechanisms.iter().map(|m| crate::state::sb(m.clone())).collect())
+        .with_mechanisms(
+            config
+                .mechanisms
+                .iter()
+                .map(|m| crate::state::sb(m.clone()))
+                .collect(),
+        )
 }
 
 fn sasl_authenticate(ctx: &mut Ctx, r: SaslAuthenticateRequest) -> SaslAuthenticateResponse {
     let Some(config) = ctx.shared.sasl.clone() else {
-        return SaslAuthenticateResponse::default().with_error_code(ErrorCode::IllegalSaslState.code());
+        return SaslAuthenticateResponse::default()
+            .with_error_code(ErrorCode::IllegalSaslState.code());
     };
     match ctx.sasl.authenticate(&config, &r.auth_bytes) {
-        AuthStep::Continue(bytes) => SaslAuthenticateResponse::default().with_auth_bytes(bytes.into()),
+        AuthStep::Continue(bytes) => {
+            SaslAuthenticateResponse::default().with_auth_bytes(bytes.into())
+        }
         AuthStep::Done(bytes) => SaslAuthenticateResponse::default()
             .with_auth_bytes(bytes.into())
             .with_session_lifetime_ms(config.session_lifetime.map_or(0, |d| d.as_millis() as i64)),
@@ -138,58 +174,121 @@ pub(crate) fn error_response(request: &RequestKind, code: ErrorCode) -> Option<R
             if r.acks == 0 {
                 return None;
             }
-            ResponseKind::Produce(ProduceResponse::default().with_responses(
-                r.topic_data
-                    .iter()
-                    .map(|t| {
-                        TopicProduceResponse::default().with_name(t.name.clone()).with_partition_responses(
-                            t.partition_data.iter().map(|p| PartitionProduceResponse::default().with_index(p.index).with_error_code(c).with_base_offset(-1)).collect(),
-                        )
-                    })
-                    .collect(),
-            ))
+            ResponseKind::Produce(
+                ProduceResponse::default().with_responses(
+                    r.topic_data
+                        .iter()
+                        .map(|t| {
+                            TopicProduceResponse::default()
+                                .with_name(t.name.clone())
+                                .with_partition_responses(
+                                    t.partition_data
+                                        .iter()
+                                        .map(|p| {
+                                            PartitionProduceResponse::default()
+                                                .with_index(p.index)
+                                                .with_error_code(c)
+                                                .with_base_offset(-1)
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                ),
+            )
         }
         RequestKind::Fetch(r) => {
             use fetch_response::{FetchableTopicResponse, PartitionData};
-            ResponseKind::Fetch(FetchResponse::default().with_responses(
-                r.topics
-                    .iter()
-                    .map(|t| {
-                        FetchableTopicResponse::default().with_topic(t.topic.clone()).with_topic_id(t.topic_id).with_partitions(
-                            t.partitions
-                                .iter()
-                                .map(|p| PartitionData::default().with_partition_index(p.partition).with_error_code(c).with_high_watermark(-1).with_last_stable_offset(-1))
-                                .collect(),
-                        )
-                    })
-                    .collect(),
-            ))
+            ResponseKind::Fetch(
+                FetchResponse::default().with_responses(
+                    r.topics
+                        .iter()
+                        .map(|t| {
+                            FetchableTopicResponse::default()
+                                .with_topic(t.topic.clone())
+                                .with_topic_id(t.topic_id)
+                                .with_partitions(
+                                    t.partitions
+                                        .iter()
+                                        .map(|p| {
+                                            PartitionData::default()
+                                                .with_partition_index(p.partition)
+                                                .with_error_code(c)
+                                                .with_high_watermark(-1)
+                                                .with_last_stable_offset(-1)
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                ),
+            )
         }
         RequestKind::ListOffsets(r) => {
             use list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
-            ResponseKind::ListOffsets(ListOffsetsResponse::default().with_topics(
-                r.topics
-                    .iter()
-                    .map(|t| {
-                        ListOffsetsTopicResponse::default().with_name(t.name.clone()).with_partitions(
-                            t.partitions.iter().map(|p| ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index).with_error_code(c).with_offset(-1)).collect(),
-                        )
-                    })
-                    .collect(),
-            ))
+            ResponseKind::ListOffsets(
+                ListOffsetsResponse::default().with_topics(
+                    r.topics
+                        .iter()
+                        .map(|t| {
+                            ListOffsetsTopicResponse::default()
+                                .with_name(t.name.clone())
+                                .with_partitions(
+                                    t.partitions
+                                        .iter()
+                                        .map(|p| {
+                                            ListOffsetsPartitionResponse::default()
+                                                .with_partition_index(p.partition_index)
+                                                .with_error_code(c)
+                                                .with_offset(-1)
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                ),
+            )
         }
-        RequestKind::Metadata(_) => ResponseKind::Metadata(MetadataResponse::default().with_error_code(c)),
-        RequestKind::FindCoordinator(_) => ResponseKind::FindCoordinator(FindCoordinatorResponse::default().with_error_code(c)),
-        RequestKind::JoinGroup(_) => ResponseKind::JoinGroup(JoinGroupResponse::default().with_error_code(c).with_generation_id(-1)),
-        RequestKind::SyncGroup(_) => ResponseKind::SyncGroup(SyncGroupResponse::default().with_error_code(c)),
-        RequestKind::Heartbeat(_) => ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(c)),
-        RequestKind::LeaveGroup(_) => ResponseKind::LeaveGroup(LeaveGroupResponse::default().with_error_code(c)),
-        RequestKind::OffsetFetch(_) => ResponseKind::OffsetFetch(OffsetFetchResponse::default().with_error_code(c)),
-        RequestKind::InitProducerId(_) => ResponseKind::InitProducerId(InitProducerIdResponse::default().with_error_code(c).with_producer_id(ProducerId(-1))),
-        RequestKind::EndTxn(_) => ResponseKind::EndTxn(EndTxnResponse::default().with_error_code(c)),
-        RequestKind::AddOffsetsToTxn(_) => ResponseKind::AddOffsetsToTxn(AddOffsetsToTxnResponse::default().with_error_code(c)),
-        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(ApiVersionsResponse::default().with_error_code(c)),
-        RequestKind::ListGroups(_) => ResponseKind::ListGroups(ListGroupsResponse::default().with_error_code(c)),
+        RequestKind::Metadata(_) => {
+            ResponseKind::Metadata(MetadataResponse::default().with_error_code(c))
+        }
+        RequestKind::FindCoordinator(_) => {
+            ResponseKind::FindCoordinator(FindCoordinatorResponse::default().with_error_code(c))
+        }
+        RequestKind::JoinGroup(_) => ResponseKind::JoinGroup(
+            JoinGroupResponse::default()
+                .with_error_code(c)
+                .with_generation_id(-1),
+        ),
+        RequestKind::SyncGroup(_) => {
+            ResponseKind::SyncGroup(SyncGroupResponse::default().with_error_code(c))
+        }
+        RequestKind::Heartbeat(_) => {
+            ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(c))
+        }
+        RequestKind::LeaveGroup(_) => {
+            ResponseKind::LeaveGroup(LeaveGroupResponse::default().with_error_code(c))
+        }
+        RequestKind::OffsetFetch(_) => {
+            ResponseKind::OffsetFetch(OffsetFetchResponse::default().with_error_code(c))
+        }
+        RequestKind::InitProducerId(_) => ResponseKind::InitProducerId(
+            InitProducerIdResponse::default()
+                .with_error_code(c)
+                .with_producer_id(ProducerId(-1)),
+        ),
+        RequestKind::EndTxn(_) => {
+            ResponseKind::EndTxn(EndTxnResponse::default().with_error_code(c))
+        }
+        RequestKind::AddOffsetsToTxn(_) => {
+            ResponseKind::AddOffsetsToTxn(AddOffsetsToTxnResponse::default().with_error_code(c))
+        }
+        RequestKind::ApiVersions(_) => {
+            ResponseKind::ApiVersions(ApiVersionsResponse::default().with_error_code(c))
+        }
+        RequestKind::ListGroups(_) => {
+            ResponseKind::ListGroups(ListGroupsResponse::default().with_error_code(c))
+        }
         // APIs whose errors live only in per-item entries the request shape does not give
         // cheaply: answer as a broker that is not available would, by closing.
         _ => return None,

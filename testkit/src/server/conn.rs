@@ -15,15 +15,26 @@ use crate::faults::FaultAction;
 use crate::handlers::{self, Ctx};
 use crate::Shared;
 
-pub(crate) async fn serve_connection<S>(broker: i32, stream: S, peer: SocketAddr, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
-where
+pub(crate) async fn serve_connection<S>(
+    broker: i32,
+    stream: S,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let (mut read, mut write) = tokio::io::split(stream);
     let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_SIZE);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut out = BytesMut::with_capacity(64 * 1024);
-    let mut ctx = Ctx { broker, peer, shared: shared.clone(), sasl: SaslSession::new(shared.sasl.is_some()), client_id: String::new() };
+    let mut ctx = Ctx {
+        broker,
+        peer,
+        shared: shared.clone(),
+        sasl: SaslSession::new(shared.sasl.is_some()),
+        client_id: String::new(),
+    };
     loop {
         let frame = loop {
             match decoder.split(&mut buf) {
@@ -53,9 +64,19 @@ where
         // An ApiVersions request newer than we speak is answered in version 0 with the versions
         // we do speak, so the client can retry (KIP-511); any other bad request closes the
         // connection, as Kafka does.
-        if api_key == ApiKey::ApiVersions as i16 && version > handlers::max_version(ApiKey::ApiVersions) {
+        if api_key == ApiKey::ApiVersions as i16
+            && version > handlers::max_version(ApiKey::ApiVersions)
+        {
             let resp = handlers::meta::api_versions_response(35);
-            if encode_response(&mut out, correlation_id, ApiKey::ApiVersions, 0, &ResponseKind::ApiVersions(resp)).is_err() {
+            if encode_response(
+                &mut out,
+                correlation_id,
+                ApiKey::ApiVersions,
+                0,
+                &ResponseKind::ApiVersions(resp),
+            )
+            .is_err()
+            {
                 return;
             }
             if write.write_all(&out).await.is_err() {
@@ -70,7 +91,9 @@ where
                 return;
             }
         };
-        let Ok(key) = ApiKey::try_from(api_key) else { return };
+        let Ok(key) = ApiKey::try_from(api_key) else {
+            return;
+        };
         if !handlers::supports(key, version) {
             tracing::debug!(broker, %peer, api_key, version, "unsupported request version; closing");
             return;
@@ -81,7 +104,14 @@ where
             }
         }
         // Before authentication only the handshake APIs are allowed.
-        if !ctx.sasl.authenticated() && !matches!(request, RequestKind::ApiVersions(_) | RequestKind::SaslHandshake(_) | RequestKind::SaslAuthenticate(_)) {
+        if !ctx.sasl.authenticated()
+            && !matches!(
+                request,
+                RequestKind::ApiVersions(_)
+                    | RequestKind::SaslHandshake(_)
+                    | RequestKind::SaslAuthenticate(_)
+            )
+        {
             tracing::debug!(broker, %peer, api_key, "request before SASL authentication; closing");
             return;
         }
@@ -106,7 +136,11 @@ where
             tracing::warn!(broker, %peer, error = %e, "cannot encode response; closing");
             return;
         }
-        let bytes: &[u8] = if fault == Some(FaultAction::CloseMidResponse) { &out[..out.len() / 2] } else { &out };
+        let bytes: &[u8] = if fault == Some(FaultAction::CloseMidResponse) {
+            &out[..out.len() / 2]
+        } else {
+            &out
+        };
         if write.write_all(bytes).await.is_err() || fault == Some(FaultAction::CloseMidResponse) {
             return;
         }
@@ -120,4 +154,3 @@ where
         }
     }
 }
-

@@ -27,7 +27,12 @@ pub(crate) fn serve(id: i32, listener: TcpListener, shared: Arc<Shared>) -> Brok
     BrokerServer { task, stop }
 }
 
-async fn accept_loop(id: i32, listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(
+    id: i32,
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = stopped.changed() => return,

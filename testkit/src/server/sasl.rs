@@ -24,8 +24,13 @@ impl SaslConfig {
     /// Every mechanism, with these users.
     pub fn all(users: &[(&str, &str)]) -> Self {
         Self {
-            mechanisms: ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"].map(str::to_owned).to_vec(),
-            users: users.iter().map(|(u, p)| ((*u).to_owned(), (*p).to_owned())).collect(),
+            mechanisms: ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+                .map(str::to_owned)
+                .to_vec(),
+            users: users
+                .iter()
+                .map(|(u, p)| ((*u).to_owned(), (*p).to_owned()))
+                .collect(),
             oauth_tokens: Vec::new(),
             session_lifetime: None,
         }
@@ -57,7 +62,15 @@ pub(crate) enum AuthStep {
 
 impl SaslSession {
     pub fn new(required: bool) -> Self {
-        Self { authenticated: !required, failed: false, mechanism: None, scram: None, oauth_failed: None, logins: 0, principal: None }
+        Self {
+            authenticated: !required,
+            failed: false,
+            mechanism: None,
+            scram: None,
+            oauth_failed: None,
+            logins: 0,
+            principal: None,
+        }
     }
 
     pub fn authenticated(&self) -> bool {
@@ -85,7 +98,11 @@ impl SaslSession {
             None => AuthStep::Fail("SaslAuthenticate before SaslHandshake".to_owned()),
             Some("PLAIN") => plain(config, msg),
             Some(m @ ("SCRAM-SHA-256" | "SCRAM-SHA-512")) => {
-                let hash = if m == "SCRAM-SHA-256" { ScramHash::Sha256 } else { ScramHash::Sha512 };
+                let hash = if m == "SCRAM-SHA-256" {
+                    ScramHash::Sha256
+                } else {
+                    ScramHash::Sha512
+                };
                 self.scram_step(config, hash, msg)
             }
             Some("OAUTHBEARER") => self.oauth_step(config, msg),
@@ -136,7 +153,10 @@ impl SaslSession {
         let text = String::from_utf8_lossy(msg);
         let token = text
             .split('\u{1}')
-            .find_map(|kv| kv.strip_prefix("auth=Bearer ").or_else(|| kv.strip_prefix("auth=bearer ")))
+            .find_map(|kv| {
+                kv.strip_prefix("auth=Bearer ")
+                    .or_else(|| kv.strip_prefix("auth=bearer "))
+            })
             .map(str::trim);
         match token.and_then(|t| config.oauth_tokens.iter().find(|(tok, _)| tok == t)) {
             Some((_, principal)) => {
@@ -153,13 +173,18 @@ impl SaslSession {
 
 fn plain(config: &SaslConfig, msg: &[u8]) -> AuthStep {
     let mut parts = msg.split(|b| *b == 0);
-    let (Some(authzid), Some(user), Some(pass), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(authzid), Some(user), Some(pass), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return AuthStep::Fail("Invalid SASL/PLAIN response: expected 3 tokens".to_owned());
     };
     if !authzid.is_empty() && authzid != user {
         return AuthStep::Fail("Authentication failed: Client requested an authorization id that is different from username".to_owned());
     }
-    let ok = config.users.iter().any(|(u, p)| u.as_bytes() == user && p.as_bytes() == pass);
+    let ok = config
+        .users
+        .iter()
+        .any(|(u, p)| u.as_bytes() == user && p.as_bytes() == pass);
     if ok {
         AuthStep::Done(Vec::new())
     } else {

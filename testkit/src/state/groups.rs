@@ -84,7 +84,10 @@ impl Group {
 
     /// The member with this static instance id.
     pub fn member_by_instance(&self, instance_id: &str) -> Option<&str> {
-        self.members.values().find(|m| m.instance_id.as_deref() == Some(instance_id)).map(|m| m.id.as_str())
+        self.members
+            .values()
+            .find(|m| m.instance_id.as_deref() == Some(instance_id))
+            .map(|m| m.id.as_str())
     }
 
     /// Starts (or restarts) a rebalance.
@@ -93,14 +96,21 @@ impl Group {
             // Members waiting for the assignment of the abandoned generation must rejoin.
             for m in self.members.values_mut() {
                 if let Some(tx) = m.sync.take() {
-                    let _ = tx.send(SyncGroupResponse::default().with_error_code(ErrorCode::RebalanceInProgress.code()));
+                    let _ = tx.send(
+                        SyncGroupResponse::default()
+                            .with_error_code(ErrorCode::RebalanceInProgress.code()),
+                    );
                 }
             }
         }
         let timeout = if self.phase == Phase::Empty {
             initial_delay
         } else {
-            self.members.values().map(|m| m.rebalance_timeout).max().unwrap_or_default()
+            self.members
+                .values()
+                .map(|m| m.rebalance_timeout)
+                .max()
+                .unwrap_or_default()
         };
         if self.phase != Phase::PreparingRebalance {
             self.rebalance_deadline = Some(now + timeout);
@@ -130,7 +140,11 @@ impl Group {
             return;
         }
         let protocol = self.choose_protocol();
-        if self.leader.as_ref().is_none_or(|l| !self.members.contains_key(l)) {
+        if self
+            .leader
+            .as_ref()
+            .is_none_or(|l| !self.members.contains_key(l))
+        {
             self.leader = self.members.keys().next().cloned();
         }
         self.protocol = protocol.clone();
@@ -141,8 +155,16 @@ impl Group {
             .members
             .values()
             .map(|m| {
-                let metadata = m.protocols.iter().find(|(n, _)| *n == protocol).map(|(_, md)| md.clone()).unwrap_or_default();
-                JoinGroupResponseMember::default().with_member_id(sb(m.id.clone())).with_group_instance_id(m.instance_id.clone().map(sb)).with_metadata(metadata)
+                let metadata = m
+                    .protocols
+                    .iter()
+                    .find(|(n, _)| *n == protocol)
+                    .map(|(_, md)| md.clone())
+                    .unwrap_or_default();
+                JoinGroupResponseMember::default()
+                    .with_member_id(sb(m.id.clone()))
+                    .with_group_instance_id(m.instance_id.clone().map(sb))
+                    .with_metadata(metadata)
             })
             .collect();
         for m in self.members.values_mut() {
@@ -154,7 +176,11 @@ impl Group {
                 .with_protocol_name(Some(sb(protocol.clone())))
                 .with_leader(sb(leader.clone()))
                 .with_member_id(sb(m.id.clone()))
-                .with_members(if m.id == leader { everyone.clone() } else { Vec::new() });
+                .with_members(if m.id == leader {
+                    everyone.clone()
+                } else {
+                    Vec::new()
+                });
             if let Some(tx) = m.join.take() {
                 let _ = tx.send(response);
             }
@@ -168,11 +194,16 @@ impl Group {
             .protocols
             .iter()
             .map(|(n, _)| n)
-            .filter(|n| self.members.values().all(|m| m.protocols.iter().any(|(p, _)| p == *n)))
+            .filter(|n| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(p, _)| p == *n))
+            })
             .collect();
         let mut votes: Vec<(usize, &String)> = candidates.iter().map(|c| (0usize, *c)).collect();
         for m in self.members.values() {
-            if let Some((preferred, _)) = m.protocols.iter().find(|(p, _)| candidates.contains(&p)) {
+            if let Some((preferred, _)) = m.protocols.iter().find(|(p, _)| candidates.contains(&p))
+            {
                 if let Some(v) = votes.iter_mut().find(|(_, c)| *c == preferred) {
                     v.0 += 1;
                 }
@@ -180,7 +211,10 @@ impl Group {
         }
         // Most votes; among ties, the earliest in the first member's preference.
         let best = votes.iter().map(|(n, _)| *n).max()?;
-        votes.iter().find(|(n, _)| *n == best).map(|(_, c)| (*c).clone())
+        votes
+            .iter()
+            .find(|(n, _)| *n == best)
+            .map(|(_, c)| (*c).clone())
     }
 
     /// Hands out the leader's assignments and makes the group stable.
@@ -192,7 +226,12 @@ impl Group {
         let (ptype, pname) = (self.protocol_type.clone(), self.protocol.clone());
         for m in self.members.values_mut() {
             if let Some(tx) = m.sync.take() {
-                let _ = tx.send(SyncGroupResponse::default().with_assignment(m.assignment.clone()).with_protocol_type(ptype.clone().map(sb)).with_protocol_name(pname.clone().map(sb)));
+                let _ = tx.send(
+                    SyncGroupResponse::default()
+                        .with_assignment(m.assignment.clone())
+                        .with_protocol_type(ptype.clone().map(sb))
+                        .with_protocol_name(pname.clone().map(sb)),
+                );
             }
         }
     }
@@ -201,7 +240,9 @@ impl Group {
     /// whether any was removed.
     pub fn expire(&mut self, now: Instant) -> bool {
         let before = self.members.len();
-        self.members.retain(|_, m| m.join.is_some() || m.sync.is_some() || now < m.last_heartbeat + m.session_timeout);
+        self.members.retain(|_, m| {
+            m.join.is_some() || m.sync.is_some() || now < m.last_heartbeat + m.session_timeout
+        });
         self.members.len() != before
     }
 }

@@ -49,7 +49,12 @@ impl PartitionLog {
     /// The last stable offset: the first offset of the oldest open transaction, or the high
     /// watermark when none is open.
     pub fn last_stable_offset(&self) -> i64 {
-        self.open_txns.values().copied().min().unwrap_or(self.next_offset).min(self.next_offset)
+        self.open_txns
+            .values()
+            .copied()
+            .min()
+            .unwrap_or(self.next_offset)
+            .min(self.next_offset)
     }
 
     /// Appends a batch whose offsets were assigned by the caller.
@@ -69,7 +74,10 @@ impl PartitionLog {
         let batch = self.batches.iter().find(|b| b.max_timestamp >= ts)?;
         let set = kingest_protocol::record::RecordSet::new(batch.bytes.clone());
         for raw in set {
-            let decoded = raw.ok()?.decode(&kingest_protocol::record::DecodeOptions::default()).ok()?;
+            let decoded = raw
+                .ok()?
+                .decode(&kingest_protocol::record::DecodeOptions::default())
+                .ok()?;
             if decoded.header().is_control() {
                 continue;
             }

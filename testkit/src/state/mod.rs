@@ -73,11 +73,20 @@ impl ClusterState {
 
     /// The ids of the brokers that are up.
     pub fn live_brokers(&self) -> Vec<i32> {
-        self.brokers.values().filter(|b| b.up).map(|b| b.id).collect()
+        self.brokers
+            .values()
+            .filter(|b| b.up)
+            .map(|b| b.id)
+            .collect()
     }
 
     /// Creates a topic, spreading leaders round-robin over the brokers.
-    pub fn create_topic(&mut self, name: &str, partitions: i32, configs: BTreeMap<String, String>) -> Result<(), kingest_protocol::ErrorCode> {
+    pub fn create_topic(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), kingest_protocol::ErrorCode> {
         use kingest_protocol::ErrorCode;
         if self.topics.contains_key(name) {
             return Err(ErrorCode::TopicAlreadyExists);
@@ -99,29 +108,48 @@ impl ClusterState {
             .map(|_| {
                 let leader = brokers[self.next_leader as usize % brokers.len()];
                 self.next_leader = self.next_leader.wrapping_add(1) & i32::MAX;
-                PartitionState { leader, leader_epoch: 0, log: PartitionLog::default() }
+                PartitionState {
+                    leader,
+                    leader_epoch: 0,
+                    log: PartitionLog::default(),
+                }
             })
             .collect();
         let id: [u8; 16] = rand::random();
-        self.topics.insert(name.to_owned(), Topic { id, partitions: parts, configs });
+        self.topics.insert(
+            name.to_owned(),
+            Topic {
+                id,
+                partitions: parts,
+                configs,
+            },
+        );
         Ok(())
     }
 
     /// A partition, if it exists.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionState> {
-        self.topics.get(topic)?.partitions.get(usize::try_from(partition).ok()?)
+        self.topics
+            .get(topic)?
+            .partitions
+            .get(usize::try_from(partition).ok()?)
     }
 
     /// A partition, mutably.
     pub fn partition_mut(&mut self, topic: &str, partition: i32) -> Option<&mut PartitionState> {
-        self.topics.get_mut(topic)?.partitions.get_mut(usize::try_from(partition).ok()?)
+        self.topics
+            .get_mut(topic)?
+            .partitions
+            .get_mut(usize::try_from(partition).ok()?)
     }
 
     /// Applies retention to a partition: drops whole batches from the front while the log is
     /// over the byte limit (keeping at least the last batch).
     pub fn enforce_retention(&mut self, topic: &str, partition: i32) {
         let limit = self.retention_bytes;
-        let Some(p) = self.partition_mut(topic, partition) else { return };
+        let Some(p) = self.partition_mut(topic, partition) else {
+            return;
+        };
         let log = &mut p.log;
         let mut drop = 0;
         while log.bytes > limit && drop + 1 < log.batches.len() {
@@ -143,7 +171,9 @@ pub(crate) fn valid_topic_name(name: &str) -> bool {
         && name.len() <= 249
         && name != "."
         && name != ".."
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
 /// A `StrBytes` from a `String`.

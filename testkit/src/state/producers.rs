@@ -57,7 +57,11 @@ impl Producers {
     /// InitProducerId: a new id for an idempotent producer; for a transactional id, the same id
     /// with its epoch bumped (fencing the previous instance, whose open transaction the caller
     /// aborts first). Returns (id, epoch).
-    pub fn init(&mut self, txn_id: Option<&str>, current: Option<(i64, i16)>) -> Result<(i64, i16), ErrorCode> {
+    pub fn init(
+        &mut self,
+        txn_id: Option<&str>,
+        current: Option<(i64, i16)>,
+    ) -> Result<(i64, i16), ErrorCode> {
         if let Some(txn_id) = txn_id {
             if let Some(&id) = self.by_txn_id.get(txn_id) {
                 let entry = self.by_id.entry(id).or_default();
@@ -94,7 +98,15 @@ impl Producers {
     }
 
     /// Checks a batch's producer id, epoch and sequences against the partition's state.
-    pub fn check(&self, topic: &str, partition: i32, id: i64, epoch: i16, first_seq: i32, count: i32) -> SeqCheck {
+    pub fn check(
+        &self,
+        topic: &str,
+        partition: i32,
+        id: i64,
+        epoch: i16,
+        first_seq: i32,
+        count: i32,
+    ) -> SeqCheck {
         let Some(entry) = self.by_id.get(&id) else {
             return SeqCheck::Reject(ErrorCode::UnknownProducerId);
         };
@@ -104,10 +116,17 @@ impl Producers {
         let last_seq = first_seq.wrapping_add(count - 1) & i32::MAX;
         match entry.seqs.get(&(topic.to_owned(), partition)) {
             Some(s) if s.epoch == epoch => {
-                if let Some(&(_, _, offset)) = s.recent.iter().find(|(f, l, _)| *f == first_seq && *l == last_seq) {
+                if let Some(&(_, _, offset)) = s
+                    .recent
+                    .iter()
+                    .find(|(f, l, _)| *f == first_seq && *l == last_seq)
+                {
                     return SeqCheck::Duplicate(offset);
                 }
-                let expected = s.recent.back().map_or(0, |&(_, l, _)| l.wrapping_add(1) & i32::MAX);
+                let expected = s
+                    .recent
+                    .back()
+                    .map_or(0, |&(_, l, _)| l.wrapping_add(1) & i32::MAX);
                 if first_seq == expected {
                     SeqCheck::Append
                 } else {
@@ -121,28 +140,51 @@ impl Producers {
     }
 
     /// Records an appended batch.
-    pub fn appended(&mut self, topic: &str, partition: i32, id: i64, epoch: i16, first_seq: i32, count: i32, base_offset: i64) {
-        let Some(entry) = self.by_id.get_mut(&id) else { return };
+    pub fn appended(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        id: i64,
+        epoch: i16,
+        first_seq: i32,
+        count: i32,
+        base_offset: i64,
+    ) {
+        let Some(entry) = self.by_id.get_mut(&id) else {
+            return;
+        };
         let s = entry.seqs.entry((topic.to_owned(), partition)).or_default();
         if s.epoch != epoch {
             s.epoch = epoch;
             s.recent.clear();
         }
-        s.recent.push_back((first_seq, first_seq.wrapping_add(count - 1) & i32::MAX, base_offset));
+        s.recent.push_back((
+            first_seq,
+            first_seq.wrapping_add(count - 1) & i32::MAX,
+            base_offset,
+        ));
         if s.recent.len() > RECENT {
             s.recent.pop_front();
         }
     }
 
     /// The producer of a transactional id, checking its id and epoch.
-    pub fn txn_producer(&mut self, txn_id: &str, id: i64, epoch: i16) -> Result<&mut ProducerEntry, ErrorCode> {
+    pub fn txn_producer(
+        &mut self,
+        txn_id: &str,
+        id: i64,
+        epoch: i16,
+    ) -> Result<&mut ProducerEntry, ErrorCode> {
         let Some(&known) = self.by_txn_id.get(txn_id) else {
             return Err(ErrorCode::InvalidProducerIdMapping);
         };
         if known != id {
             return Err(ErrorCode::InvalidProducerIdMapping);
         }
-        let entry = self.by_id.get_mut(&id).ok_or(ErrorCode::InvalidProducerIdMapping)?;
+        let entry = self
+            .by_id
+            .get_mut(&id)
+            .ok_or(ErrorCode::InvalidProducerIdMapping)?;
         if epoch < entry.epoch {
             return Err(ErrorCode::ProducerFenced);
         }
@@ -164,14 +206,26 @@ mod tests {
         assert_eq!(p.check("t", 0, id, epoch, 0, 3), SeqCheck::Append);
         p.appended("t", 0, id, epoch, 0, 3, 100);
         assert_eq!(p.check("t", 0, id, epoch, 0, 3), SeqCheck::Duplicate(100));
-        assert_eq!(p.check("t", 0, id, epoch, 5, 1), SeqCheck::Reject(ErrorCode::OutOfOrderSequenceNumber));
+        assert_eq!(
+            p.check("t", 0, id, epoch, 5, 1),
+            SeqCheck::Reject(ErrorCode::OutOfOrderSequenceNumber)
+        );
         assert_eq!(p.check("t", 0, id, epoch, 3, 1), SeqCheck::Append);
-        assert_eq!(p.check("t", 1, id, epoch, 7, 1), SeqCheck::Reject(ErrorCode::OutOfOrderSequenceNumber));
-        assert_eq!(p.check("t", 0, 999, 0, 0, 1), SeqCheck::Reject(ErrorCode::UnknownProducerId));
+        assert_eq!(
+            p.check("t", 1, id, epoch, 7, 1),
+            SeqCheck::Reject(ErrorCode::OutOfOrderSequenceNumber)
+        );
+        assert_eq!(
+            p.check("t", 0, 999, 0, 0, 1),
+            SeqCheck::Reject(ErrorCode::UnknownProducerId)
+        );
         // Epoch bump (KIP-360): sequences restart; the old epoch is fenced.
         let (same, bumped) = p.init(None, Some((id, epoch))).unwrap();
         assert_eq!((same, bumped), (id, 1));
-        assert_eq!(p.check("t", 0, id, 0, 3, 1), SeqCheck::Reject(ErrorCode::InvalidProducerEpoch));
+        assert_eq!(
+            p.check("t", 0, id, 0, 3, 1),
+            SeqCheck::Reject(ErrorCode::InvalidProducerEpoch)
+        );
         assert_eq!(p.check("t", 0, id, 1, 0, 1), SeqCheck::Append);
     }
 
@@ -181,7 +235,10 @@ mod tests {
         let (a, e0) = p.init(Some("tx"), None).unwrap();
         let (b, e1) = p.init(Some("tx"), None).unwrap();
         assert_eq!((a, e0 + 1), (b, e1));
-        assert_eq!(p.txn_producer("tx", a, e0).unwrap_err(), ErrorCode::ProducerFenced);
+        assert_eq!(
+            p.txn_producer("tx", a, e0).unwrap_err(),
+            ErrorCode::ProducerFenced
+        );
         assert!(p.txn_producer("tx", a, e1).is_ok());
     }
 }

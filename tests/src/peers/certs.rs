@@ -44,14 +44,26 @@ impl TestPki {
         let issuer = Issuer::new(ca_params, ca_key);
 
         let server_key = KeyPair::generate().expect("server key");
-        let mut server = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).expect("server params");
-        server.distinguished_name.push(DnType::CommonName, "127.0.0.1");
-        let server_pem = server.signed_by(&server_key, &issuer).expect("server cert").pem();
+        let mut server =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+                .expect("server params");
+        server
+            .distinguished_name
+            .push(DnType::CommonName, "127.0.0.1");
+        let server_pem = server
+            .signed_by(&server_key, &issuer)
+            .expect("server cert")
+            .pem();
 
         let client_key = KeyPair::generate().expect("client key");
         let mut client = CertificateParams::new(Vec::<String>::new()).expect("client params");
-        client.distinguished_name.push(DnType::CommonName, "kingest-client");
-        let client_pem = client.signed_by(&client_key, &issuer).expect("client cert").pem();
+        client
+            .distinguished_name
+            .push(DnType::CommonName, "kingest-client");
+        let client_pem = client
+            .signed_by(&client_key, &issuer)
+            .expect("client cert")
+            .pem();
 
         let (_, _, other_pem) = ca("some other CA");
         TestPki {

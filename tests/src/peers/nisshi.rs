@@ -43,7 +43,13 @@ impl Nisshi {
     pub fn start_with(options: NisshiOptions) -> Nisshi {
         let bin = require_program("nisshi", INSTALL_HINT);
         let dir = tempfile::tempdir().expect("temp dir for nisshi");
-        let mut broker = Nisshi { child: None, dir, port: free_port(), options, bin };
+        let mut broker = Nisshi {
+            child: None,
+            dir,
+            port: free_port(),
+            options,
+            bin,
+        };
         broker.spawn();
         broker
     }
@@ -51,7 +57,10 @@ impl Nisshi {
     fn spawn(&mut self) {
         let storage = match &self.options.sqlite {
             Some(file) => {
-                assert!(!file.starts_with('/'), "sqlite file {file:?} must be a name inside the broker's directory");
+                assert!(
+                    !file.starts_with('/'),
+                    "sqlite file {file:?} must be a name inside the broker's directory"
+                );
                 format!("sqlite://{file}")
             }
             None => "memory://kingest/".to_owned(),
@@ -62,8 +71,14 @@ impl Nisshi {
         cmd.current_dir(self.dir.path())
             .arg("broker")
             .args(["--storage-engine", &storage])
-            .args(["--listener-url", &format!("{scheme}://127.0.0.1:{}", self.port)])
-            .args(["--advertised-listener-url", &format!("{scheme}://127.0.0.1:{advertised}")])
+            .args([
+                "--listener-url",
+                &format!("{scheme}://127.0.0.1:{}", self.port),
+            ])
+            .args([
+                "--advertised-listener-url",
+                &format!("{scheme}://127.0.0.1:{advertised}"),
+            ])
             .args(["--group-initial-rebalance-delay", "0s"]);
         if let Some((cert, key)) = &self.options.tls {
             cmd.arg("--cert").arg(cert).arg("--key").arg(key);
@@ -71,9 +86,14 @@ impl Nisshi {
         if self.options.authentication {
             cmd.arg("--authentication");
         }
-        let log = std::fs::File::create(self.dir.path().join("nisshi.log")).expect("nisshi log file");
-        cmd.stdout(Stdio::from(log.try_clone().expect("log handle"))).stderr(Stdio::from(log)).stdin(Stdio::null());
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
+        let log =
+            std::fs::File::create(self.dir.path().join("nisshi.log")).expect("nisshi log file");
+        cmd.stdout(Stdio::from(log.try_clone().expect("log handle")))
+            .stderr(Stdio::from(log))
+            .stdin(Stdio::null());
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
         self.child = Some(child);
         self.wait_until_listening();
     }
@@ -84,12 +104,23 @@ impl Nisshi {
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("nisshi exited with {status} before listening; its log:\n{}", self.log());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "nisshi exited with {status} before listening; its log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("nisshi did not listen on port {} within 30 s; its log:\n{}", self.port, self.log());
+        panic!(
+            "nisshi did not listen on port {} within 30 s; its log:\n{}",
+            self.port,
+            self.log()
+        );
     }
 
     /// The listening port.
@@ -118,15 +149,33 @@ impl Nisshi {
         let broker = format!("tcp://127.0.0.1:{}", self.port);
         let mut full: Vec<&str> = args.to_vec();
         full.extend(["--broker", &broker]);
-        let out = Command::new(&self.bin).current_dir(self.dir.path()).args(&full).output().expect("run nisshi cli");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "nisshi {} failed: {text}", full.join(" "));
+        let out = Command::new(&self.bin)
+            .current_dir(self.dir.path())
+            .args(&full)
+            .output()
+            .expect("run nisshi cli");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "nisshi {} failed: {text}",
+            full.join(" ")
+        );
         text
     }
 
     /// Creates a topic with the nisshi CLI.
     pub fn create_topic(&self, name: &str, partitions: u32) {
-        self.cli(&["topic", "create", name, "--partitions", &partitions.to_string()]);
+        self.cli(&[
+            "topic",
+            "create",
+            name,
+            "--partitions",
+            &partitions.to_string(),
+        ]);
     }
 
     /// Kills the broker (SIGKILL: no clean shutdown).

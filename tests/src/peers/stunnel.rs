@@ -19,7 +19,10 @@ impl Stunnel {
     /// Accepts TLS on a free port with `cert`/`key`, requires a client certificate signed by
     /// `ca`, and forwards to 127.0.0.1:`backend_port`.
     pub fn start(port: u16, backend_port: u16, cert: &Path, key: &Path, ca: &Path) -> Stunnel {
-        let bin = require_program("stunnel4", "run scripts/setup.sh, which installs Debian's stunnel4");
+        let bin = require_program(
+            "stunnel4",
+            "run scripts/setup.sh, which installs Debian's stunnel4",
+        );
         let dir = tempfile::tempdir().expect("temp dir for stunnel");
         let conf = dir.path().join("stunnel.conf");
         std::fs::write(
@@ -41,13 +44,21 @@ impl Stunnel {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start stunnel4");
-        let mut s = Stunnel { child, _dir: dir, port };
+        let mut s = Stunnel {
+            child,
+            _dir: dir,
+            port,
+        };
         let deadline = Instant::now() + Duration::from_secs(15);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = s.child.try_wait() {
                 panic!("stunnel4 exited with {status}: {}", s.log());
             }
-            assert!(Instant::now() < deadline, "stunnel4 did not listen: {}", s.log());
+            assert!(
+                Instant::now() < deadline,
+                "stunnel4 did not listen: {}",
+                s.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         s
