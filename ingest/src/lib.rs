@@ -1,7 +1,8 @@
 //! kingest: Kafka to Arrow, Parquet and PostgreSQL, exactly once.
 //!
-//! The ingest engine (issue 6) is not written yet. What is here now is [`inspect`], which the
-//! `kingest inspect` command uses to print the records of a raw record-set file (a captured
-//! fetch response partition, such as the protocol crate's fixtures).
+//! The ingest engine (issue 6) is not written yet. What is here now: the [`cli`] with
+//! `kingest dev-broker` (testkit's in-memory cluster for local development) and
+//! `kingest inspect`, which uses [`inspect`] to print the records of a raw record-set file.
 
+pub mod cli;
 pub mod inspect;

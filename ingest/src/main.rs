@@ -2,37 +2,12 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["--version"] | ["-V"] => {
-            println!("kingest {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        ["inspect", path] => match std::fs::read(path) {
-            Ok(data) => match kingest::inspect::render(data.into()) {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("kingest: {path}: {e}");
-                    ExitCode::FAILURE
-                }
-            },
-            Err(e) => {
-                eprintln!("kingest: cannot read {path}: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        _ => {
-            eprintln!("usage: kingest --version | kingest inspect RECORD_SET_FILE");
-            ExitCode::from(2)
-        }
-    }
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KINGEST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    kingest::cli::run(kingest::cli::Cli::parse())
 }
