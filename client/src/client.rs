@@ -69,7 +69,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("bootstrap", &self.inner.config.bootstrap_servers).finish()
+        f.debug_struct("Client")
+            .field("bootstrap", &self.inner.config.bootstrap_servers)
+            .finish()
     }
 }
 
@@ -104,30 +106,51 @@ impl Client {
 
     /// The latest metadata snapshot.
     pub fn metadata(&self) -> Arc<ClusterMetadata> {
-        self.inner.metadata.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner
+            .metadata
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Adds topics to those every refresh asks about.
     pub fn add_interest<S: AsRef<str>>(&self, topics: &[S]) {
-        let mut set = self.inner.interest.lock().unwrap_or_else(|e| e.into_inner());
+        let mut set = self
+            .inner
+            .interest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         set.extend(topics.iter().map(|t| t.as_ref().to_owned()));
     }
 
     /// Refreshes metadata for `topics` (and every topic of interest). Concurrent callers share
     /// one request: a caller that waited for another's refresh started after it asked does not
     /// send another.
-    pub async fn refresh_metadata<S: AsRef<str>>(&self, topics: &[S]) -> Result<Arc<ClusterMetadata>> {
+    pub async fn refresh_metadata<S: AsRef<str>>(
+        &self,
+        topics: &[S],
+    ) -> Result<Arc<ClusterMetadata>> {
         self.add_interest(topics);
         let asked = Instant::now();
         let last = self.inner.refreshing.lock().await;
         if *last > asked {
             let snapshot = self.metadata();
-            if topics.iter().all(|t| snapshot.topics.contains_key(t.as_ref())) {
+            if topics
+                .iter()
+                .all(|t| snapshot.topics.contains_key(t.as_ref()))
+            {
                 return Ok(snapshot);
             }
         }
         drop(last);
-        let wanted: Vec<String> = self.inner.interest.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+        let wanted: Vec<String> = self
+            .inner
+            .interest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect();
         self.fetch_metadata(Some(wanted)).await
     }
 
@@ -143,7 +166,10 @@ impl Client {
             .with_topics(topics.as_ref().map(|names| {
                 names
                     .iter()
-                    .map(|n| MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(n.clone())))))
+                    .map(|n| {
+                        MetadataRequestTopic::default()
+                            .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
+                    })
                     .collect()
             }))
             .with_allow_auto_topic_creation(false);
@@ -151,11 +177,23 @@ impl Client {
         let response = conn.send(&request).await?;
         let code = ErrorCode::from_code(response.error_code);
         if !code.is_ok() {
-            return Err(ClientError::Broker { broker: conn.broker().clone(), api: "Metadata", source: BrokerError::new(code, None) });
+            return Err(ClientError::Broker {
+                broker: conn.broker().clone(),
+                api: "Metadata",
+                source: BrokerError::new(code, None),
+            });
         }
         let fresh = {
-            let mut guard = self.inner.metadata.write().unwrap_or_else(|e| e.into_inner());
-            let fresh = Arc::new(if topics.is_none() { ClusterMetadata::from_response(&response) } else { guard.merged(&response) });
+            let mut guard = self
+                .inner
+                .metadata
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            let fresh = Arc::new(if topics.is_none() {
+                ClusterMetadata::from_response(&response)
+            } else {
+                guard.merged(&response)
+            });
             *guard = fresh.clone();
             fresh
         };
@@ -173,7 +211,9 @@ impl Client {
                     .brokers
                     .get(&id)
                     .map(|b| b.addr())
-                    .ok_or_else(|| ClientError::Config(format!("broker {id} is not in the cluster's metadata")))?
+                    .ok_or_else(|| {
+                        ClientError::Config(format!("broker {id} is not in the cluster's metadata"))
+                    })?
             }
         };
         self.inner.pool.get(id, &addr).await
@@ -188,8 +228,16 @@ impl Client {
     /// load), then the bootstrap servers.
     pub async fn any_connection(&self) -> Result<Connection> {
         let snapshot = self.metadata();
-        let mut candidates: Vec<(i32, String)> = snapshot.brokers.values().map(|b| (b.id, b.addr())).collect();
-        let shift = if candidates.is_empty() { 0 } else { rand::random::<u32>() as usize % candidates.len() };
+        let mut candidates: Vec<(i32, String)> = snapshot
+            .brokers
+            .values()
+            .map(|b| (b.id, b.addr()))
+            .collect();
+        let shift = if candidates.is_empty() {
+            0
+        } else {
+            rand::random::<u32>() as usize % candidates.len()
+        };
         candidates.rotate_left(shift);
         for (i, addr) in self.inner.config.bootstrap_servers.iter().enumerate() {
             candidates.push((-1 - i as i32, addr.clone()));
@@ -202,7 +250,11 @@ impl Client {
             }
         }
         Err(ClientError::NoBrokerReachable {
-            tried: candidates.iter().map(|(_, a)| a.as_str()).collect::<Vec<_>>().join(", "),
+            tried: candidates
+                .iter()
+                .map(|(_, a)| a.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             last: Box::new(last.unwrap_or(ClientError::Closed)),
         })
     }
@@ -211,7 +263,11 @@ impl Client {
     /// partition or its leader is unknown.
     pub async fn leader(&self, topic: &str, partition: i32) -> Result<(PartitionInfo, Connection)> {
         for attempt in 0..2 {
-            let snapshot = if attempt == 0 { self.metadata() } else { self.refresh_metadata(&[topic]).await? };
+            let snapshot = if attempt == 0 {
+                self.metadata()
+            } else {
+                self.refresh_metadata(&[topic]).await?
+            };
             match snapshot.partition(topic, partition) {
                 Some(p) if p.leader >= 0 => {
                     let p = p.clone();
@@ -219,15 +275,24 @@ impl Client {
                     return Ok((p, conn));
                 }
                 Some(_) if attempt == 1 => {
-                    return Err(ClientError::NoLeader { topic: topic.to_owned(), partition });
+                    return Err(ClientError::NoLeader {
+                        topic: topic.to_owned(),
+                        partition,
+                    });
                 }
                 None if attempt == 1 => {
-                    return Err(ClientError::UnknownPartition { topic: topic.to_owned(), partition });
+                    return Err(ClientError::UnknownPartition {
+                        topic: topic.to_owned(),
+                        partition,
+                    });
                 }
                 _ => {}
             }
         }
-        Err(ClientError::UnknownPartition { topic: topic.to_owned(), partition })
+        Err(ClientError::UnknownPartition {
+            topic: topic.to_owned(),
+            partition,
+        })
     }
 
     /// The number of partitions of `topic`, refreshing metadata if it is unknown.
@@ -239,12 +304,18 @@ impl Client {
         match snapshot.topics.get(topic) {
             Some(t) if t.error.is_ok() => Ok(t.partitions.len()),
             Some(t) => Err(ClientError::Topic {
-                broker: crate::error::BrokerRef { id: snapshot.controller, addr: String::new() },
+                broker: crate::error::BrokerRef {
+                    id: snapshot.controller,
+                    addr: String::new(),
+                },
                 api: "Metadata",
                 topic: topic.to_owned(),
                 source: BrokerError::new(t.error, None),
             }),
-            None => Err(ClientError::UnknownPartition { topic: topic.to_owned(), partition: -1 }),
+            None => Err(ClientError::UnknownPartition {
+                topic: topic.to_owned(),
+                partition: -1,
+            }),
         }
     }
 
@@ -257,11 +328,22 @@ impl Client {
 fn spawn_periodic_refresh(inner: Weak<Inner>) {
     tokio::spawn(async move {
         loop {
-            let Some(age) = inner.upgrade().map(|i| i.config.metadata_max_age) else { return };
+            let Some(age) = inner.upgrade().map(|i| i.config.metadata_max_age) else {
+                return;
+            };
             tokio::time::sleep(age).await;
-            let Some(strong) = inner.upgrade() else { return };
+            let Some(strong) = inner.upgrade() else {
+                return;
+            };
             let client = Client { inner: strong };
-            let topics: Vec<String> = client.inner.interest.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+            let topics: Vec<String> = client
+                .inner
+                .interest
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned()
+                .collect();
             if let Err(e) = client.fetch_metadata(Some(topics)).await {
                 tracing::warn!(error = %e, "periodic metadata refresh failed");
             }

@@ -21,7 +21,9 @@ fn tls_config(addr: &str, tls: TlsConfig) -> ClientConfig {
 /// Connects and does real work (create and list a topic) over the connection.
 async fn round_trip(config: ClientConfig) -> Result<(), ClientError> {
     let admin = Admin::new(Client::connect(config).await?);
-    admin.create_topics_if_missing(&[NewTopic::new("secure", 3)]).await?;
+    admin
+        .create_topics_if_missing(&[NewTopic::new("secure", 3)])
+        .await?;
     let topics = admin.list_topics().await?;
     assert!(topics.contains(&"secure".to_owned()), "{topics:?}");
     assert_eq!(admin.client().partition_count("secure").await?, 3);
@@ -35,30 +37,68 @@ async fn tls_with_the_right_and_a_wrong_ca() {
         tls: Some((pki.server_cert.clone(), pki.server_key.clone())),
         ..Default::default()
     });
-    let good = TlsConfig { ca: CaSource::File(pki.ca.clone()), ..Default::default() };
-    round_trip(tls_config(&broker.addr(), good)).await.expect("verified TLS to nisshi");
+    let good = TlsConfig {
+        ca: CaSource::File(pki.ca.clone()),
+        ..Default::default()
+    };
+    round_trip(tls_config(&broker.addr(), good))
+        .await
+        .expect("verified TLS to nisshi");
 
-    let wrong = TlsConfig { ca: CaSource::File(pki.other_ca.clone()), ..Default::default() };
-    let err = round_trip(tls_config(&broker.addr(), wrong)).await.unwrap_err();
+    let wrong = TlsConfig {
+        ca: CaSource::File(pki.other_ca.clone()),
+        ..Default::default()
+    };
+    let err = round_trip(tls_config(&broker.addr(), wrong))
+        .await
+        .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("TLS handshake with") && text.contains("UnknownIssuer"), "{text}");
+    assert!(
+        text.contains("TLS handshake with") && text.contains("UnknownIssuer"),
+        "{text}"
+    );
 
     // The loudly named escape hatch connects anyway (and logs a warning).
-    let insecure = TlsConfig { ca: CaSource::File(pki.other_ca.clone()), danger_accept_invalid_certs: true, ..Default::default() };
-    round_trip(tls_config(&broker.addr(), insecure)).await.expect("unverified TLS");
+    let insecure = TlsConfig {
+        ca: CaSource::File(pki.other_ca.clone()),
+        danger_accept_invalid_certs: true,
+        ..Default::default()
+    };
+    round_trip(tls_config(&broker.addr(), insecure))
+        .await
+        .expect("unverified TLS");
 
     // A name the certificate does not carry is refused.
-    let misnamed = TlsConfig { ca: CaSource::File(pki.ca.clone()), server_name: Some("kafka.example.com".to_owned()), ..Default::default() };
-    let err = round_trip(tls_config(&broker.addr(), misnamed)).await.unwrap_err();
-    assert!(err.to_string().contains("not valid for name \"kafka.example.com\""), "{err}");
+    let misnamed = TlsConfig {
+        ca: CaSource::File(pki.ca.clone()),
+        server_name: Some("kafka.example.com".to_owned()),
+        ..Default::default()
+    };
+    let err = round_trip(tls_config(&broker.addr(), misnamed))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not valid for name \"kafka.example.com\""),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn mutual_tls_through_a_verifying_terminator() {
     let pki = TestPki::generate();
     let tls_port = Stunnel::pick_port();
-    let broker = Nisshi::start_with(NisshiOptions { advertised_port: Some(tls_port), ..Default::default() });
-    let stunnel = Stunnel::start(tls_port, broker.port(), &pki.server_cert, &pki.server_key, &pki.ca);
+    let broker = Nisshi::start_with(NisshiOptions {
+        advertised_port: Some(tls_port),
+        ..Default::default()
+    });
+    let stunnel = Stunnel::start(
+        tls_port,
+        broker.port(),
+        &pki.server_cert,
+        &pki.server_key,
+        &pki.ca,
+    );
     let addr = format!("127.0.0.1:{}", stunnel.port());
 
     let with_cert = TlsConfig {
@@ -66,37 +106,83 @@ async fn mutual_tls_through_a_verifying_terminator() {
         client_cert: Some((pki.client_cert.clone(), pki.client_key.clone())),
         ..Default::default()
     };
-    round_trip(tls_config(&addr, with_cert)).await.unwrap_or_else(|e| panic!("mutual TLS failed: {e}\nstunnel: {}", stunnel.log()));
+    round_trip(tls_config(&addr, with_cert))
+        .await
+        .unwrap_or_else(|e| panic!("mutual TLS failed: {e}\nstunnel: {}", stunnel.log()));
 
-    let without = TlsConfig { ca: CaSource::File(pki.ca.clone()), ..Default::default() };
+    let without = TlsConfig {
+        ca: CaSource::File(pki.ca.clone()),
+        ..Default::default()
+    };
     let err = round_trip(tls_config(&addr, without)).await.unwrap_err();
     // TLS 1.3 sends the refusal as an alert after the handshake: the first read fails with it.
     assert!(err.to_string().contains("CertificateRequired"), "{err}");
-    assert!(stunnel.wait_for_log("peer did not return a certificate"), "{}", stunnel.log());
+    assert!(
+        stunnel.wait_for_log("peer did not return a certificate"),
+        "{}",
+        stunnel.log()
+    );
 }
 
 #[tokio::test]
 async fn scram_sha256_and_sha512_logins() {
     let db = "users.db".to_owned();
-    let mut broker = Nisshi::start_with(NisshiOptions { sqlite: Some(db.clone()), ..Default::default() });
-    broker.cli(&["user", "create", "--mechanism", "scram256", "alice", "alice-secret"]);
-    broker.cli(&["user", "create", "--mechanism", "scram512", "bob", "bob-secret"]);
-    broker.restart_with(NisshiOptions { sqlite: Some(db), authentication: true, ..Default::default() });
+    let mut broker = Nisshi::start_with(NisshiOptions {
+        sqlite: Some(db.clone()),
+        ..Default::default()
+    });
+    broker.cli(&[
+        "user",
+        "create",
+        "--mechanism",
+        "scram256",
+        "alice",
+        "alice-secret",
+    ]);
+    broker.cli(&[
+        "user",
+        "create",
+        "--mechanism",
+        "scram512",
+        "bob",
+        "bob-secret",
+    ]);
+    broker.restart_with(NisshiOptions {
+        sqlite: Some(db),
+        authentication: true,
+        ..Default::default()
+    });
 
     let with = |mechanism: Mechanism| {
         let mut c = ClientConfig::new(&broker.addr());
         c.connection.sasl = Some(mechanism);
         c
     };
-    round_trip(with(Mechanism::scram_sha256("alice", "alice-secret"))).await.expect("SCRAM-SHA-256 login");
-    round_trip(with(Mechanism::scram_sha512("bob", "bob-secret"))).await.expect("SCRAM-SHA-512 login");
+    round_trip(with(Mechanism::scram_sha256("alice", "alice-secret")))
+        .await
+        .expect("SCRAM-SHA-256 login");
+    round_trip(with(Mechanism::scram_sha512("bob", "bob-secret")))
+        .await
+        .expect("SCRAM-SHA-512 login");
 
-    let err = round_trip(with(Mechanism::scram_sha512("bob", "wrong"))).await.unwrap_err();
+    let err = round_trip(with(Mechanism::scram_sha512("bob", "wrong")))
+        .await
+        .unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, ClientError::NoBrokerReachable { ref last, .. } if matches!(**last, ClientError::Auth { .. })), "{text}");
-    assert!(text.contains("SASL SCRAM-SHA-512 authentication") && text.contains("user \"bob\"") && text.contains("invalid-proof"), "{text}");
+    assert!(
+        matches!(err, ClientError::NoBrokerReachable { ref last, .. } if matches!(**last, ClientError::Auth { .. })),
+        "{text}"
+    );
+    assert!(
+        text.contains("SASL SCRAM-SHA-512 authentication")
+            && text.contains("user \"bob\"")
+            && text.contains("invalid-proof"),
+        "{text}"
+    );
 
     // A mechanism the user does not have is refused too.
-    let err = round_trip(with(Mechanism::scram_sha256("bob", "bob-secret"))).await.unwrap_err();
+    let err = round_trip(with(Mechanism::scram_sha256("bob", "bob-secret")))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("SCRAM-SHA-256"), "{err}");
 }

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use kingest_protocol::kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kingest_protocol::kafka_protocol::messages::{
-    ConsumerProtocolAssignment, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, ListGroupsRequest,
-    OffsetFetchRequest, TopicName,
+    ConsumerProtocolAssignment, DescribeGroupsRequest, FindCoordinatorRequest, GroupId,
+    ListGroupsRequest, OffsetFetchRequest, TopicName,
 };
 use kingest_protocol::kafka_protocol::protocol::{Decodable, StrBytes};
 use kingest_protocol::{BrokerError, ErrorCode};
@@ -103,14 +103,23 @@ impl Admin {
     /// Describes a group: state, assignor and members with their partitions.
     pub async fn describe_group(&self, group: &str) -> Result<GroupDescription> {
         let conn = self.find_coordinator(group, 0).await?;
-        let request = DescribeGroupsRequest::default().with_groups(vec![GroupId(StrBytes::from_string(group.to_owned()))]);
+        let request = DescribeGroupsRequest::default()
+            .with_groups(vec![GroupId(StrBytes::from_string(group.to_owned()))]);
         let response = conn.send(&request).await?;
         let g = response.groups.first().ok_or_else(|| ClientError::Broker {
             broker: conn.broker().clone(),
             api: "DescribeGroups",
-            source: BrokerError::new(ErrorCode::UnknownServerError, Some("empty DescribeGroups response".to_owned())),
+            source: BrokerError::new(
+                ErrorCode::UnknownServerError,
+                Some("empty DescribeGroups response".to_owned()),
+            ),
         })?;
-        check(&conn, "DescribeGroups", g.error_code, g.error_message.as_ref())?;
+        check(
+            &conn,
+            "DescribeGroups",
+            g.error_code,
+            g.error_message.as_ref(),
+        )?;
         Ok(GroupDescription {
             group_id: g.group_id.0.to_string(),
             state: g.group_state.to_string(),
@@ -132,10 +141,17 @@ impl Admin {
 
     /// The group's committed offsets: for `partitions`, or (`None`) for every partition it has
     /// committed.
-    pub async fn committed_offsets(&self, group: &str, partitions: Option<&[(&str, i32)]>) -> Result<HashMap<(String, i32), i64>> {
+    pub async fn committed_offsets(
+        &self,
+        group: &str,
+        partitions: Option<&[(&str, i32)]>,
+    ) -> Result<HashMap<(String, i32), i64>> {
         let conn = self.find_coordinator(group, 0).await?;
         // Versions 8+ batch several groups in another layout; one group needs no more than 7.
-        let version = conn.versions().negotiate_capped::<OffsetFetchRequest>(7).map_err(|e| conn.protocol_error::<OffsetFetchRequest>(e))?;
+        let version = conn
+            .versions()
+            .negotiate_capped::<OffsetFetchRequest>(7)
+            .map_err(|e| conn.protocol_error::<OffsetFetchRequest>(e))?;
         let topics = partitions.map(|parts| {
             let mut topics: Vec<OffsetFetchRequestTopic> = Vec::new();
             for &(topic, partition) in parts {
@@ -150,7 +166,9 @@ impl Admin {
             }
             topics
         });
-        let request = OffsetFetchRequest::default().with_group_id(GroupId(StrBytes::from_string(group.to_owned()))).with_topics(topics);
+        let request = OffsetFetchRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
+            .with_topics(topics);
         let response = conn.send_version(version, &request).await?;
         check(&conn, "OffsetFetch", response.error_code, None)?;
         let mut out = HashMap::new();
@@ -166,7 +184,10 @@ impl Admin {
                         source: BrokerError::new(code, None),
                     });
                 }
-                out.insert((t.name.0.to_string(), p.partition_index), p.committed_offset);
+                out.insert(
+                    (t.name.0.to_string(), p.partition_index),
+                    p.committed_offset,
+                );
             }
         }
         Ok(out)
@@ -180,17 +201,38 @@ impl Admin {
             parts.extend((0..n as i32).map(|p| (topic, p)));
         }
         let committed = self.committed_offsets(group, Some(&parts)).await?;
-        let specs: Vec<(&str, i32, OffsetSpec)> = parts.iter().map(|&(t, p)| (t, p, OffsetSpec::Latest)).collect();
+        let specs: Vec<(&str, i32, OffsetSpec)> = parts
+            .iter()
+            .map(|&(t, p)| (t, p, OffsetSpec::Latest))
+            .collect();
         let ends = self.list_offsets(&specs, false).await?;
-        let starts = self.list_offsets(&parts.iter().map(|&(t, p)| (t, p, OffsetSpec::Earliest)).collect::<Vec<_>>(), false).await?;
+        let starts = self
+            .list_offsets(
+                &parts
+                    .iter()
+                    .map(|&(t, p)| (t, p, OffsetSpec::Earliest))
+                    .collect::<Vec<_>>(),
+                false,
+            )
+            .await?;
         Ok(parts
             .iter()
             .map(|&(t, p)| {
                 let key = (t.to_owned(), p);
                 let committed = committed.get(&key).copied().unwrap_or(-1);
                 let log_end = ends.get(&key).map_or(-1, |o| o.offset);
-                let from = if committed >= 0 { committed } else { starts.get(&key).map_or(0, |o| o.offset) };
-                PartitionLag { topic: t.to_owned(), partition: p, committed, log_end, lag: (log_end - from).max(0) }
+                let from = if committed >= 0 {
+                    committed
+                } else {
+                    starts.get(&key).map_or(0, |o| o.offset)
+                };
+                PartitionLag {
+                    topic: t.to_owned(),
+                    partition: p,
+                    committed,
+                    log_end,
+                    lag: (log_end - from).max(0),
+                }
             })
             .collect())
     }
@@ -198,14 +240,26 @@ impl Admin {
 
 /// Finds a coordinator (groups: key type 0; transactions: 1), retrying while the coordinator is
 /// still loading or not yet available.
-pub(crate) async fn find_coordinator(client: &crate::Client, key: &str, key_type: i8) -> Result<Connection> {
-    let mut backoff = crate::cluster::backoff::Backoff::new(client.config().retry_backoff, std::time::Duration::from_secs(1));
+pub(crate) async fn find_coordinator(
+    client: &crate::Client,
+    key: &str,
+    key_type: i8,
+) -> Result<Connection> {
+    let mut backoff = crate::cluster::backoff::Backoff::new(
+        client.config().retry_backoff,
+        std::time::Duration::from_secs(1),
+    );
     let deadline = tokio::time::Instant::now() + client.config().connection.request_timeout;
     loop {
         let conn = client.any_connection().await?;
         // Versions 4+ batch several keys in another layout; one key needs no more than 3.
-        let version = conn.versions().negotiate_capped::<FindCoordinatorRequest>(3).map_err(|e| conn.protocol_error::<FindCoordinatorRequest>(e))?;
-        let request = FindCoordinatorRequest::default().with_key(StrBytes::from_string(key.to_owned())).with_key_type(key_type);
+        let version = conn
+            .versions()
+            .negotiate_capped::<FindCoordinatorRequest>(3)
+            .map_err(|e| conn.protocol_error::<FindCoordinatorRequest>(e))?;
+        let request = FindCoordinatorRequest::default()
+            .with_key(StrBytes::from_string(key.to_owned()))
+            .with_key_type(key_type);
         let response = conn.send_version(version, &request).await?;
         let code = ErrorCode::from_code(response.error_code);
         if code.is_ok() {
@@ -228,12 +282,21 @@ pub(crate) async fn find_coordinator(client: &crate::Client, key: &str, key_type
     }
 }
 
-fn check(conn: &Connection, api: &'static str, code: i16, message: Option<&StrBytes>) -> Result<()> {
+fn check(
+    conn: &Connection,
+    api: &'static str,
+    code: i16,
+    message: Option<&StrBytes>,
+) -> Result<()> {
     let code = ErrorCode::from_code(code);
     if code.is_ok() {
         return Ok(());
     }
-    Err(ClientError::Broker { broker: conn.broker().clone(), api, source: BrokerError::new(code, message.map(|m| m.to_string())) })
+    Err(ClientError::Broker {
+        broker: conn.broker().clone(),
+        api,
+        source: BrokerError::new(code, message.map(|m| m.to_string())),
+    })
 }
 
 /// Decodes a consumer-protocol assignment (version i16, then the body); anything undecodable
@@ -248,9 +311,12 @@ fn decode_assignment(bytes: &Bytes) -> Vec<(String, i32)> {
         Ok(a) => a
             .assigned_partitions
             .iter()
-            .flat_map(|tp| tp.partitions.iter().map(move |p| (tp.topic.0.to_string(), *p)))
+            .flat_map(|tp| {
+                tp.partitions
+                    .iter()
+                    .map(move |p| (tp.topic.0.to_string(), *p))
+            })
             .collect(),
         Err(_) => Vec::new(),
     }
 }
-

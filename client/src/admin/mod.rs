@@ -5,9 +5,13 @@ pub mod groups;
 
 use std::collections::HashMap;
 
-use kingest_protocol::kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kingest_protocol::kafka_protocol::messages::create_topics_request::{
+    CreatableTopic, CreatableTopicConfig,
+};
 use kingest_protocol::kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kingest_protocol::kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kingest_protocol::kafka_protocol::messages::list_offsets_request::{
+    ListOffsetsPartition, ListOffsetsTopic,
+};
 use kingest_protocol::kafka_protocol::messages::{
     BrokerId, CreateTopicsRequest, DeleteTopicsRequest, ListOffsetsRequest, TopicName,
 };
@@ -36,7 +40,12 @@ pub struct NewTopic {
 impl NewTopic {
     /// A topic with `partitions` partitions and the broker's default replication.
     pub fn new(name: impl Into<String>, partitions: i32) -> Self {
-        Self { name: name.into(), partitions, replication_factor: -1, configs: Vec::new() }
+        Self {
+            name: name.into(),
+            partitions,
+            replication_factor: -1,
+            configs: Vec::new(),
+        }
     }
 }
 
@@ -103,27 +112,29 @@ impl Admin {
     /// Creates topics; returns each topic's outcome (TOPIC_ALREADY_EXISTS included, as an error
     /// the caller may choose to ignore).
     pub async fn create_topics(&self, topics: &[NewTopic]) -> Result<Vec<(String, Result<()>)>> {
-        let request = CreateTopicsRequest::default().with_timeout_ms(30_000).with_topics(
-            topics
-                .iter()
-                .map(|t| {
-                    CreatableTopic::default()
-                        .with_name(TopicName(StrBytes::from_string(t.name.clone())))
-                        .with_num_partitions(t.partitions)
-                        .with_replication_factor(t.replication_factor)
-                        .with_configs(
-                            t.configs
-                                .iter()
-                                .map(|(k, v)| {
-                                    CreatableTopicConfig::default()
-                                        .with_name(StrBytes::from_string(k.clone()))
-                                        .with_value(Some(StrBytes::from_string(v.clone())))
-                                })
-                                .collect(),
-                        )
-                })
-                .collect(),
-        );
+        let request = CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(
+                topics
+                    .iter()
+                    .map(|t| {
+                        CreatableTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(t.name.clone())))
+                            .with_num_partitions(t.partitions)
+                            .with_replication_factor(t.replication_factor)
+                            .with_configs(
+                                t.configs
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        CreatableTopicConfig::default()
+                                            .with_name(StrBytes::from_string(k.clone()))
+                                            .with_value(Some(StrBytes::from_string(v.clone())))
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            );
         let conn = self.controller_connection().await?;
         let response = conn.send(&request).await?;
         let results = response
@@ -131,7 +142,13 @@ impl Admin {
             .iter()
             .map(|t| {
                 let name = t.name.0.to_string();
-                let outcome = topic_outcome(&conn, "CreateTopics", &name, t.error_code, t.error_message.as_ref());
+                let outcome = topic_outcome(
+                    &conn,
+                    "CreateTopics",
+                    &name,
+                    t.error_code,
+                    t.error_message.as_ref(),
+                );
                 (name, outcome)
             })
             .collect();
@@ -145,7 +162,8 @@ impl Admin {
     pub async fn create_topics_if_missing(&self, topics: &[NewTopic]) -> Result<()> {
         for (_, outcome) in self.create_topics(topics).await? {
             match outcome {
-                Err(e) if e.broker_error().map(|b| b.code) == Some(ErrorCode::TopicAlreadyExists) => {}
+                Err(e)
+                    if e.broker_error().map(|b| b.code) == Some(ErrorCode::TopicAlreadyExists) => {}
                 other => other?,
             }
         }
@@ -154,13 +172,19 @@ impl Admin {
 
     /// Deletes topics; returns each topic's outcome.
     pub async fn delete_topics(&self, names: &[&str]) -> Result<Vec<(String, Result<()>)>> {
-        let topic_names: Vec<TopicName> = names.iter().map(|n| TopicName(StrBytes::from_string((*n).to_owned()))).collect();
+        let topic_names: Vec<TopicName> = names
+            .iter()
+            .map(|n| TopicName(StrBytes::from_string((*n).to_owned())))
+            .collect();
         let conn = self.controller_connection().await?;
         let version = conn.version_of::<DeleteTopicsRequest>()?;
         let mut request = DeleteTopicsRequest::default().with_timeout_ms(30_000);
         // v6 named topics in `topics`, earlier versions in `topic_names`.
         if version >= 6 {
-            request.topics = topic_names.iter().map(|n| DeleteTopicState::default().with_name(Some(n.clone()))).collect();
+            request.topics = topic_names
+                .iter()
+                .map(|n| DeleteTopicState::default().with_name(Some(n.clone())))
+                .collect();
         } else {
             request.topic_names = topic_names;
         }
@@ -170,7 +194,13 @@ impl Admin {
             .iter()
             .map(|r| {
                 let name = r.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
-                let outcome = topic_outcome(&conn, "DeleteTopics", &name, r.error_code, r.error_message.as_ref());
+                let outcome = topic_outcome(
+                    &conn,
+                    "DeleteTopics",
+                    &name,
+                    r.error_code,
+                    r.error_message.as_ref(),
+                );
                 (name, outcome)
             })
             .collect())
@@ -187,7 +217,12 @@ impl Admin {
         let mut by_leader: HashMap<i32, Vec<(&str, i32, OffsetSpec, i32)>> = HashMap::new();
         for &(topic, partition, spec) in partitions {
             let (info, _) = self.client.leader(topic, partition).await?;
-            by_leader.entry(info.leader).or_default().push((topic, partition, spec, info.leader_epoch));
+            by_leader.entry(info.leader).or_default().push((
+                topic,
+                partition,
+                spec,
+                info.leader_epoch,
+            ));
         }
         let mut out = HashMap::new();
         for (leader, parts) in by_leader {
@@ -226,7 +261,11 @@ impl Admin {
                     }
                     out.insert(
                         (t.name.0.to_string(), p.partition_index),
-                        ListedOffset { offset: p.offset, timestamp: p.timestamp, leader_epoch: p.leader_epoch },
+                        ListedOffset {
+                            offset: p.offset,
+                            timestamp: p.timestamp,
+                            leader_epoch: p.leader_epoch,
+                        },
                     );
                 }
             }
@@ -239,13 +278,22 @@ impl Admin {
         let snapshot = self.client.refresh_metadata::<&str>(&[]).await?;
         let mut brokers: Vec<BrokerInfo> = snapshot.brokers.values().cloned().collect();
         brokers.sort_by_key(|b| b.id);
-        Ok(ClusterDescription { cluster_id: snapshot.cluster_id.clone(), controller: snapshot.controller, brokers })
+        Ok(ClusterDescription {
+            cluster_id: snapshot.cluster_id.clone(),
+            controller: snapshot.controller,
+            brokers,
+        })
     }
 
     /// The names of all topics (internal ones excluded), sorted.
     pub async fn list_topics(&self) -> Result<Vec<String>> {
         let snapshot = self.client.refresh_all_topics().await?;
-        let mut names: Vec<String> = snapshot.topics.values().filter(|t| !t.internal).map(|t| t.name.clone()).collect();
+        let mut names: Vec<String> = snapshot
+            .topics
+            .values()
+            .filter(|t| !t.internal)
+            .map(|t| t.name.clone())
+            .collect();
         names.sort();
         Ok(names)
     }

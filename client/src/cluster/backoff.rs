@@ -16,7 +16,11 @@ impl Backoff {
     /// A backoff starting at `base` and capped at `max` (Java's `reconnect.backoff.ms` 50 and
     /// `reconnect.backoff.max.ms` 1000 by default).
     pub fn new(base: Duration, max: Duration) -> Self {
-        Self { base, max: max.max(base), failures: 0 }
+        Self {
+            base,
+            max: max.max(base),
+            failures: 0,
+        }
     }
 
     /// Records a failure and returns how long to wait before the next attempt.
@@ -49,7 +53,10 @@ mod tests {
         let waits: Vec<u128> = (0..8).map(|_| b.fail().as_millis()).collect();
         for (i, w) in waits.iter().enumerate() {
             let raw = (50u128 << i).min(1000);
-            assert!(*w >= raw * 8 / 10 - 1 && *w <= raw * 12 / 10 + 1, "attempt {i}: {w} ms");
+            assert!(
+                *w >= raw * 8 / 10 - 1 && *w <= raw * 12 / 10 + 1,
+                "attempt {i}: {w} ms"
+            );
         }
         b.reset();
         assert!(b.fail() <= Duration::from_millis(61));

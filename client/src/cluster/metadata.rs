@@ -84,12 +84,15 @@ impl ClusterMetadata {
             .brokers
             .iter()
             .map(|b| {
-                (b.node_id.0, BrokerInfo {
-                    id: b.node_id.0,
-                    host: b.host.to_string(),
-                    port: b.port,
-                    rack: b.rack.as_ref().map(|r| r.to_string()),
-                })
+                (
+                    b.node_id.0,
+                    BrokerInfo {
+                        id: b.node_id.0,
+                        host: b.host.to_string(),
+                        port: b.port,
+                        rack: b.rack.as_ref().map(|r| r.to_string()),
+                    },
+                )
             })
             .collect();
         let topics = r
@@ -110,13 +113,16 @@ impl ClusterMetadata {
                     })
                     .collect();
                 partitions.sort_by_key(|p| p.partition);
-                Some((name.clone(), TopicInfo {
-                    name,
-                    id: *t.topic_id.as_bytes(),
-                    internal: t.is_internal,
-                    partitions,
-                    error: ErrorCode::from_code(t.error_code),
-                }))
+                Some((
+                    name.clone(),
+                    TopicInfo {
+                        name,
+                        id: *t.topic_id.as_bytes(),
+                        internal: t.is_internal,
+                        partitions,
+                        error: ErrorCode::from_code(t.error_code),
+                    },
+                ))
             })
             .collect();
         Self {
@@ -132,7 +138,10 @@ impl ClusterMetadata {
     pub fn merged(&self, r: &MetadataResponse) -> Self {
         let mut fresh = Self::from_response(r);
         for (name, topic) in &self.topics {
-            fresh.topics.entry(name.clone()).or_insert_with(|| topic.clone());
+            fresh
+                .topics
+                .entry(name.clone())
+                .or_insert_with(|| topic.clone());
         }
         fresh
     }
@@ -145,7 +154,10 @@ impl ClusterMetadata {
     /// A partition, if known.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionInfo> {
         let t = self.topic(topic)?;
-        t.partitions.binary_search_by_key(&partition, |p| p.partition).ok().map(|i| &t.partitions[i])
+        t.partitions
+            .binary_search_by_key(&partition, |p| p.partition)
+            .ok()
+            .map(|i| &t.partitions[i])
     }
 
     /// The number of partitions of a topic.

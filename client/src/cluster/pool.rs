@@ -38,7 +38,11 @@ impl std::fmt::Debug for ConnectionPool {
 impl ConnectionPool {
     /// An empty pool; `backoff` is (base, max) for reconnects.
     pub fn new(config: Arc<ConnectionConfig>, backoff: (Duration, Duration)) -> Self {
-        Self { config, slots: std::sync::Mutex::new(HashMap::new()), backoff }
+        Self {
+            config,
+            slots: std::sync::Mutex::new(HashMap::new()),
+            backoff,
+        }
     }
 
     /// The connection settings.
@@ -78,7 +82,10 @@ impl ConnectionPool {
         if let Some(at) = slot.retry_at {
             tokio::time::sleep_until(at.into()).await;
         }
-        let broker = BrokerRef { id, addr: addr.to_owned() };
+        let broker = BrokerRef {
+            id,
+            addr: addr.to_owned(),
+        };
         match Connection::connect(broker, self.config.clone()).await {
             Ok(conn) => {
                 slot.backoff.reset();
@@ -97,7 +104,13 @@ impl ConnectionPool {
 
     /// Closes every connection.
     pub async fn close_all(&self) {
-        let slots: Vec<_> = self.slots.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let slots: Vec<_> = self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
         for slot in slots {
             if let Some(conn) = slot.lock().await.conn.take() {
                 conn.close();

@@ -3,7 +3,7 @@
 //! Run by `scripts/gen-fixtures.sh`, which starts the broker and also runs the kafka-python step:
 //!
 //! ```text
-//! gen_fixtures librdkafka --broker 127.0.0.1:PORT --out DIR [--codecs none,gzip,...]
+//! gen_fixtures librdkafka --broker 127.0.0.1:PORT --out DIR [--broker-name "nisshi 0.8.1"] [--codecs none,gzip,...]
 //! gen_fixtures java-snappy --out DIR --source XerialSnappy.java --classpath snappy-java.jar [--java java]
 //! ```
 
@@ -27,24 +27,32 @@ impl Args {
             let Some(name) = name.strip_prefix("--") else {
                 bail!("unexpected argument {name:?}");
             };
-            let value = it.next().with_context(|| format!("--{name} needs a value"))?;
+            let value = it
+                .next()
+                .with_context(|| format!("--{name} needs a value"))?;
             pairs.push((name.to_owned(), value.clone()));
         }
         Ok(Self { pairs })
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn need(&self, name: &str) -> Result<&str> {
-        self.get(name).with_context(|| format!("--{name} is required"))
+        self.get(name)
+            .with_context(|| format!("--{name} is required"))
     }
 }
 
 fn librdkafka(args: &Args) -> Result<()> {
     let broker = args.need("broker")?;
     let out = PathBuf::from(args.need("out")?);
+    let broker_name = args.get("broker-name").unwrap_or("the broker");
     let codecs = match args.get("codecs") {
         None => Compression::ALL.to_vec(),
         Some(list) => list
@@ -58,7 +66,7 @@ fn librdkafka(args: &Args) -> Result<()> {
         .with_context(|| format!("no address for {broker}"))?;
     let capture = Capture::start(upstream)?;
     for codec in codecs {
-        let notes = fixtures::librdkafka_fixture(broker, &capture, codec, &out)
+        let notes = fixtures::librdkafka_fixture(broker, broker_name, &capture, codec, &out)
             .with_context(|| format!("librdkafka fixture for {codec}"))?;
         println!("librdkafka-{codec}:");
         for note in notes {

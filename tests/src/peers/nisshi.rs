@@ -178,6 +178,12 @@ impl Nisshi {
         ]);
     }
 
+    /// The broker process's id while it runs (to freeze it with SIGSTOP and thaw it with
+    /// SIGCONT, as a broker that stops answering).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the broker (SIGKILL: no clean shutdown).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
