@@ -127,6 +127,7 @@ impl Cluster {
             appended: tokio::sync::Notify::new(),
             sessions: Mutex::new(Default::default()),
             faults: Faults::default(),
+            sasl_logins: Default::default(),
             sasl: config.sasl.clone(),
             tls,
             config,
@@ -260,6 +261,11 @@ impl Cluster {
             .unwrap_or_else(|e| e.into_inner())
             .insert(broker, server);
         Ok(())
+    }
+
+    /// How many SASL authentications succeeded (re-authentications included).
+    pub fn sasl_logins(&self) -> usize {
+        self.shared.sasl_logins.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A config a topic was created with.

@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub appended: tokio::sync::Notify,
     pub sessions: Mutex<handlers::fetch::Sessions>,
     pub faults: Faults,
+    /// Successful SASL authentications (re-authentications included).
+    pub sasl_logins: std::sync::atomic::AtomicUsize,
     pub sasl: Option<SaslConfig>,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub config: ClusterConfig,
