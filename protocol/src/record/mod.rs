@@ -23,6 +23,7 @@ mod error;
 mod header;
 pub mod legacy;
 mod set;
+pub mod txn;
 mod varint;
 mod writer;
 
@@ -33,6 +34,7 @@ pub use control::{ControlRecord, ControlType};
 pub use error::{RecordError, RecordErrorKind, Region, WriteError};
 pub use header::{BatchHeader, BATCH_HEADER_SIZE, LOG_OVERHEAD};
 pub use set::{Incomplete, RawBatch, RecordSet};
+pub use txn::{AbortedFilter, BatchVerdict};
 pub use writer::{BatchBuilder, BatchOptions};
 
 /// A compression codec, as the low three bits of a batch's attributes name it.
