@@ -1,0 +1,125 @@
+//! Configuration parsing and validation: every section, and errors that name the field.
+
+use super::*;
+
+const FULL: &str = r#"
+filter = "count > 10"
+
+[source]
+brokers = ["k1:9092", "k2:9092"]
+topics = ["events"]
+group = "g1"
+start = "2024-01-02T00:00:00Z"
+isolation = "read_uncommitted"
+client_id = "loader"
+properties = { "fetch.max.bytes" = "1048576" }
+
+[source.tls]
+ca = "/etc/ca.pem"
+
+[source.sasl]
+mechanism = "SCRAM-SHA-512"
+username = "u"
+password_env = "KAFKA_PASSWORD"
+
+[format]
+type = "csv"
+delimiter = "|"
+header = ["id", "name"]
+
+[[columns]]
+name = "id"
+type = "int64"
+source = "id"
+nullable = false
+
+[[columns]]
+name = "name"
+type = "string"
+source = "1"
+
+[[columns]]
+name = "offset"
+type = "int64"
+source = "__offset"
+
+[errors]
+on_error = "dead_letter"
+dead_letter_file = "bad.jsonl"
+max_errors = "1%"
+
+[flush]
+rows = 5000
+bytes = "50M"
+age = "30s"
+
+[sink]
+type = "parquet"
+path = "s3://bucket/events"
+compression = "snappy"
+partition_by = "date"
+"#;
+
+#[test]
+fn a_full_config() {
+    let c = Config::parse(FULL, "test.toml").unwrap();
+    assert_eq!(c.source.brokers.joined(), "k1:9092,k2:9092");
+    assert_eq!(c.source.start, StartAt::Timestamp(1_704_153_600_000));
+    assert_eq!(c.source.isolation, Isolation::ReadUncommitted);
+    assert_eq!(c.source.properties["fetch.max.bytes"], "1048576");
+    assert_eq!(c.source.sasl.as_ref().unwrap().password_env.as_deref(), Some("KAFKA_PASSWORD"));
+    assert!(matches!(&c.format, FormatConfig::Csv { delimiter, header: Some(h), .. } if delimiter == "|" && h.len() == 2));
+    assert_eq!(c.columns.len(), 3);
+    assert!(!c.columns[0].nullable && c.columns[1].nullable);
+    assert_eq!(c.errors.limit().unwrap(), Some(ErrorLimit::Fraction(0.01)));
+    assert_eq!(c.flush, FlushConfig { rows: 5000, bytes: ByteSize(50 << 20), age: HumanDuration(std::time::Duration::from_secs(30)) });
+    assert!(matches!(&c.sink, SinkConfig::Parquet { compression, partition_by: Some(p), .. } if compression == "snappy" && p == "date"));
+    assert_eq!(c.filter.as_deref(), Some("count > 10"));
+}
+
+#[test]
+fn defaults_for_a_minimal_json_job() {
+    let c = Config::parse("[source]\nbrokers = \"localhost:9092\"\ntopic = \"events\"\n[sink]\ntype = \"stdout\"\n", "min.toml").unwrap();
+    assert_eq!(c.format, FormatConfig::Json);
+    assert_eq!(c.source.topic_names(), vec!["events".to_owned()]);
+    assert_eq!((c.source.group.as_str(), c.source.start.clone(), c.source.isolation), ("kingest", StartAt::Earliest, Isolation::ReadCommitted));
+    assert_eq!(c.flush, FlushConfig::default());
+    assert_eq!(c.errors.on_error, OnError::Fail);
+}
+
+#[test]
+fn explicit_offsets_and_aliases() {
+    let c = Config::parse("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\nconsumer_group = \"dg\"\nstart = { offsets = { \"t:0\" = 100, \"t:1\" = 7 } }\n[sink]\ntype = \"stdout\"\n", "x").unwrap();
+    assert_eq!(c.source.group, "dg");
+    let StartAt::Offsets(o) = c.source.start else { panic!() };
+    assert_eq!(o[&("t".to_owned(), 1)], 7);
+    for (text, want) in [("\"smallest\"", StartAt::Earliest), ("\"largest\"", StartAt::Latest), ("1700000000000", StartAt::Timestamp(1_700_000_000_000))] {
+        let c = Config::parse(&format!("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\nstart = {text}\n[sink]\ntype = \"stdout\"\n"), "x").unwrap();
+        assert_eq!(c.source.start, want);
+    }
+}
+
+/// Each broken config fails, naming the field.
+#[test]
+fn errors_name_the_field() {
+    let base = "[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[sink]\ntype = \"stdout\"\n";
+    let cases: &[(&str, &str)] = &[
+        ("[source]\nbrokers = \"b:1\"\n[sink]\ntype = \"stdout\"\n", "source.topics"),
+        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\ntopic_pattern = \"t.*\"\n[sink]\ntype = \"stdout\"\n", "source.topic_pattern"),
+        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\nstart = \"yesterday\"\n[sink]\ntype = \"stdout\"\n", "yesterday"),
+        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\nbogus = 1\n[sink]\ntype = \"stdout\"\n", "bogus"),
+        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[sink]\ntype = \"parquet\"\npath = \"d\"\ncompression = \"brotli\"\n", "sink.compression"),
+        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[format]\ntype = \"csv\"\n[sink]\ntype = \"stdout\"\n", "columns"),
+        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[errors]\non_error = \"dead_letter\"\n[sink]\ntype = \"stdout\"\n", "errors.on_error"),
+        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[errors]\nmax_errors = \"lots\"\n[sink]\ntype = \"stdout\"\n", "errors.max_errors"),
+        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[[columns]]\nname = \"a\"\ntype = \"int32\"\n[[columns]]\nname = \"a\"\ntype = \"int32\"\n[sink]\ntype = \"stdout\"\n", "columns[1].name"),
+        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[flush]\nage = \"5 fortnights\"\n[sink]\ntype = \"stdout\"\n", "fortnights"),
+        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[source.sasl]\nmechanism = \"GSSAPI\"\n[sink]\ntype = \"stdout\"\n", "source.sasl.mechanism"),
+        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[sink]\ntype = \"postgres\"\nurl = \"postgres://x\"\ntable = \"t\"\nmode = \"upsert\"\n", "sink.key"),
+    ];
+    assert!(Config::parse(base, "ok").is_ok());
+    for (text, needle) in cases {
+        let err = Config::parse(text, "job.toml").unwrap_err().to_string();
+        assert!(err.contains(needle), "{needle:?} not in: {err}");
+    }
+}
