@@ -10,17 +10,26 @@
 //! - [`partitioner`]: Java-compatible partitioning (murmur2 for keyed records, sticky for
 //!   keyless ones, or a user function);
 //! - [`client`] and [`cluster`]: the [`Client`], its metadata snapshots and connection pool;
+//! - [`producer`]: the [`Producer`] (batching, compression, acks, retries, idempotence,
+//!   backpressure);
 //! - [`admin`]: topics, offsets, cluster description, consumer groups and lag;
+//! - [`consumer`]: the [`PartitionConsumer`] (explicitly assigned partitions, fetch sessions,
+//!   prefetch, zero-copy batches);
 //! - [`error`]: the client's error type.
 
 pub mod admin;
 pub mod client;
 pub mod cluster;
+pub mod consumer;
 pub mod error;
+pub mod group;
 pub mod net;
 pub mod partitioner;
+pub mod producer;
 pub mod sasl;
 
 pub use client::{Client, ClientConfig};
+pub use consumer::{ConsumerConfig, Fetched, OffsetReset, PartitionConsumer, StartAt};
 pub use error::{BrokerRef, ClientError, Result};
+pub use producer::{Acks, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 pub use kingest_protocol as protocol;

@@ -25,19 +25,6 @@ pub enum StartAt {
     Timestamp(i64),
 }
 
-impl StartAt {
-    /// The ListOffsets `timestamp` that looks this start up, `None` for [`StartAt::Offset`],
-    /// which needs no lookup.
-    pub(crate) fn lookup(self) -> Option<i64> {
-        match self {
-            StartAt::Earliest => Some(EARLIEST_TIMESTAMP),
-            StartAt::Latest => Some(LATEST_TIMESTAMP),
-            StartAt::Timestamp(ts) => Some(ts),
-            StartAt::Offset(_) => None,
-        }
-    }
-}
-
 /// ListOffsets' special timestamp for the log start offset.
 pub(crate) const EARLIEST_TIMESTAMP: i64 = -2;
 /// ListOffsets' special timestamp for the log end offset (the last stable offset under
@@ -129,7 +116,10 @@ impl ConsumerConfig {
     pub fn validate(&self, request_timeout: Duration) -> Result<()> {
         let positive_i32 = |name: &str, v: usize| {
             if v == 0 || v > i32::MAX as usize {
-                Err(ClientError::Config(format!("{name} must be between 1 and {}, not {v}", i32::MAX)))
+                Err(ClientError::Config(format!(
+                    "{name} must be between 1 and {}, not {v}",
+                    i32::MAX
+                )))
             } else {
                 Ok(())
             }
@@ -138,7 +128,10 @@ impl ConsumerConfig {
         positive_i32("fetch_max_bytes", self.fetch_max_bytes)?;
         positive_i32("fetch_min_bytes", self.fetch_min_bytes)?;
         if self.fetch_max_wait.as_millis() > i32::MAX as u128 {
-            return Err(ClientError::Config(format!("fetch_max_wait {:?} is too long", self.fetch_max_wait)));
+            return Err(ClientError::Config(format!(
+                "fetch_max_wait {:?} is too long",
+                self.fetch_max_wait
+            )));
         }
         if self.fetch_max_wait >= request_timeout {
             return Err(ClientError::Config(format!(
@@ -148,14 +141,19 @@ impl ConsumerConfig {
             )));
         }
         if self.max_buffered_bytes == 0 {
-            return Err(ClientError::Config("max_buffered_bytes must be positive".to_owned()));
+            return Err(ClientError::Config(
+                "max_buffered_bytes must be positive".to_owned(),
+            ));
         }
         Ok(())
     }
 
     /// The decoder settings these settings imply.
     pub(crate) fn decode_options(&self) -> DecodeOptions {
-        DecodeOptions { verify_crc: self.check_crcs, max_decompressed_size: self.max_decompressed_size }
+        DecodeOptions {
+            verify_crc: self.check_crcs,
+            max_decompressed_size: self.max_decompressed_size,
+        }
     }
 }
 
@@ -178,10 +176,22 @@ mod tests {
     fn rejects_inconsistent_settings() {
         let timeout = Duration::from_secs(30);
         let bad = [
-            ConsumerConfig { max_partition_fetch_bytes: 0, ..Default::default() },
-            ConsumerConfig { fetch_max_bytes: i32::MAX as usize + 1, ..Default::default() },
-            ConsumerConfig { fetch_max_wait: Duration::from_secs(30), ..Default::default() },
-            ConsumerConfig { max_buffered_bytes: 0, ..Default::default() },
+            ConsumerConfig {
+                max_partition_fetch_bytes: 0,
+                ..Default::default()
+            },
+            ConsumerConfig {
+                fetch_max_bytes: i32::MAX as usize + 1,
+                ..Default::default()
+            },
+            ConsumerConfig {
+                fetch_max_wait: Duration::from_secs(30),
+                ..Default::default()
+            },
+            ConsumerConfig {
+                max_buffered_bytes: 0,
+                ..Default::default()
+            },
         ];
         for c in bad {
             let err = c.validate(timeout).unwrap_err();
@@ -190,11 +200,8 @@ mod tests {
     }
 
     #[test]
-    fn start_positions_map_to_list_offsets_timestamps() {
-        assert_eq!(StartAt::Earliest.lookup(), Some(-2));
-        assert_eq!(StartAt::Latest.lookup(), Some(-1));
-        assert_eq!(StartAt::Timestamp(1_700_000_000_000).lookup(), Some(1_700_000_000_000));
-        assert_eq!(StartAt::Offset(5).lookup(), None);
+    fn isolation_levels_have_the_protocol_ids() {
+        assert_eq!(IsolationLevel::ReadUncommitted.id(), 0);
         assert_eq!(IsolationLevel::ReadCommitted.id(), 1);
     }
 }

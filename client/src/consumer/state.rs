@@ -23,7 +23,10 @@ pub(crate) type Tp = (Arc<str>, i32);
 pub(crate) enum Position {
     /// Not known yet: a ListOffsets lookup of this timestamp (-2 earliest, -1 latest, or a
     /// time) decides it. `in_flight` names the lookup under way, if one is.
-    Lookup { timestamp: i64, in_flight: Option<u64> },
+    Lookup {
+        timestamp: i64,
+        in_flight: Option<u64>,
+    },
     /// The offset of the next record to return.
     At(i64),
 }
@@ -35,11 +38,23 @@ pub(crate) enum Failure {
     /// Out of range with `OffsetReset::Error`.
     OutOfRange { offset: i64 },
     /// The batch at `offset` needs `size` bytes, more than `max` allowed.
-    TooLarge { offset: i64, size: usize, max: usize },
+    TooLarge {
+        offset: i64,
+        size: usize,
+        max: usize,
+    },
     /// The batch at `offset` is corrupt.
-    Corrupt { offset: i64, next_offset: Option<i64>, source: RecordError },
+    Corrupt {
+        offset: i64,
+        next_offset: Option<i64>,
+        source: RecordError,
+    },
     /// The broker refused with a non-retriable error (authorization, for example).
-    Broker { broker: BrokerRef, api: &'static str, error: BrokerError },
+    Broker {
+        broker: BrokerRef,
+        api: &'static str,
+        error: BrokerError,
+    },
 }
 
 impl Failure {
@@ -47,20 +62,36 @@ impl Failure {
     pub fn to_error(&self, tp: &Tp) -> ClientError {
         let (topic, partition) = (tp.0.to_string(), tp.1);
         match self {
-            Failure::OutOfRange { offset } => ClientError::OffsetOutOfRange { topic, partition, offset: *offset },
-            Failure::TooLarge { offset, size, max } => {
-                ClientError::FetchTooLarge { topic, partition, offset: *offset, size: *size, max: *max }
-            }
-            Failure::Corrupt { offset, next_offset, source } => ClientError::CorruptRecord {
+            Failure::OutOfRange { offset } => ClientError::OffsetOutOfRange {
+                topic,
+                partition,
+                offset: *offset,
+            },
+            Failure::TooLarge { offset, size, max } => ClientError::FetchTooLarge {
+                topic,
+                partition,
+                offset: *offset,
+                size: *size,
+                max: *max,
+            },
+            Failure::Corrupt {
+                offset,
+                next_offset,
+                source,
+            } => ClientError::CorruptRecord {
                 topic,
                 partition,
                 offset: *offset,
                 next_offset: *next_offset,
                 source: source.clone(),
             },
-            Failure::Broker { broker, api, error } => {
-                ClientError::Partition { broker: broker.clone(), api, topic, partition, source: error.clone() }
-            }
+            Failure::Broker { broker, api, error } => ClientError::Partition {
+                broker: broker.clone(),
+                api,
+                topic,
+                partition,
+                source: error.clone(),
+            },
         }
     }
 }
@@ -90,6 +121,8 @@ pub(crate) struct PartitionState {
     pub buffered: bool,
     /// What stopped it, if something did.
     pub failed: Option<Failure>,
+    /// When `poll` last reported `failed` (`None`: not yet).
+    pub reported_at: Option<Instant>,
     /// The high watermark from the last response (-1: unknown).
     pub high_watermark: i64,
     /// The last stable offset from the last response (-1: unknown).
@@ -112,6 +145,7 @@ impl PartitionState {
             fetching: None,
             buffered: false,
             failed: None,
+            reported_at: None,
             high_watermark: -1,
             last_stable_offset: -1,
             log_start_offset: -1,
@@ -142,9 +176,13 @@ impl PartitionState {
     /// The leader and timestamp to look up, if its position needs a lookup that may start now.
     pub fn lookup_due(&self, now: Instant) -> Option<(i32, i64)> {
         match (self.position, self.leader) {
-            (Position::Lookup { timestamp, in_flight: None }, Some(leader))
-                if self.failed.is_none() && !self.needs_metadata && self.ready(now) =>
-            {
+            (
+                Position::Lookup {
+                    timestamp,
+                    in_flight: None,
+                },
+                Some(leader),
+            ) if self.failed.is_none() && !self.needs_metadata && self.ready(now) => {
                 Some((leader, timestamp))
             }
             _ => None,
@@ -178,13 +216,29 @@ impl PartitionState {
     /// stale, and the error that stopped it, if any, is the caller's to have dealt with.
     pub fn reposition(&mut self, position: Position) {
         self.position = position;
-        self.failed = None;
+        self.clear_failure();
         self.succeeded();
+    }
+
+    /// Stops the partition with `failure`, to be reported by the next `poll`.
+    pub fn fail(&mut self, failure: Failure) {
+        self.failed = Some(failure);
+        self.reported_at = None;
+    }
+
+    fn clear_failure(&mut self) {
+        self.failed = None;
+        self.reported_at = None;
     }
 
     /// Notes the watermarks of a response; negative values mean "unknown" and keep what was
     /// known (as the Java client does), since a broker that could not read them in time sends -1.
-    pub fn note_watermarks(&mut self, high_watermark: i64, last_stable_offset: i64, log_start_offset: i64) {
+    pub fn note_watermarks(
+        &mut self,
+        high_watermark: i64,
+        last_stable_offset: i64,
+        log_start_offset: i64,
+    ) {
         if high_watermark >= 0 {
             self.high_watermark = high_watermark;
         }
@@ -202,7 +256,11 @@ mod tests {
     use super::*;
 
     fn state(position: Position) -> PartitionState {
-        let mut s = PartitionState::new((Arc::from("t"), 0), position, (Duration::from_millis(50), Duration::from_secs(1)));
+        let mut s = PartitionState::new(
+            (Arc::from("t"), 0),
+            position,
+            (Duration::from_millis(50), Duration::from_secs(1)),
+        );
         s.leader = Some(1);
         s.needs_metadata = false;
         s
@@ -223,7 +281,10 @@ mod tests {
         assert_eq!(s.fetchable(Instant::now()), None);
         assert!(s.wakeup().is_some());
         s.needs_metadata = false;
-        assert_eq!(s.fetchable(Instant::now() + Duration::from_secs(2)), Some((1, 7)));
+        assert_eq!(
+            s.fetchable(Instant::now() + Duration::from_secs(2)),
+            Some((1, 7))
+        );
         s.failed = Some(Failure::OutOfRange { offset: 7 });
         assert_eq!(s.fetchable(Instant::now() + Duration::from_secs(2)), None);
         s.reposition(Position::At(9));
@@ -233,12 +294,21 @@ mod tests {
     #[test]
     fn lookups_wait_for_a_leader_and_run_once() {
         let now = Instant::now();
-        let mut s = state(Position::Lookup { timestamp: -2, in_flight: None });
+        let mut s = state(Position::Lookup {
+            timestamp: -2,
+            in_flight: None,
+        });
         assert_eq!(s.fetchable(now), None);
         assert_eq!(s.lookup_due(now), Some((1, -2)));
-        s.position = Position::Lookup { timestamp: -2, in_flight: Some(1) };
+        s.position = Position::Lookup {
+            timestamp: -2,
+            in_flight: Some(1),
+        };
         assert_eq!(s.lookup_due(now), None);
-        s.position = Position::Lookup { timestamp: -2, in_flight: None };
+        s.position = Position::Lookup {
+            timestamp: -2,
+            in_flight: None,
+        };
         s.leader = None;
         assert_eq!(s.lookup_due(now), None);
     }
@@ -248,16 +318,34 @@ mod tests {
         let mut s = state(Position::At(0));
         s.note_watermarks(10, 8, 2);
         s.note_watermarks(-1, -1, -1);
-        assert_eq!((s.high_watermark, s.last_stable_offset, s.log_start_offset), (10, 8, 2));
+        assert_eq!(
+            (s.high_watermark, s.last_stable_offset, s.log_start_offset),
+            (10, 8, 2)
+        );
     }
 
     #[test]
     fn failures_name_the_partition() {
         let tp = (Arc::from("orders"), 3);
-        let e = Failure::TooLarge { offset: 5, size: 2_000_000, max: 1_048_576 }.to_error(&tp);
+        let e = Failure::TooLarge {
+            offset: 5,
+            size: 2_000_000,
+            max: 1_048_576,
+        }
+        .to_error(&tp);
         let text = e.to_string();
-        assert!(text.contains("orders-3") && text.contains("offset 5") && text.contains("2000000"), "{text}");
+        assert!(
+            text.contains("orders-3") && text.contains("offset 5") && text.contains("2000000"),
+            "{text}"
+        );
         let e = Failure::OutOfRange { offset: 12 }.to_error(&tp);
-        assert!(matches!(e, ClientError::OffsetOutOfRange { partition: 3, offset: 12, .. }));
+        assert!(matches!(
+            e,
+            ClientError::OffsetOutOfRange {
+                partition: 3,
+                offset: 12,
+                ..
+            }
+        ));
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 use super::assignor::{self, Assignor, GroupAssignment, JoinState, LastAssignment, RebalanceProtocol};
-use super::member::{HeartbeatOutcome, Member};
+use super::member::{HeartbeatOutcome, Joined, Member};
 use crate::consumer::{ConsumerConfig, Fetched, OffsetReset, PartitionConsumer, StartAt};
 use crate::error::{ClientError, Result};
 use crate::Client;
@@ -147,6 +147,13 @@ pub struct GroupConsumer {
     last_pattern_check: Instant,
     last_auto_commit: Instant,
     heartbeat: Option<Task>,
+    /// A JoinGroup/SyncGroup round in flight, in its own task so that a cancelled poll does not
+    /// cancel it: the next poll picks up its result.
+    pending_join: Option<JoinHandle<Result<(Joined, HashMap<(String, i32), i64>)>>>,
+    /// A completed round whose result is being applied (revocations, assignment).
+    joined_round: Option<(Joined, HashMap<(String, i32), i64>)>,
+    /// The round revoked partitions (cooperative): rejoin once more when it is applied.
+    followup: bool,
 }
 
 impl std::fmt::Debug for GroupConsumer {
@@ -191,6 +198,9 @@ impl GroupConsumer {
             last_pattern_check: Instant::now() - Duration::from_secs(3600),
             last_auto_commit: Instant::now(),
             heartbeat: None,
+            pending_join: None,
+            joined_round: None,
+            followup: false,
         })
     }
 
@@ -236,6 +246,11 @@ impl GroupConsumer {
                 continue;
             }
             self.maybe_auto_commit().await;
+            if self.assignment.is_empty() {
+                // Nothing to fetch (more members than partitions): stay in the group.
+                tokio::time::sleep(self.config.heartbeat_interval).await;
+                continue;
+            }
             let fetched = self.consumer.poll_timeout(self.config.heartbeat_interval).await?;
             if fetched.is_empty() {
                 continue;
@@ -347,8 +362,68 @@ impl GroupConsumer {
         }
     }
 
+    /// One rebalance step. Every await is either on the join task (which survives a cancelled
+    /// poll) or comes before any state changes, so a poll cancelled at any point can simply be
+    /// called again.
     async fn rebalance(&mut self) -> Result<()> {
-        self.heartbeat = None;
+        if self.joined_round.is_none() {
+            if self.pending_join.is_none() {
+                self.heartbeat = None;
+                self.pending_join = Some(self.spawn_join().await?);
+            }
+            let Some(handle) = self.pending_join.as_mut() else { return Ok(()) };
+            let outcome = handle.await;
+            self.pending_join = None;
+            let round = outcome.map_err(|e| ClientError::Config(format!("group join task failed: {e}")))??;
+            self.joined_round = Some(round);
+        }
+        let Some((joined, committed)) = self.joined_round.clone() else { return Ok(()) };
+        let new: BTreeSet<(String, i32)> = joined.assignment.iter().cloned().collect();
+        let revoked: Vec<(String, i32)> = self.assignment.difference(&new).cloned().collect();
+        if !revoked.is_empty() {
+            // Cooperative: give these up, then rejoin so their new owner can get them.
+            self.followup = true;
+            self.revoke(&revoked).await?;
+        }
+        let added: Vec<(String, i32)> = new.difference(&self.assignment).cloned().collect();
+        if !added.is_empty() {
+            let mut starts = Vec::new();
+            for tp in &added {
+                let start = match committed.get(tp) {
+                    Some(o) if *o >= 0 => StartAt::Offset(*o),
+                    _ => match self.config.consumer.offset_reset {
+                        OffsetReset::Earliest => StartAt::Earliest,
+                        OffsetReset::Latest => StartAt::Latest,
+                        _ => {
+                            return Err(ClientError::Config(format!(
+                                "{}-{} has no committed offset for group {} and auto.offset.reset is error",
+                                tp.0, tp.1, self.config.group_id
+                            )))
+                        }
+                    },
+                };
+                starts.push((tp.0.clone(), tp.1, start));
+            }
+            self.consumer.assign(&starts).await?;
+            for tp in &added {
+                if let Some(o) = committed.get(tp).filter(|o| **o >= 0) {
+                    self.committed.insert(tp.clone(), *o);
+                }
+            }
+            self.assignment.extend(added.iter().cloned());
+            self.events.push_back(GroupEvent::Assigned(added));
+        }
+        self.last_assignment = Some((joined.protocol.clone(), joined.assignment.clone(), joined.identity.generation));
+        self.joined_round = None;
+        self.joined = true;
+        self.rejoin = std::mem::take(&mut self.followup);
+        self.start_heartbeat();
+        Ok(())
+    }
+
+    /// Starts a JoinGroup/SyncGroup round (and the committed-offset lookup of the partitions it
+    /// gives) in a task of its own.
+    async fn spawn_join(&mut self) -> Result<JoinHandle<Result<(Joined, HashMap<(String, i32), i64>)>>> {
         if let TopicSubscription::Topics(t) = &self.config.subscription {
             self.client.add_interest(t);
         }
@@ -359,15 +434,18 @@ impl GroupConsumer {
             .as_ref()
             .map(|(name, parts, gen)| vec![LastAssignment { assignor: name, partitions: parts, generation_id: *gen }])
             .unwrap_or_default();
-        let owned_for_join: &[(String, i32)] = if self.protocol == RebalanceProtocol::Cooperative { &owned } else { &[] };
+        let cooperative = self.protocol == RebalanceProtocol::Cooperative;
+        let owned_for_join: &[(String, i32)] = if cooperative { &owned } else { &[] };
         let state = JoinState { topics: &self.topics, owned_partitions: owned_for_join, generation_id: (generation >= 0).then_some(generation), rack_id: None, last_assignments: &last };
         let protocols = assignor::join_protocols(&self.assignors, &state).map_err(|e| ClientError::Config(e.to_string()))?;
+        let kinds = self.config.assignors.clone();
         let client = self.client.clone();
-        let cooperative = self.protocol == RebalanceProtocol::Cooperative;
-        let joined = {
-            let mut member = self.member.lock().await;
-            member
-                .join(&protocols, &self.assignors, |assignor, subscriptions| {
+        let member = self.member.clone();
+        Ok(tokio::spawn(async move {
+            let assignors: Vec<Box<dyn Assignor>> = kinds.iter().map(|k| k.build()).collect();
+            let mut member = member.lock().await;
+            let joined = member
+                .join(&protocols, &assignors, |assignor, subscriptions| {
                     let client = client.clone();
                     let result = leader_plan(assignor, subscriptions, cooperative);
                     Box::pin(async move {
@@ -384,47 +462,10 @@ impl GroupConsumer {
                         compute(&counts)
                     })
                 })
-                .await?
-        };
-        let new: BTreeSet<(String, i32)> = joined.assignment.iter().cloned().collect();
-        let revoked: Vec<(String, i32)> = self.assignment.difference(&new).cloned().collect();
-        let added: Vec<(String, i32)> = new.difference(&self.assignment).cloned().collect();
-        self.last_assignment = Some((joined.protocol.clone(), joined.assignment.clone(), joined.identity.generation));
-        self.joined = true;
-        self.rejoin = false;
-        if !revoked.is_empty() {
-            // Cooperative: give these up, then rejoin so their new owner can get them.
-            self.revoke(&revoked).await?;
-            self.rejoin = true;
-        }
-        if !added.is_empty() {
-            let committed = self.member.lock().await.committed(&added).await?;
-            let mut starts = Vec::new();
-            for tp in &added {
-                let start = match committed.get(tp) {
-                    Some(o) if *o >= 0 => StartAt::Offset(*o),
-                    _ => match self.config.consumer.offset_reset {
-                        OffsetReset::Earliest => StartAt::Earliest,
-                        OffsetReset::Latest => StartAt::Latest,
-                        _ => {
-                            return Err(ClientError::Config(format!(
-                                "{}-{} has no committed offset for group {} and auto.offset.reset is error",
-                                tp.0, tp.1, self.config.group_id
-                            )))
-                        }
-                    },
-                };
-                if let Some(o) = committed.get(tp).filter(|o| **o >= 0) {
-                    self.committed.insert(tp.clone(), *o);
-                }
-                starts.push((tp.0.clone(), tp.1, start));
-            }
-            self.consumer.assign(&starts).await?;
-            self.assignment.extend(added.iter().cloned());
-            self.events.push_back(GroupEvent::Assigned(added));
-        }
-        self.start_heartbeat();
-        Ok(())
+                .await?;
+            let committed = if joined.assignment.is_empty() { HashMap::new() } else { member.committed(&joined.assignment).await? };
+            Ok((joined, committed))
+        }))
     }
 
     fn start_heartbeat(&mut self) {

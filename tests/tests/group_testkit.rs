@@ -1,0 +1,127 @@
+//! The group consumer against testkit: members sharing partitions, cooperative-sticky
+//! rebalances that never revoke a partition that stays, static membership.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use kingest_client::consumer::StartAt;
+use kingest_client::group::consumer::{AssignorKind, GroupConsumer, GroupConsumerConfig, GroupEvent};
+use kingest_client::{Client, ClientConfig};
+use kingest_protocol::record::{BatchBuilder, BatchOptions};
+use kingest_testkit::{Cluster, ClusterConfig};
+
+async fn client(cluster: &Cluster) -> Client {
+    Client::connect(ClientConfig::new(&cluster.bootstrap())).await.unwrap()
+}
+
+fn config(topic: &str, assignor: AssignorKind) -> GroupConsumerConfig {
+    let mut c = GroupConsumerConfig::new("g", &[topic]);
+    c.assignors = vec![assignor];
+    c.heartbeat_interval = Duration::from_millis(100);
+    c.session_timeout = Duration::from_millis(3000);
+    c.rebalance_timeout = Duration::from_millis(3000);
+    c.auto_commit = false;
+    c.consumer.offset_reset = kingest_client::consumer::OffsetReset::Earliest;
+    c
+}
+
+/// Polls a member until its assignment has `n` partitions, collecting its events.
+async fn settle(m: &mut GroupConsumer, n: usize, events: &mut Vec<String>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while m.assignment().len() != n {
+        assert!(tokio::time::Instant::now() < deadline, "assignment stuck at {:?}", m.assignment());
+        match tokio::time::timeout(Duration::from_millis(300), m.poll()).await {
+            Ok(Ok(GroupEvent::Assigned(p))) => events.push(format!("assigned {p:?}")),
+            Ok(Ok(GroupEvent::Revoked(p))) => events.push(format!("revoked {p:?}")),
+            Ok(Ok(GroupEvent::Lost(p))) => events.push(format!("lost {p:?}")),
+            Ok(Ok(GroupEvent::Records(_))) => {}
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_sticky_never_revokes_partitions_that_stay() {
+    let cluster = Cluster::start(ClusterConfig::default()).await.unwrap();
+    cluster.create_topic("coop", 6).unwrap();
+    let mut a = GroupConsumer::new(client(&cluster).await, config("coop", AssignorKind::CooperativeSticky)).unwrap();
+    let mut a_events = Vec::new();
+    settle(&mut a, 6, &mut a_events).await;
+    let before: BTreeSet<(String, i32)> = a.assignment().into_iter().collect();
+
+    let mut b = GroupConsumer::new(client(&cluster).await, config("coop", AssignorKind::CooperativeSticky)).unwrap();
+    let mut b_events = Vec::new();
+    // Both must keep polling for the two-step cooperative rebalance to finish.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !(a.assignment().len() == 3 && b.assignment().len() == 3) {
+        assert!(tokio::time::Instant::now() < deadline, "a={:?} b={:?}", a.assignment(), b.assignment());
+        for (m, ev) in [(&mut a, &mut a_events), (&mut b, &mut b_events)] {
+            if let Ok(r) = tokio::time::timeout(Duration::from_millis(100), m.poll()).await {
+                match r.unwrap() {
+                    GroupEvent::Assigned(p) => ev.push(format!("assigned {p:?}")),
+                    GroupEvent::Revoked(p) => ev.push(format!("revoked {p:?}")),
+                    GroupEvent::Lost(p) => ev.push(format!("lost {p:?}")),
+                    GroupEvent::Records(_) => {}
+                }
+            }
+        }
+    }
+    let after: BTreeSet<(String, i32)> = a.assignment().into_iter().collect();
+    assert!(after.is_subset(&before), "a kept a subset of what it had");
+    // a's only revocation is of the partitions that moved to b; the ones it kept were never
+    // revoked.
+    let revoked: Vec<&String> = a_events.iter().filter(|e| e.starts_with("revoked")).collect();
+    assert_eq!(revoked.len(), 1, "{a_events:?}");
+    for kept in &after {
+        assert!(!revoked[0].contains(&format!("({:?}, {})", kept.0, kept.1)), "kept partition {kept:?} was revoked: {a_events:?}");
+    }
+    assert!(b_events.iter().all(|e| !e.starts_with("revoked")), "{b_events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_share_and_commit() {
+    let cluster = Cluster::start(ClusterConfig { brokers: 2, ..Default::default() }).await.unwrap();
+    cluster.create_topic("shared", 4).unwrap();
+    // 100 records per partition, written straight into the log through a produce request.
+    let producer_client = client(&cluster).await;
+    for p in 0..4 {
+        let mut b = BatchBuilder::new(BatchOptions::default());
+        for i in 0..100 {
+            b.push(i, None, Some(format!("{p}-{i}").as_bytes()), &[]);
+        }
+        let (_, conn) = producer_client.leader("shared", p).await.unwrap();
+        let req = kingest_protocol::kafka_protocol::messages::ProduceRequest::default().with_acks(1).with_timeout_ms(5000).with_topic_data(vec![
+            kingest_protocol::kafka_protocol::messages::produce_request::TopicProduceData::default()
+                .with_name(kingest_protocol::kafka_protocol::messages::TopicName(kingest_protocol::kafka_protocol::protocol::StrBytes::from_static_str("shared")))
+                .with_partition_data(vec![kingest_protocol::kafka_protocol::messages::produce_request::PartitionProduceData::default().with_index(p).with_records(Some(b.finish().unwrap()))]),
+        ]);
+        conn.send(&req).await.unwrap();
+    }
+    let mut members = Vec::new();
+    for _ in 0..2 {
+        members.push(GroupConsumer::new(client(&cluster).await, config("shared", AssignorKind::Range)).unwrap());
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while seen.len() < 400 {
+        assert!(tokio::time::Instant::now() < deadline, "only {} records", seen.len());
+        for m in members.iter_mut() {
+            if let Ok(r) = tokio::time::timeout(Duration::from_millis(100), m.poll()).await {
+                if let GroupEvent::Records(f) = r.unwrap() {
+                    for rec in f.records() {
+                        *seen.entry(String::from_utf8_lossy(rec.record.value.unwrap()).into_owned()).or_default() += 1;
+                    }
+                    m.commit().await.unwrap();
+                }
+            }
+        }
+    }
+    assert!(seen.values().all(|n| *n == 1), "duplicates");
+    for p in 0..4 {
+        assert_eq!(cluster.committed("g", "shared", p), Some(100), "partition {p} committed to its end");
+    }
+    let owned: usize = members.iter().map(|m| m.assignment().len()).sum();
+    assert_eq!(owned, 4);
+    let _ = StartAt::Earliest;
+}
