@@ -19,7 +19,7 @@ use kingest_protocol::kafka_protocol::messages::fetch_request::{
 use kingest_protocol::kafka_protocol::messages::fetch_response::PartitionData;
 use kingest_protocol::kafka_protocol::messages::{FetchRequest, TopicName};
 use kingest_protocol::kafka_protocol::protocol::StrBytes;
-use kingest_protocol::record::{DecodeOptions, RawBatch, RecordBatch, RecordError, RecordSet};
+use kingest_protocol::record::{AbortedFilter, BatchVerdict, DecodeOptions, RawBatch, RecordBatch, RecordError, RecordSet};
 use kingest_protocol::ErrorCode;
 
 use super::fetched::{AbortedTransaction, FetchedPartition};
@@ -217,9 +217,10 @@ fn partition_result(
         &job.decode,
         job.max_partition_fetch_bytes,
     );
-    result.failure = decoded.failure;
+    let mut decoded = decoded;
+    result.failure = decoded.failure.take();
     if !decoded.batches.is_empty() {
-        let aborted = p
+        let aborted: Vec<AbortedTransaction> = p
             .aborted_transactions
             .unwrap_or_default()
             .iter()
@@ -228,6 +229,9 @@ fn partition_result(
                 first_offset: a.first_offset,
             })
             .collect();
+        if job.isolation_level == 1 {
+            drop_aborted(&mut decoded, &aborted, fetch_offset);
+        }
         result.data = Some(FetchedPartition {
             topic: result.tp.0.clone(),
             partition: result.tp.1,
@@ -244,6 +248,26 @@ fn partition_result(
         });
     }
     result
+}
+
+/// read_committed: removes the batches of aborted transactions from what `records()` yields,
+/// as the Java consumer's `CompletedFetch` does (see [`AbortedFilter`]). The position still
+/// moves past them (`next_offset` is untouched), and the raw batches keep them for callers that
+/// forward data as it was.
+fn drop_aborted(decoded: &mut Decoded, aborted: &[AbortedTransaction], fetch_offset: i64) {
+    let mut filter = AbortedFilter::new(aborted.iter().map(|a| (a.producer_id, a.first_offset)));
+    let mut dropped = 0usize;
+    decoded.batches.retain(|b| {
+        let control = b.control_record().ok().flatten();
+        match filter.check(b.header(), control.as_ref()) {
+            BatchVerdict::Aborted => {
+                dropped += count_records(b, fetch_offset).unwrap_or(0);
+                false
+            }
+            _ => true,
+        }
+    });
+    decoded.record_count -= dropped.min(decoded.record_count);
 }
 
 /// A partition's record set, decoded.
