@@ -272,11 +272,15 @@ impl Member {
             return Ok(());
         }
         let conn = self.coordinator().await?;
-        let request = LeaveGroupRequest::default()
-            .with_group_id(group_id(&self.group))
-            .with_member_id(StrBytes::from_string(self.identity.member_id.clone()))
-            .with_members(vec![MemberIdentity::default().with_member_id(StrBytes::from_string(self.identity.member_id.clone()))]);
-        let response = conn.send(&request).await?;
+        let version = conn.version_of::<LeaveGroupRequest>()?;
+        let id = StrBytes::from_string(self.identity.member_id.clone());
+        // Versions 3+ name the leaving members in a list; earlier ones in one field.
+        let request = if version >= 3 {
+            LeaveGroupRequest::default().with_group_id(group_id(&self.group)).with_members(vec![MemberIdentity::default().with_member_id(id)])
+        } else {
+            LeaveGroupRequest::default().with_group_id(group_id(&self.group)).with_member_id(id)
+        };
+        let response = conn.send_version(version, &request).await?;
         self.identity.member_id.clear();
         self.identity.generation = -1;
         match ErrorCode::from_code(response.error_code) {

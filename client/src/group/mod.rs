@@ -1,0 +1,20 @@
+//! The consumer side of Kafka's classic group protocol, the parts that do not touch the network.
+//!
+//! A consumer group rebalance goes JoinGroup → (the leader assigns) → SyncGroup. The broker treats
+//! the member metadata and assignments exchanged there as opaque bytes whose meaning is fixed by
+//! the "consumer" protocol type. This module holds:
+//!
+//! - [`protocol`]: those bytes, the `ConsumerProtocolSubscription` a member sends in JoinGroup
+//!   (once per assignor it offers) and the `ConsumerProtocolAssignment` the leader hands back in
+//!   SyncGroup, read and written exactly as the Java client does, so that kingest consumers and
+//!   Java consumers can share a group;
+//! - [`assignor`]: the partition assignors (`range`, `roundrobin`, `sticky`,
+//!   `cooperative-sticky`) that the elected leader runs, with the same results as the Java
+//!   client's for the same input, plus choosing the assignor the coordinator selected;
+//! - [`member`]: the member's side of the protocol on the wire (join, sync, heartbeat, leave,
+//!   offsets), and [`consumer`]: the [`consumer::GroupConsumer`] built on it.
+
+pub mod assignor;
+pub mod consumer;
+pub mod member;
+pub mod protocol;
