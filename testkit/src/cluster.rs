@@ -265,7 +265,9 @@ impl Cluster {
 
     /// How many SASL authentications succeeded (re-authentications included).
     pub fn sasl_logins(&self) -> usize {
-        self.shared.sasl_logins.load(std::sync::atomic::Ordering::SeqCst)
+        self.shared
+            .sasl_logins
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A config a topic was created with.

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use kingest_protocol::frame::FrameDecoder;
-use kingest_protocol::kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kingest_protocol::kafka_protocol::messages::produce_request::{
+    PartitionProduceData, TopicProduceData,
+};
 use kingest_protocol::kafka_protocol::messages::{MetadataRequest, ProduceRequest, TopicName};
 use kingest_protocol::kafka_protocol::protocol::StrBytes;
 use kingest_protocol::message::{decode_response, encode_request};
@@ -47,7 +49,10 @@ async fn healthy(addr: &str) {
         if let Some(f) = FrameDecoder::default().split(&mut read).unwrap() {
             break f;
         }
-        assert!(s.read_buf(&mut read).await.unwrap() > 0, "server closed a healthy connection");
+        assert!(
+            s.read_buf(&mut read).await.unwrap() > 0,
+            "server closed a healthy connection"
+        );
     };
     decode_response::<MetadataRequest>(frame.freeze(), 9).unwrap();
 }
@@ -65,22 +70,25 @@ async fn garbage_is_refused_and_the_cluster_keeps_serving() {
     cluster.create_topic("t", 1).unwrap();
     let addr = cluster.bootstrap();
     let cases: Vec<Vec<u8>> = vec![
-        vec![0xff, 0xff, 0xff, 0xff],                       // negative size
-        vec![0x7f, 0xff, 0xff, 0xff, 1, 2, 3],              // 2 GiB announced
-        frame(&[]),                                         // empty frame
-        frame(&[0, 3]),                                     // short header
-        frame(&[0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0]),       // unknown API key
-        frame(&[0, 3, 0x7f, 0, 0, 0, 0, 1, 0, 0]),          // unknown version
+        vec![0xff, 0xff, 0xff, 0xff],                 // negative size
+        vec![0x7f, 0xff, 0xff, 0xff, 1, 2, 3],        // 2 GiB announced
+        frame(&[]),                                   // empty frame
+        frame(&[0, 3]),                               // short header
+        frame(&[0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0]), // unknown API key
+        frame(&[0, 3, 0x7f, 0, 0, 0, 0, 1, 0, 0]),    // unknown version
         frame(&[0, 3, 0, 0, 0, 0, 0, 1, 0, 0, 0x03, 0x3c, 0x0c, 0x00]), // 54 million topics
-        frame(&[0, 18, 0, 9, 0, 0, 0, 7]),                  // ApiVersions too new, no client id
-        (0..200u8).map(|i| i.wrapping_mul(91)).collect(),    // noise
+        frame(&[0, 18, 0, 9, 0, 0, 0, 7]),            // ApiVersions too new, no client id
+        (0..200u8).map(|i| i.wrapping_mul(91)).collect(), // noise
     ];
     for case in &cases {
         let _ = poke(&addr, case).await;
     }
     // The too-new ApiVersions got a version-0 UNSUPPORTED_VERSION answer, not a hang-up.
     let answer = poke(&addr, &frame(&[0, 18, 0, 9, 0, 0, 0, 7, 0, 0])).await;
-    assert!(answer.len() > 10 && answer[4..8] == [0, 0, 0, 7] && answer[8..10] == [0, 35], "{answer:?}");
+    assert!(
+        answer.len() > 10 && answer[4..8] == [0, 0, 0, 7] && answer[8..10] == [0, 35],
+        "{answer:?}"
+    );
     healthy(&addr).await;
     assert_eq!(PANICS.load(Ordering::SeqCst), 0);
 }
@@ -96,14 +104,22 @@ async fn corrupt_batches_get_corrupt_message() {
     };
     let last = batch.len() - 1;
     batch[last] ^= 1; // breaks the CRC
-    let request = ProduceRequest::default().with_acks(1).with_timeout_ms(1000).with_topic_data(vec![TopicProduceData::default()
-        .with_name(TopicName(StrBytes::from_static_str("t")))
-        .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(batch.into()))])]);
+    let request = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("t")))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch.into()))])]);
     let mut buf = BytesMut::new();
     encode_request(&mut buf, 5, None, 9, &request).unwrap();
     let answer = poke(&cluster.bootstrap(), &buf).await;
     let mut read = BytesMut::from(&answer[..]);
-    let frame = FrameDecoder::default().split(&mut read).unwrap().expect("a response");
+    let frame = FrameDecoder::default()
+        .split(&mut read)
+        .unwrap()
+        .expect("a response");
     let (_, response) = decode_response::<ProduceRequest>(frame.freeze(), 9).unwrap();
     let code = response.responses[0].partition_responses[0].error_code;
     assert_eq!(code, kingest_protocol::ErrorCode::CorruptMessage.code());
@@ -135,4 +151,3 @@ proptest! {
         prop_assert_eq!(PANICS.load(Ordering::SeqCst), 0);
     }
 }
-

@@ -15,7 +15,10 @@ fn sasl_cluster(lifetime: Option<Duration>) -> ClusterConfig {
     let mut sasl = SaslConfig::all(&[("alice", "alice-secret")]);
     sasl.oauth_tokens = vec![("good-token".to_owned(), "alice".to_owned())];
     sasl.session_lifetime = lifetime;
-    ClusterConfig { sasl: Some(sasl), ..Default::default() }
+    ClusterConfig {
+        sasl: Some(sasl),
+        ..Default::default()
+    }
 }
 
 fn config(cluster: &Cluster, mechanism: Mechanism) -> ClientConfig {
@@ -34,23 +37,43 @@ async fn plain_and_oauthbearer_logins() {
         Mechanism::scram_sha256("alice", "alice-secret"),
     ] {
         let name = mechanism.name();
-        let client = Client::connect(config(&cluster, mechanism)).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let client = Client::connect(config(&cluster, mechanism))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(client.partition_count("t").await.unwrap(), 2, "{name}");
     }
 
-    let err = Client::connect(config(&cluster, Mechanism::plain("alice", "wrong"))).await.unwrap_err();
+    let err = Client::connect(config(&cluster, Mechanism::plain("alice", "wrong")))
+        .await
+        .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("SASL PLAIN authentication") && text.contains("Invalid username or password"), "{text}");
+    assert!(
+        text.contains("SASL PLAIN authentication") && text.contains("Invalid username or password"),
+        "{text}"
+    );
 
-    let err = Client::connect(config(&cluster, Mechanism::oauthbearer_token(OAuthToken::new("bad-token")))).await.unwrap_err();
+    let err = Client::connect(config(
+        &cluster,
+        Mechanism::oauthbearer_token(OAuthToken::new("bad-token")),
+    ))
+    .await
+    .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("SASL OAUTHBEARER authentication") && text.contains("invalid_token"), "{text}");
-    assert!(!text.contains("bad-token"), "the token leaked into the message: {text}");
+    assert!(
+        text.contains("SASL OAUTHBEARER authentication") && text.contains("invalid_token"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("bad-token"),
+        "the token leaked into the message: {text}"
+    );
 }
 
 #[tokio::test]
 async fn reauthenticates_before_the_session_ends() {
-    let cluster = Cluster::start(sasl_cluster(Some(Duration::from_millis(600)))).await.unwrap();
+    let cluster = Cluster::start(sasl_cluster(Some(Duration::from_millis(600))))
+        .await
+        .unwrap();
     cluster.create_topic("t", 1).unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
@@ -64,20 +87,35 @@ async fn reauthenticates_before_the_session_ends() {
     // each time with a fresh token from the callback, without the requests noticing.
     let start = std::time::Instant::now();
     while start.elapsed() < Duration::from_secs(2) {
-        admin.list_topics().await.expect("requests keep working across re-authentication");
+        admin
+            .list_topics()
+            .await
+            .expect("requests keep working across re-authentication");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(cluster.sasl_logins() >= 3, "only {} logins", cluster.sasl_logins());
-    assert!(calls.load(Ordering::SeqCst) >= 3, "token callback asked {} times", calls.load(Ordering::SeqCst));
+    assert!(
+        cluster.sasl_logins() >= 3,
+        "only {} logins",
+        cluster.sasl_logins()
+    );
+    assert!(
+        calls.load(Ordering::SeqCst) >= 3,
+        "token callback asked {} times",
+        calls.load(Ordering::SeqCst)
+    );
 }
 
 #[tokio::test]
 async fn a_response_cut_in_half_fails_cleanly_and_the_next_request_reconnects() {
     let cluster = Cluster::start(ClusterConfig::default()).await.unwrap();
     cluster.create_topic("t", 3).unwrap();
-    let client = Client::connect(ClientConfig::new(&cluster.bootstrap())).await.unwrap();
+    let client = Client::connect(ClientConfig::new(&cluster.bootstrap()))
+        .await
+        .unwrap();
     // The next Metadata response is cut in the middle and the connection closed.
-    cluster.faults().add(FaultRule::new(3, FaultAction::CloseMidResponse, 1));
+    cluster
+        .faults()
+        .add(FaultRule::new(3, FaultAction::CloseMidResponse, 1));
     let err = client.refresh_metadata(&["t"]).await.unwrap_err();
     assert!(matches!(err, ClientError::Disconnected { .. }), "{err}");
     assert!(err.is_retriable());

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kingest_client::consumer::OffsetReset;
-use kingest_client::group::consumer::{AssignorKind, GroupConsumer, GroupConsumerConfig, GroupEvent};
+use kingest_client::group::consumer::{
+    AssignorKind, GroupConsumer, GroupConsumerConfig, GroupEvent,
+};
 use kingest_client::{Client, ClientConfig};
 use kingest_tests::peers::nisshi::Nisshi;
 use rdkafka::config::ClientConfig as RdConfig;
@@ -40,7 +42,9 @@ impl Ledger {
         for p in partitions {
             if let Some(other) = owners.insert(*p, member.to_owned()) {
                 if other != member {
-                    self.violations.lock().unwrap().push(format!("partition {p} given to {member} while {other} owns it"));
+                    self.violations.lock().unwrap().push(format!(
+                        "partition {p} given to {member} while {other} owns it"
+                    ));
                 }
             }
         }
@@ -82,7 +86,11 @@ fn produce(bootstrap: &str) {
         .unwrap();
     for i in 0..RECORDS as u32 {
         let v = i.to_string();
-        let mut r = Some(BaseRecord::<(), _>::to(TOPIC).payload(&v).partition((i % PARTITIONS as u32) as i32));
+        let mut r = Some(
+            BaseRecord::<(), _>::to(TOPIC)
+                .payload(&v)
+                .partition((i % PARTITIONS as u32) as i32),
+        );
         while let Some(rec) = r.take() {
             if let Err((_, rec)) = p.send(rec) {
                 p.poll(Duration::from_millis(5));
@@ -95,8 +103,16 @@ fn produce(bootstrap: &str) {
 
 /// A kingest member; returns when `stop` is set (cleanly: commit and leave) or, if `crash` is
 /// set, by dropping the consumer without leaving.
-async fn kingest_member(name: String, bootstrap: String, ledger: Arc<Ledger>, stop: Arc<AtomicBool>, crash: Arc<AtomicBool>) {
-    let client = Client::connect(ClientConfig::new(&bootstrap)).await.unwrap();
+async fn kingest_member(
+    name: String,
+    bootstrap: String,
+    ledger: Arc<Ledger>,
+    stop: Arc<AtomicBool>,
+    crash: Arc<AtomicBool>,
+) {
+    let client = Client::connect(ClientConfig::new(&bootstrap))
+        .await
+        .unwrap();
     let mut config = GroupConsumerConfig::new(GROUP, &[TOPIC]);
     config.assignors = vec![AssignorKind::Range];
     config.session_timeout = Duration::from_secs(6);
@@ -121,10 +137,22 @@ async fn kingest_member(name: String, bootstrap: String, ledger: Arc<Ledger>, st
             Err(_) => continue,
         };
         match event {
-            GroupEvent::Assigned(ps) => ledger.assigned(&name, &ps.iter().map(|(_, p)| *p).collect::<Vec<_>>()),
-            GroupEvent::Revoked(ps) | GroupEvent::Lost(ps) => ledger.released(&name, &ps.iter().map(|(_, p)| *p).collect::<Vec<_>>()),
+            GroupEvent::Assigned(ps) => {
+                ledger.assigned(&name, &ps.iter().map(|(_, p)| *p).collect::<Vec<_>>())
+            }
+            GroupEvent::Revoked(ps) | GroupEvent::Lost(ps) => {
+                ledger.released(&name, &ps.iter().map(|(_, p)| *p).collect::<Vec<_>>())
+            }
             GroupEvent::Records(fetched) => {
-                let pending: Vec<u32> = fetched.records().map(|r| std::str::from_utf8(r.record.value.unwrap()).unwrap().parse().unwrap()).collect();
+                let pending: Vec<u32> = fetched
+                    .records()
+                    .map(|r| {
+                        std::str::from_utf8(r.record.value.unwrap())
+                            .unwrap()
+                            .parse()
+                            .unwrap()
+                    })
+                    .collect();
                 // Count only what is committed: a commit refused after a rebalance means another
                 // member will deliver these again.
                 if member.commit().await.is_ok() {
@@ -145,12 +173,24 @@ impl ClientContext for Tracking {}
 impl ConsumerContext for Tracking {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            self.ledger.released(&self.name, &tpl.elements().iter().map(|e| e.partition()).collect::<Vec<_>>());
+            self.ledger.released(
+                &self.name,
+                &tpl.elements()
+                    .iter()
+                    .map(|e| e.partition())
+                    .collect::<Vec<_>>(),
+            );
         }
     }
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
-            self.ledger.assigned(&self.name, &tpl.elements().iter().map(|e| e.partition()).collect::<Vec<_>>());
+            self.ledger.assigned(
+                &self.name,
+                &tpl.elements()
+                    .iter()
+                    .map(|e| e.partition())
+                    .collect::<Vec<_>>(),
+            );
         }
     }
 }
@@ -164,14 +204,22 @@ fn librdkafka_member(name: String, bootstrap: String, ledger: Arc<Ledger>, stop:
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "500")
-        .create_with_context(Tracking { name: name.clone(), ledger: ledger.clone() })
+        .create_with_context(Tracking {
+            name: name.clone(),
+            ledger: ledger.clone(),
+        })
         .unwrap();
     c.subscribe(&[TOPIC]).unwrap();
     while !stop.load(Ordering::SeqCst) {
         let mut pending = Vec::new();
         for _ in 0..500 {
             match c.poll(Duration::from_millis(20)) {
-                Some(Ok(m)) => pending.push(std::str::from_utf8(m.payload().unwrap()).unwrap().parse::<u32>().unwrap()),
+                Some(Ok(m)) => pending.push(
+                    std::str::from_utf8(m.payload().unwrap())
+                        .unwrap()
+                        .parse::<u32>()
+                        .unwrap(),
+                ),
                 Some(Err(_)) | None => break,
             }
         }
@@ -189,18 +237,35 @@ async fn three_kingest_and_two_librdkafka_members_consume_everything_exactly_onc
     broker.create_topic(TOPIC, PARTITIONS as u32);
     let bootstrap = broker.addr();
     let b = bootstrap.clone();
-    tokio::task::spawn_blocking(move || produce(&b)).await.unwrap();
+    tokio::task::spawn_blocking(move || produce(&b))
+        .await
+        .unwrap();
 
     let ledger = Arc::new(Ledger::default());
     let stop_all = Arc::new(AtomicBool::new(false));
-    let flags: Vec<(Arc<AtomicBool>, Arc<AtomicBool>)> = (0..3).map(|_| (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)))).collect();
+    let flags: Vec<(Arc<AtomicBool>, Arc<AtomicBool>)> = (0..3)
+        .map(|_| {
+            (
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(false)),
+            )
+        })
+        .collect();
     let mut tasks = Vec::new();
     let spawn_kingest = |i: usize, tasks: &mut Vec<tokio::task::JoinHandle<()>>| {
-        tasks.push(tokio::spawn(kingest_member(format!("kingest-{i}"), bootstrap.clone(), ledger.clone(), flags[i].0.clone(), flags[i].1.clone())));
+        tasks.push(tokio::spawn(kingest_member(
+            format!("kingest-{i}"),
+            bootstrap.clone(),
+            ledger.clone(),
+            flags[i].0.clone(),
+            flags[i].1.clone(),
+        )));
     };
     let spawn_rd = |i: usize, tasks: &mut Vec<tokio::task::JoinHandle<()>>| {
         let (b, l, s) = (bootstrap.clone(), ledger.clone(), stop_all.clone());
-        tasks.push(tokio::task::spawn_blocking(move || librdkafka_member(format!("librdkafka-{i}"), b, l, s)));
+        tasks.push(tokio::task::spawn_blocking(move || {
+            librdkafka_member(format!("librdkafka-{i}"), b, l, s)
+        }));
     };
     // Two kingest members and one librdkafka member start; the rest join once work is under way.
     spawn_kingest(0, &mut tasks);
@@ -211,7 +276,11 @@ async fn three_kingest_and_two_librdkafka_members_consume_everything_exactly_onc
         async move {
             let deadline = Instant::now() + Duration::from_secs(120);
             while ledger.total() < n {
-                assert!(Instant::now() < deadline, "stuck at {} records", ledger.total());
+                assert!(
+                    Instant::now() < deadline,
+                    "stuck at {} records",
+                    ledger.total()
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -232,8 +301,14 @@ async fn three_kingest_and_two_librdkafka_members_consume_everything_exactly_onc
 
     let counts = ledger.counts.lock().unwrap();
     let duplicates: Vec<(&u32, &u32)> = counts.iter().filter(|(_, n)| **n != 1).take(10).collect();
-    assert!(duplicates.is_empty(), "records counted more than once: {duplicates:?}");
-    let missing: Vec<u32> = (0..RECORDS as u32).filter(|v| !counts.contains_key(v)).take(10).collect();
+    assert!(
+        duplicates.is_empty(),
+        "records counted more than once: {duplicates:?}"
+    );
+    let missing: Vec<u32> = (0..RECORDS as u32)
+        .filter(|v| !counts.contains_key(v))
+        .take(10)
+        .collect();
     assert!(missing.is_empty(), "records never counted: {missing:?}");
     assert_eq!(counts.len(), RECORDS);
     let violations = ledger.violations.lock().unwrap();

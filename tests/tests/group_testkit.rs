@@ -5,13 +5,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use kingest_client::consumer::StartAt;
-use kingest_client::group::consumer::{AssignorKind, GroupConsumer, GroupConsumerConfig, GroupEvent};
+use kingest_client::group::consumer::{
+    AssignorKind, GroupConsumer, GroupConsumerConfig, GroupEvent,
+};
 use kingest_client::{Client, ClientConfig};
 use kingest_protocol::record::{BatchBuilder, BatchOptions};
 use kingest_testkit::{Cluster, ClusterConfig};
 
 async fn client(cluster: &Cluster) -> Client {
-    Client::connect(ClientConfig::new(&cluster.bootstrap())).await.unwrap()
+    Client::connect(ClientConfig::new(&cluster.bootstrap()))
+        .await
+        .unwrap()
 }
 
 fn config(topic: &str, assignor: AssignorKind) -> GroupConsumerConfig {
@@ -29,7 +33,11 @@ fn config(topic: &str, assignor: AssignorKind) -> GroupConsumerConfig {
 async fn settle(m: &mut GroupConsumer, n: usize, events: &mut Vec<String>) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while m.assignment().len() != n {
-        assert!(tokio::time::Instant::now() < deadline, "assignment stuck at {:?}", m.assignment());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "assignment stuck at {:?}",
+            m.assignment()
+        );
         match tokio::time::timeout(Duration::from_millis(300), m.poll()).await {
             Ok(Ok(GroupEvent::Assigned(p))) => events.push(format!("assigned {p:?}")),
             Ok(Ok(GroupEvent::Revoked(p))) => events.push(format!("revoked {p:?}")),
@@ -45,17 +53,30 @@ async fn settle(m: &mut GroupConsumer, n: usize, events: &mut Vec<String>) {
 async fn cooperative_sticky_never_revokes_partitions_that_stay() {
     let cluster = Cluster::start(ClusterConfig::default()).await.unwrap();
     cluster.create_topic("coop", 6).unwrap();
-    let mut a = GroupConsumer::new(client(&cluster).await, config("coop", AssignorKind::CooperativeSticky)).unwrap();
+    let mut a = GroupConsumer::new(
+        client(&cluster).await,
+        config("coop", AssignorKind::CooperativeSticky),
+    )
+    .unwrap();
     let mut a_events = Vec::new();
     settle(&mut a, 6, &mut a_events).await;
     let before: BTreeSet<(String, i32)> = a.assignment().into_iter().collect();
 
-    let mut b = GroupConsumer::new(client(&cluster).await, config("coop", AssignorKind::CooperativeSticky)).unwrap();
+    let mut b = GroupConsumer::new(
+        client(&cluster).await,
+        config("coop", AssignorKind::CooperativeSticky),
+    )
+    .unwrap();
     let mut b_events = Vec::new();
     // Both must keep polling for the two-step cooperative rebalance to finish.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !(a.assignment().len() == 3 && b.assignment().len() == 3) {
-        assert!(tokio::time::Instant::now() < deadline, "a={:?} b={:?}", a.assignment(), b.assignment());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a={:?} b={:?}",
+            a.assignment(),
+            b.assignment()
+        );
         for (m, ev) in [(&mut a, &mut a_events), (&mut b, &mut b_events)] {
             if let Ok(r) = tokio::time::timeout(Duration::from_millis(100), m.poll()).await {
                 match r.unwrap() {
@@ -71,17 +92,31 @@ async fn cooperative_sticky_never_revokes_partitions_that_stay() {
     assert!(after.is_subset(&before), "a kept a subset of what it had");
     // a's only revocation is of the partitions that moved to b; the ones it kept were never
     // revoked.
-    let revoked: Vec<&String> = a_events.iter().filter(|e| e.starts_with("revoked")).collect();
+    let revoked: Vec<&String> = a_events
+        .iter()
+        .filter(|e| e.starts_with("revoked"))
+        .collect();
     assert_eq!(revoked.len(), 1, "{a_events:?}");
     for kept in &after {
-        assert!(!revoked[0].contains(&format!("({:?}, {})", kept.0, kept.1)), "kept partition {kept:?} was revoked: {a_events:?}");
+        assert!(
+            !revoked[0].contains(&format!("({:?}, {})", kept.0, kept.1)),
+            "kept partition {kept:?} was revoked: {a_events:?}"
+        );
     }
-    assert!(b_events.iter().all(|e| !e.starts_with("revoked")), "{b_events:?}");
+    assert!(
+        b_events.iter().all(|e| !e.starts_with("revoked")),
+        "{b_events:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_share_and_commit() {
-    let cluster = Cluster::start(ClusterConfig { brokers: 2, ..Default::default() }).await.unwrap();
+    let cluster = Cluster::start(ClusterConfig {
+        brokers: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     cluster.create_topic("shared", 4).unwrap();
     // 100 records per partition, written straight into the log through a produce request.
     let producer_client = client(&cluster).await;
@@ -100,17 +135,29 @@ async fn members_share_and_commit() {
     }
     let mut members = Vec::new();
     for _ in 0..2 {
-        members.push(GroupConsumer::new(client(&cluster).await, config("shared", AssignorKind::Range)).unwrap());
+        members.push(
+            GroupConsumer::new(
+                client(&cluster).await,
+                config("shared", AssignorKind::Range),
+            )
+            .unwrap(),
+        );
     }
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while seen.len() < 400 {
-        assert!(tokio::time::Instant::now() < deadline, "only {} records", seen.len());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} records",
+            seen.len()
+        );
         for m in members.iter_mut() {
             if let Ok(r) = tokio::time::timeout(Duration::from_millis(100), m.poll()).await {
                 if let GroupEvent::Records(f) = r.unwrap() {
                     for rec in f.records() {
-                        *seen.entry(String::from_utf8_lossy(rec.record.value.unwrap()).into_owned()).or_default() += 1;
+                        *seen
+                            .entry(String::from_utf8_lossy(rec.record.value.unwrap()).into_owned())
+                            .or_default() += 1;
                     }
                     m.commit().await.unwrap();
                 }
@@ -119,7 +166,11 @@ async fn members_share_and_commit() {
     }
     assert!(seen.values().all(|n| *n == 1), "duplicates");
     for p in 0..4 {
-        assert_eq!(cluster.committed("g", "shared", p), Some(100), "partition {p} committed to its end");
+        assert_eq!(
+            cluster.committed("g", "shared", p),
+            Some(100),
+            "partition {p} committed to its end"
+        );
     }
     let owned: usize = members.iter().map(|m| m.assignment().len()).sum();
     assert_eq!(owned, 4);

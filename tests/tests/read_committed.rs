@@ -36,7 +36,13 @@ fn produce_transactions(bootstrap: &str) -> Rows {
         for i in 0..40 {
             let partition = (i + round) % PARTITIONS;
             let value = format!("round{round}-{i}");
-            p.send(BaseRecord::<(), _>::to("rc").payload(&value).partition(partition)).map_err(|(e, _)| e).unwrap();
+            p.send(
+                BaseRecord::<(), _>::to("rc")
+                    .payload(&value)
+                    .partition(partition),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
             values.push((partition, value));
         }
         p.flush(Duration::from_secs(10)).unwrap();
@@ -50,7 +56,10 @@ fn produce_transactions(bootstrap: &str) -> Rows {
             p.abort_transaction(Duration::from_secs(10)).unwrap();
         }
     }
-    committed.into_iter().map(|(p, vs)| (p, vs.into_iter().map(|v| (-1, v)).collect())).collect()
+    committed
+        .into_iter()
+        .map(|(p, vs)| (p, vs.into_iter().map(|v| (-1, v)).collect()))
+        .collect()
 }
 
 fn librdkafka_read_committed(bootstrap: &str) -> Rows {
@@ -64,16 +73,23 @@ fn librdkafka_read_committed(bootstrap: &str) -> Rows {
         .unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..PARTITIONS {
-        tpl.add_partition_offset("rc", p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset("rc", p, Offset::Beginning)
+            .unwrap();
     }
     c.assign(&tpl).unwrap();
     let mut rows: Rows = BTreeMap::new();
     let mut eof = HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while eof.len() < PARTITIONS as usize {
-        assert!(Instant::now() < deadline, "librdkafka did not reach the end");
+        assert!(
+            Instant::now() < deadline,
+            "librdkafka did not reach the end"
+        );
         match c.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => rows.entry(m.partition()).or_default().push((m.offset(), String::from_utf8_lossy(m.payload().unwrap()).into_owned())),
+            Some(Ok(m)) => rows.entry(m.partition()).or_default().push((
+                m.offset(),
+                String::from_utf8_lossy(m.payload().unwrap()).into_owned(),
+            )),
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
                 eof.insert(p);
             }
@@ -85,19 +101,38 @@ fn librdkafka_read_committed(bootstrap: &str) -> Rows {
 }
 
 async fn ours_read_committed(cluster: &Cluster) -> Rows {
-    let client = Client::connect(ClientConfig::new(&cluster.bootstrap())).await.unwrap();
-    let config = ConsumerConfig { isolation_level: IsolationLevel::ReadCommitted, ..ConsumerConfig::default() };
+    let client = Client::connect(ClientConfig::new(&cluster.bootstrap()))
+        .await
+        .unwrap();
+    let config = ConsumerConfig {
+        isolation_level: IsolationLevel::ReadCommitted,
+        ..ConsumerConfig::default()
+    };
     let mut consumer = PartitionConsumer::new(client, config).unwrap();
-    let assign: Vec<(&str, i32, StartAt)> = (0..PARTITIONS).map(|p| ("rc", p, StartAt::Earliest)).collect();
+    let assign: Vec<(&str, i32, StartAt)> = (0..PARTITIONS)
+        .map(|p| ("rc", p, StartAt::Earliest))
+        .collect();
     consumer.assign(&assign).await.unwrap();
     let mut rows: Rows = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     // Until every partition's position is at its log end, past the final abort marker.
     while !(0..PARTITIONS).all(|p| consumer.position("rc", p) == cluster.high_watermark("rc", p)) {
-        assert!(tokio::time::Instant::now() < deadline, "stalled at {:?}", (0..PARTITIONS).map(|p| consumer.position("rc", p)).collect::<Vec<_>>());
-        let fetched = consumer.poll_timeout(Duration::from_millis(200)).await.unwrap();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stalled at {:?}",
+            (0..PARTITIONS)
+                .map(|p| consumer.position("rc", p))
+                .collect::<Vec<_>>()
+        );
+        let fetched = consumer
+            .poll_timeout(Duration::from_millis(200))
+            .await
+            .unwrap();
         for r in fetched.records() {
-            rows.entry(r.partition).or_default().push((r.record.offset, String::from_utf8_lossy(r.record.value.unwrap()).into_owned()));
+            rows.entry(r.partition).or_default().push((
+                r.record.offset,
+                String::from_utf8_lossy(r.record.value.unwrap()).into_owned(),
+            ));
         }
     }
     rows
@@ -105,15 +140,35 @@ async fn ours_read_committed(cluster: &Cluster) -> Rows {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_committed_matches_librdkafka_and_the_committed_transactions() {
-    let cluster = Cluster::start(ClusterConfig { brokers: 2, ..Default::default() }).await.unwrap();
+    let cluster = Cluster::start(ClusterConfig {
+        brokers: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     cluster.create_topic("rc", PARTITIONS).unwrap();
     let bootstrap = cluster.bootstrap();
     let b = bootstrap.clone();
-    let expected = tokio::task::spawn_blocking(move || produce_transactions(&b)).await.unwrap();
+    let expected = tokio::task::spawn_blocking(move || produce_transactions(&b))
+        .await
+        .unwrap();
     let ours = ours_read_committed(&cluster).await;
-    let theirs = tokio::task::spawn_blocking(move || librdkafka_read_committed(&bootstrap)).await.unwrap();
-    assert_eq!(ours, theirs, "our read_committed consumer and librdkafka's agree, offsets included");
-    let values = |rows: &Rows| -> BTreeMap<i32, Vec<String>> { rows.iter().map(|(p, v)| (*p, v.iter().map(|(_, s)| s.clone()).collect())).collect() };
-    assert_eq!(values(&ours), values(&expected), "exactly the committed records, in order");
+    let theirs = tokio::task::spawn_blocking(move || librdkafka_read_committed(&bootstrap))
+        .await
+        .unwrap();
+    assert_eq!(
+        ours, theirs,
+        "our read_committed consumer and librdkafka's agree, offsets included"
+    );
+    let values = |rows: &Rows| -> BTreeMap<i32, Vec<String>> {
+        rows.iter()
+            .map(|(p, v)| (*p, v.iter().map(|(_, s)| s.clone()).collect()))
+            .collect()
+    };
+    assert_eq!(
+        values(&ours),
+        values(&expected),
+        "exactly the committed records, in order"
+    );
     assert_eq!(ours.values().map(Vec::len).sum::<usize>(), 120);
 }

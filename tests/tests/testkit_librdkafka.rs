@@ -319,18 +319,27 @@ async fn consumer_group_of_three_rebalances() {
             for m in &members {
                 let _ = m.poll(Duration::from_millis(20));
             }
-            let sizes: Vec<usize> = members.iter().map(|m| m.assignment().map(|a| a.count()).unwrap_or(0)).collect();
+            let sizes: Vec<usize> = members
+                .iter()
+                .map(|m| m.assignment().map(|a| a.count()).unwrap_or(0))
+                .collect();
             if sizes == [3, 3] {
                 history.push(sizes);
                 break;
             }
-            assert!(Instant::now() < deadline, "group never settled after a member left: {sizes:?}");
+            assert!(
+                Instant::now() < deadline,
+                "group never settled after a member left: {sizes:?}"
+            );
         }
         history
     })
     .await
     .unwrap();
-    assert_eq!(assignments, vec![vec![6], vec![3, 3], vec![2, 2, 2], vec![3, 3]]);
+    assert_eq!(
+        assignments,
+        vec![vec![6], vec![3, 3], vec![2, 2, 2], vec![3, 3]]
+    );
     let (state, generation, _) = cluster.group_state("g3").unwrap();
     assert!(generation >= 3, "{state} generation {generation}");
 }
@@ -485,16 +494,43 @@ async fn static_member_restart_keeps_its_partitions_without_a_rebalance() {
     let cluster = std::sync::Arc::new(cluster);
     let c2 = cluster.clone();
     tokio::task::spawn_blocking(move || {
-        let member = |id: &str| consumer(&bootstrap, "g-static", &[("group.instance.id", id), ("session.timeout.ms", "10000"), ("partition.assignment.strategy", "range")]);
+        let member = |id: &str| {
+            consumer(
+                &bootstrap,
+                "g-static",
+                &[
+                    ("group.instance.id", id),
+                    ("session.timeout.ms", "10000"),
+                    ("partition.assignment.strategy", "range"),
+                ],
+            )
+        };
         let settle = |ms: &[&BaseConsumer], want: usize| {
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
                 for m in ms {
                     let _ = m.poll(Duration::from_millis(20));
                 }
-                let total: usize = ms.iter().map(|m| m.assignment().map(|a| a.count()).unwrap_or(0)).sum();
-                if total == want && ms.iter().all(|m| m.assignment().map(|a| a.count()).unwrap_or(0) > 0) {
-                    return ms.iter().map(|m| m.assignment().unwrap().elements().iter().map(|e| e.partition()).collect::<Vec<_>>()).collect::<Vec<_>>();
+                let total: usize = ms
+                    .iter()
+                    .map(|m| m.assignment().map(|a| a.count()).unwrap_or(0))
+                    .sum();
+                if total == want
+                    && ms
+                        .iter()
+                        .all(|m| m.assignment().map(|a| a.count()).unwrap_or(0) > 0)
+                {
+                    return ms
+                        .iter()
+                        .map(|m| {
+                            m.assignment()
+                                .unwrap()
+                                .elements()
+                                .iter()
+                                .map(|e| e.partition())
+                                .collect::<Vec<_>>()
+                        })
+                        .collect::<Vec<_>>();
                 }
                 assert!(Instant::now() < deadline, "group did not settle");
             }
@@ -510,9 +546,16 @@ async fn static_member_restart_keeps_its_partitions_without_a_rebalance() {
         let b = member("instance-b");
         b.subscribe(&["static"]).unwrap();
         let after = settle(&[&a, &b], 4);
-        assert_eq!(before, after, "the restarted static member got its partitions back");
+        assert_eq!(
+            before, after,
+            "the restarted static member got its partitions back"
+        );
         let (state, generation_after, members) = c2.group_state("g-static").unwrap();
-        assert_eq!((state.as_str(), generation_after, members), ("Stable", generation, 2), "no rebalance of the others");
+        assert_eq!(
+            (state.as_str(), generation_after, members),
+            ("Stable", generation, 2),
+            "no rebalance of the others"
+        );
     })
     .await
     .unwrap();
@@ -520,13 +563,23 @@ async fn static_member_restart_keeps_its_partitions_without_a_rebalance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_stopped_and_started_while_librdkafka_produces_and_consumes() {
-    let cluster = std::sync::Arc::new(Cluster::start(ClusterConfig { brokers: 3, ..Default::default() }).await.unwrap());
+    let cluster = std::sync::Arc::new(
+        Cluster::start(ClusterConfig {
+            brokers: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap(),
+    );
     cluster.create_topic("resilient", 3).unwrap();
     let bootstrap = cluster.bootstrap();
     let producing = {
         let bootstrap = bootstrap.clone();
         tokio::task::spawn_blocking(move || {
-            let p = producer(&bootstrap, &[("enable.idempotence", "true"), ("retry.backoff.ms", "20")]);
+            let p = producer(
+                &bootstrap,
+                &[("enable.idempotence", "true"), ("retry.backoff.ms", "20")],
+            );
             for chunk in 0..10 {
                 for i in 0..100 {
                     let v = format!("v{}", chunk * 100 + i);
@@ -540,7 +593,8 @@ async fn broker_stopped_and_started_while_librdkafka_produces_and_consumes() {
                 }
                 p.poll(Duration::from_millis(30));
             }
-            p.flush(Duration::from_secs(60)).expect("everything delivered");
+            p.flush(Duration::from_secs(60))
+                .expect("everything delivered");
         })
     };
     // Stop the broker leading partition 0 while the producer runs; its partitions fail over.
@@ -550,7 +604,9 @@ async fn broker_stopped_and_started_while_librdkafka_produces_and_consumes() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     cluster.start_broker(victim).await.unwrap();
     producing.await.unwrap();
-    let total: i64 = (0..3).map(|p| cluster.high_watermark("resilient", p).unwrap()).sum();
+    let total: i64 = (0..3)
+        .map(|p| cluster.high_watermark("resilient", p).unwrap())
+        .sum();
     assert_eq!(total, 1000, "idempotent producer: no loss, no duplicates");
     let got = tokio::task::spawn_blocking(move || {
         let c = consumer(&bootstrap, "g-resilient", &[]);

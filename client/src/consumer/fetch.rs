@@ -19,7 +19,9 @@ use kingest_protocol::kafka_protocol::messages::fetch_request::{
 use kingest_protocol::kafka_protocol::messages::fetch_response::PartitionData;
 use kingest_protocol::kafka_protocol::messages::{FetchRequest, TopicName};
 use kingest_protocol::kafka_protocol::protocol::StrBytes;
-use kingest_protocol::record::{AbortedFilter, BatchVerdict, DecodeOptions, RawBatch, RecordBatch, RecordError, RecordSet};
+use kingest_protocol::record::{
+    AbortedFilter, BatchVerdict, DecodeOptions, RawBatch, RecordBatch, RecordError, RecordSet,
+};
 use kingest_protocol::ErrorCode;
 
 use super::fetched::{AbortedTransaction, FetchedPartition};

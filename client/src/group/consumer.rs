@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use super::assignor::{self, Assignor, GroupAssignment, JoinState, LastAssignment, RebalanceProtocol};
+use super::assignor::{
+    self, Assignor, GroupAssignment, JoinState, LastAssignment, RebalanceProtocol,
+};
 use super::member::{HeartbeatOutcome, Joined, Member};
 use crate::consumer::{ConsumerConfig, Fetched, OffsetReset, PartitionConsumer, StartAt};
 use crate::error::{ClientError, Result};
@@ -93,7 +95,9 @@ impl GroupConsumerConfig {
         Self {
             group_id: group_id.to_owned(),
             instance_id: None,
-            subscription: TopicSubscription::Topics(topics.iter().map(|t| (*t).to_owned()).collect()),
+            subscription: TopicSubscription::Topics(
+                topics.iter().map(|t| (*t).to_owned()).collect(),
+            ),
             session_timeout: Duration::from_secs(45),
             rebalance_timeout: Duration::from_secs(300),
             heartbeat_interval: Duration::from_secs(3),
@@ -122,6 +126,19 @@ pub enum GroupEvent {
     Lost(Vec<(String, i32)>),
 }
 
+/// The committed offsets of a round's partitions.
+type Committed = HashMap<(String, i32), i64>;
+/// A completed JoinGroup/SyncGroup round and its partitions' committed offsets.
+type Round = (Joined, Committed);
+
+/// The last assignment received: assignor, partitions, generation.
+#[derive(Debug, Clone)]
+struct LastRound {
+    assignor: String,
+    partitions: Vec<(String, i32)>,
+    generation: i32,
+}
+
 const HB_OK: u8 = 0;
 const HB_REJOIN: u8 = 1;
 const HB_LOST: u8 = 2;
@@ -142,23 +159,26 @@ pub struct GroupConsumer {
     flag: Arc<AtomicU8>,
     joined: bool,
     rejoin: bool,
-    last_assignment: Option<(String, Vec<(String, i32)>, i32)>,
+    last_assignment: Option<LastRound>,
     topics: Vec<String>,
     last_pattern_check: Instant,
     last_auto_commit: Instant,
     heartbeat: Option<Task>,
     /// A JoinGroup/SyncGroup round in flight, in its own task so that a cancelled poll does not
     /// cancel it: the next poll picks up its result.
-    pending_join: Option<JoinHandle<Result<(Joined, HashMap<(String, i32), i64>)>>>,
+    pending_join: Option<JoinHandle<Result<Round>>>,
     /// A completed round whose result is being applied (revocations, assignment).
-    joined_round: Option<(Joined, HashMap<(String, i32), i64>)>,
+    joined_round: Option<Round>,
     /// The round revoked partitions (cooperative): rejoin once more when it is applied.
     followup: bool,
 }
 
 impl std::fmt::Debug for GroupConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupConsumer").field("group", &self.config.group_id).field("assignment", &self.assignment).finish_non_exhaustive()
+        f.debug_struct("GroupConsumer")
+            .field("group", &self.config.group_id)
+            .field("assignment", &self.assignment)
+            .finish_non_exhaustive()
     }
 }
 
@@ -169,11 +189,21 @@ impl GroupConsumer {
             return Err(ClientError::Config("group_id is empty".to_owned()));
         }
         if config.heartbeat_interval >= config.session_timeout {
-            return Err(ClientError::Config("heartbeat_interval must be shorter than session_timeout".to_owned()));
+            return Err(ClientError::Config(
+                "heartbeat_interval must be shorter than session_timeout".to_owned(),
+            ));
         }
-        let assignors: Vec<Box<dyn Assignor>> = config.assignors.iter().map(|k| k.build()).collect();
-        let protocol = assignor::rebalance_protocol(&assignors).map_err(|e| ClientError::Config(e.to_string()))?;
-        let member = Member::new(client.clone(), &config.group_id, config.instance_id.clone(), config.session_timeout, config.rebalance_timeout);
+        let assignors: Vec<Box<dyn Assignor>> =
+            config.assignors.iter().map(|k| k.build()).collect();
+        let protocol = assignor::rebalance_protocol(&assignors)
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let member = Member::new(
+            client.clone(),
+            &config.group_id,
+            config.instance_id.clone(),
+            config.session_timeout,
+            config.rebalance_timeout,
+        );
         let consumer = PartitionConsumer::new(client.clone(), config.consumer.clone())?;
         let topics = match &config.subscription {
             TopicSubscription::Topics(t) => t.clone(),
@@ -251,12 +281,16 @@ impl GroupConsumer {
                 tokio::time::sleep(self.config.heartbeat_interval).await;
                 continue;
             }
-            let fetched = self.consumer.poll_timeout(self.config.heartbeat_interval).await?;
+            let fetched = self
+                .consumer
+                .poll_timeout(self.config.heartbeat_interval)
+                .await?;
             if fetched.is_empty() {
                 continue;
             }
             for p in fetched.partitions() {
-                self.consumed.insert((p.topic().to_owned(), p.partition()), p.next_offset());
+                self.consumed
+                    .insert((p.topic().to_owned(), p.partition()), p.next_offset());
             }
             return Ok(GroupEvent::Records(fetched));
         }
@@ -264,8 +298,12 @@ impl GroupConsumer {
 
     /// Commits the positions after everything handed to the application so far.
     pub async fn commit(&mut self) -> Result<()> {
-        let pending: HashMap<(String, i32), i64> =
-            self.consumed.iter().filter(|(tp, o)| self.assignment.contains(*tp) && self.committed.get(*tp) != Some(*o)).map(|(tp, o)| (tp.clone(), *o)).collect();
+        let pending: HashMap<(String, i32), i64> = self
+            .consumed
+            .iter()
+            .filter(|(tp, o)| self.assignment.contains(*tp) && self.committed.get(*tp) != Some(*o))
+            .map(|(tp, o)| (tp.clone(), *o))
+            .collect();
         self.commit_offsets(&pending).await
     }
 
@@ -275,15 +313,21 @@ impl GroupConsumer {
             return Ok(());
         }
         self.member.lock().await.commit(offsets, None).await?;
-        self.committed.extend(offsets.iter().map(|(k, v)| (k.clone(), *v)));
+        self.committed
+            .extend(offsets.iter().map(|(k, v)| (k.clone(), *v)));
         Ok(())
     }
 
     /// Commits in the background; the returned handle gives the outcome.
     pub fn commit_async(&mut self) -> JoinHandle<Result<()>> {
-        let pending: HashMap<(String, i32), i64> =
-            self.consumed.iter().filter(|(tp, o)| self.assignment.contains(*tp) && self.committed.get(*tp) != Some(*o)).map(|(tp, o)| (tp.clone(), *o)).collect();
-        self.committed.extend(pending.iter().map(|(k, v)| (k.clone(), *v)));
+        let pending: HashMap<(String, i32), i64> = self
+            .consumed
+            .iter()
+            .filter(|(tp, o)| self.assignment.contains(*tp) && self.committed.get(*tp) != Some(*o))
+            .map(|(tp, o)| (tp.clone(), *o))
+            .collect();
+        self.committed
+            .extend(pending.iter().map(|(k, v)| (k.clone(), *v)));
         let member = self.member.clone();
         tokio::spawn(async move { member.lock().await.commit(&pending, None).await })
     }
@@ -300,7 +344,9 @@ impl GroupConsumer {
     }
 
     async fn maybe_auto_commit(&mut self) {
-        if self.config.auto_commit && self.last_auto_commit.elapsed() >= self.config.auto_commit_interval {
+        if self.config.auto_commit
+            && self.last_auto_commit.elapsed() >= self.config.auto_commit_interval
+        {
             self.last_auto_commit = Instant::now();
             if let Err(e) = self.commit().await {
                 tracing::warn!(group = %self.config.group_id, error = %e, "auto commit failed");
@@ -309,13 +355,24 @@ impl GroupConsumer {
     }
 
     async fn check_pattern(&mut self) -> Result<()> {
-        let TopicSubscription::Pattern(re) = &self.config.subscription else { return Ok(()) };
+        let TopicSubscription::Pattern(re) = &self.config.subscription else {
+            return Ok(());
+        };
         if self.last_pattern_check.elapsed() < self.config.pattern_check_interval {
             return Ok(());
         }
         self.last_pattern_check = Instant::now();
         let snapshot = self.client.refresh_all_topics().await?;
-        let mut matched: Vec<String> = snapshot.topics.values().filter(|t| !t.internal && re.is_match(&t.name) && re.find(&t.name).is_some_and(|m| m.len() == t.name.len())).map(|t| t.name.clone()).collect();
+        let mut matched: Vec<String> = snapshot
+            .topics
+            .values()
+            .filter(|t| {
+                !t.internal
+                    && re.is_match(&t.name)
+                    && re.find(&t.name).is_some_and(|m| m.len() == t.name.len())
+            })
+            .map(|t| t.name.clone())
+            .collect();
         matched.sort();
         if matched != self.topics {
             tracing::info!(group = %self.config.group_id, topics = ?matched, "pattern subscription changed");
@@ -329,7 +386,11 @@ impl GroupConsumer {
     /// tell the application.
     async fn revoke(&mut self, partitions: &[(String, i32)]) -> Result<()> {
         if self.config.auto_commit {
-            let offsets: HashMap<(String, i32), i64> = partitions.iter().filter_map(|tp| Some((tp.clone(), *self.consumed.get(tp)?))).filter(|(tp, o)| self.committed.get(tp) != Some(o)).collect();
+            let offsets: HashMap<(String, i32), i64> = partitions
+                .iter()
+                .filter_map(|tp| Some((tp.clone(), *self.consumed.get(tp)?)))
+                .filter(|(tp, o)| self.committed.get(tp) != Some(o))
+                .collect();
             if let Err(e) = self.commit_offsets(&offsets).await {
                 tracing::warn!(group = %self.config.group_id, error = %e, "commit before revocation failed");
             }
@@ -339,7 +400,8 @@ impl GroupConsumer {
             self.assignment.remove(tp);
             self.consumed.remove(tp);
         }
-        self.events.push_back(GroupEvent::Revoked(partitions.to_vec()));
+        self.events
+            .push_back(GroupEvent::Revoked(partitions.to_vec()));
         Ok(())
     }
 
@@ -371,13 +433,18 @@ impl GroupConsumer {
                 self.heartbeat = None;
                 self.pending_join = Some(self.spawn_join().await?);
             }
-            let Some(handle) = self.pending_join.as_mut() else { return Ok(()) };
+            let Some(handle) = self.pending_join.as_mut() else {
+                return Ok(());
+            };
             let outcome = handle.await;
             self.pending_join = None;
-            let round = outcome.map_err(|e| ClientError::Config(format!("group join task failed: {e}")))??;
+            let round = outcome
+                .map_err(|e| ClientError::Config(format!("group join task failed: {e}")))??;
             self.joined_round = Some(round);
         }
-        let Some((joined, committed)) = self.joined_round.clone() else { return Ok(()) };
+        let Some((joined, committed)) = self.joined_round.clone() else {
+            return Ok(());
+        };
         let new: BTreeSet<(String, i32)> = joined.assignment.iter().cloned().collect();
         let revoked: Vec<(String, i32)> = self.assignment.difference(&new).cloned().collect();
         if !revoked.is_empty() {
@@ -413,7 +480,11 @@ impl GroupConsumer {
             self.assignment.extend(added.iter().cloned());
             self.events.push_back(GroupEvent::Assigned(added));
         }
-        self.last_assignment = Some((joined.protocol.clone(), joined.assignment.clone(), joined.identity.generation));
+        self.last_assignment = Some(LastRound {
+            assignor: joined.protocol.clone(),
+            partitions: joined.assignment.clone(),
+            generation: joined.identity.generation,
+        });
         self.joined_round = None;
         self.joined = true;
         self.rejoin = std::mem::take(&mut self.followup);
@@ -423,7 +494,7 @@ impl GroupConsumer {
 
     /// Starts a JoinGroup/SyncGroup round (and the committed-offset lookup of the partitions it
     /// gives) in a task of its own.
-    async fn spawn_join(&mut self) -> Result<JoinHandle<Result<(Joined, HashMap<(String, i32), i64>)>>> {
+    async fn spawn_join(&mut self) -> Result<JoinHandle<Result<Round>>> {
         if let TopicSubscription::Topics(t) = &self.config.subscription {
             self.client.add_interest(t);
         }
@@ -432,12 +503,25 @@ impl GroupConsumer {
         let last: Vec<LastAssignment<'_>> = self
             .last_assignment
             .as_ref()
-            .map(|(name, parts, gen)| vec![LastAssignment { assignor: name, partitions: parts, generation_id: *gen }])
+            .map(|l| {
+                vec![LastAssignment {
+                    assignor: &l.assignor,
+                    partitions: &l.partitions,
+                    generation_id: l.generation,
+                }]
+            })
             .unwrap_or_default();
         let cooperative = self.protocol == RebalanceProtocol::Cooperative;
         let owned_for_join: &[(String, i32)] = if cooperative { &owned } else { &[] };
-        let state = JoinState { topics: &self.topics, owned_partitions: owned_for_join, generation_id: (generation >= 0).then_some(generation), rack_id: None, last_assignments: &last };
-        let protocols = assignor::join_protocols(&self.assignors, &state).map_err(|e| ClientError::Config(e.to_string()))?;
+        let state = JoinState {
+            topics: &self.topics,
+            owned_partitions: owned_for_join,
+            generation_id: (generation >= 0).then_some(generation),
+            rack_id: None,
+            last_assignments: &last,
+        };
+        let protocols = assignor::join_protocols(&self.assignors, &state)
+            .map_err(|e| ClientError::Config(e.to_string()))?;
         let kinds = self.config.assignors.clone();
         let client = self.client.clone();
         let member = self.member.clone();
@@ -463,7 +547,11 @@ impl GroupConsumer {
                     })
                 })
                 .await?;
-            let committed = if joined.assignment.is_empty() { HashMap::new() } else { member.committed(&joined.assignment).await? };
+            let committed = if joined.assignment.is_empty() {
+                HashMap::new()
+            } else {
+                member.committed(&joined.assignment).await?
+            };
             Ok((joined, committed))
         }))
     }
@@ -479,7 +567,12 @@ impl GroupConsumer {
                 match outcome {
                     HeartbeatOutcome::Ok | HeartbeatOutcome::CoordinatorMoved => {}
                     HeartbeatOutcome::Rejoin => {
-                        let _ = flag.compare_exchange(HB_OK, HB_REJOIN, Ordering::SeqCst, Ordering::SeqCst);
+                        let _ = flag.compare_exchange(
+                            HB_OK,
+                            HB_REJOIN,
+                            Ordering::SeqCst,
+                            Ordering::SeqCst,
+                        );
                         return;
                     }
                     HeartbeatOutcome::Lost => {
@@ -508,8 +601,14 @@ fn leader_plan(
     assignor: &dyn Assignor,
     subscriptions: &std::collections::BTreeMap<String, super::protocol::Subscription>,
     cooperative: bool,
-) -> Result<(Vec<String>, Box<dyn FnOnce(&std::collections::BTreeMap<String, i32>) -> Result<GroupAssignment> + Send>)> {
-    let topics: BTreeSet<String> = subscriptions.values().flat_map(|s| s.topics.iter().cloned()).collect();
+) -> Result<(
+    Vec<String>,
+    Box<dyn FnOnce(&std::collections::BTreeMap<String, i32>) -> Result<GroupAssignment> + Send>,
+)> {
+    let topics: BTreeSet<String> = subscriptions
+        .values()
+        .flat_map(|s| s.topics.iter().cloned())
+        .collect();
     let name = assignor.name();
     let kind = match name {
         "range" => AssignorKind::Range,
@@ -523,9 +622,12 @@ fn leader_plan(
         topics.into_iter().collect(),
         Box::new(move |counts| {
             let a = kind.build();
-            let assignment = a.assign(counts, &subscriptions).map_err(|e| ClientError::Config(e.to_string()))?;
+            let assignment = a
+                .assign(counts, &subscriptions)
+                .map_err(|e| ClientError::Config(e.to_string()))?;
             if cooperative && kind != AssignorKind::CooperativeSticky {
-                assignor::validate_cooperative_assignment(a.name(), &subscriptions, &assignment).map_err(|e| ClientError::Config(e.to_string()))?;
+                assignor::validate_cooperative_assignment(a.name(), &subscriptions, &assignment)
+                    .map_err(|e| ClientError::Config(e.to_string()))?;
             }
             Ok(assignment)
         }),

@@ -13,11 +13,14 @@ use std::time::Duration;
 
 use kingest_protocol::kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kingest_protocol::kafka_protocol::messages::leave_group_request::MemberIdentity;
-use kingest_protocol::kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kingest_protocol::kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use kingest_protocol::kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kingest_protocol::kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kingest_protocol::kafka_protocol::messages::{
-    GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest, TopicName,
+    GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
+    OffsetFetchRequest, SyncGroupRequest, TopicName,
 };
 use kingest_protocol::kafka_protocol::protocol::StrBytes;
 use kingest_protocol::{BrokerError, ErrorCode};
@@ -82,19 +85,33 @@ fn group_id(g: &str) -> GroupId {
 }
 
 fn broker_error(conn: &Connection, api: &'static str, code: ErrorCode) -> ClientError {
-    ClientError::Broker { broker: conn.broker().clone(), api, source: BrokerError::new(code, None) }
+    ClientError::Broker {
+        broker: conn.broker().clone(),
+        api,
+        source: BrokerError::new(code, None),
+    }
 }
 
 impl Member {
     /// A member of `group` (not joined yet).
-    pub fn new(client: Client, group: &str, instance_id: Option<String>, session_timeout: Duration, rebalance_timeout: Duration) -> Self {
+    pub fn new(
+        client: Client,
+        group: &str,
+        instance_id: Option<String>,
+        session_timeout: Duration,
+        rebalance_timeout: Duration,
+    ) -> Self {
         Member {
             client,
             group: group.to_owned(),
             session_timeout,
             rebalance_timeout,
             coordinator: None,
-            identity: Identity { member_id: String::new(), generation: -1, instance_id },
+            identity: Identity {
+                member_id: String::new(),
+                generation: -1,
+                instance_id,
+            },
         }
     }
 
@@ -122,18 +139,34 @@ impl Member {
 
     /// Whether an error means the coordinator must be found again.
     fn is_coordinator_error(code: ErrorCode) -> bool {
-        matches!(code, ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable | ErrorCode::CoordinatorLoadInProgress)
+        matches!(
+            code,
+            ErrorCode::NotCoordinator
+                | ErrorCode::CoordinatorNotAvailable
+                | ErrorCode::CoordinatorLoadInProgress
+        )
     }
 
     /// Joins (or rejoins) the group and synchronizes: returns this generation's assignment.
     /// `leader_assign` is called when this member is the leader, with every member's
     /// subscription, to compute the group's assignment.
-    pub async fn join<F>(&mut self, protocols: &[JoinProtocol], assignors: &[Box<dyn Assignor>], mut leader_assign: F) -> Result<Joined>
+    pub async fn join<F>(
+        &mut self,
+        protocols: &[JoinProtocol],
+        assignors: &[Box<dyn Assignor>],
+        mut leader_assign: F,
+    ) -> Result<Joined>
     where
-        F: FnMut(&dyn Assignor, &BTreeMap<String, Subscription>) -> futures_lite_assign::AssignFuture,
+        F: FnMut(
+            &dyn Assignor,
+            &BTreeMap<String, Subscription>,
+        ) -> futures_lite_assign::AssignFuture,
     {
         let deadline = tokio::time::Instant::now() + self.rebalance_timeout + self.session_timeout;
-        let mut backoff = crate::cluster::backoff::Backoff::new(self.client.config().retry_backoff, Duration::from_secs(1));
+        let mut backoff = crate::cluster::backoff::Backoff::new(
+            self.client.config().retry_backoff,
+            Duration::from_secs(1),
+        );
         loop {
             let conn = self.coordinator().await?;
             let request = JoinGroupRequest::default()
@@ -141,12 +174,18 @@ impl Member {
                 .with_session_timeout_ms(self.session_timeout.as_millis() as i32)
                 .with_rebalance_timeout_ms(self.rebalance_timeout.as_millis() as i32)
                 .with_member_id(StrBytes::from_string(self.identity.member_id.clone()))
-                .with_group_instance_id(self.identity.instance_id.clone().map(StrBytes::from_string))
+                .with_group_instance_id(
+                    self.identity.instance_id.clone().map(StrBytes::from_string),
+                )
                 .with_protocol_type(StrBytes::from_static_str("consumer"))
                 .with_protocols(
                     protocols
                         .iter()
-                        .map(|p| JoinGroupRequestProtocol::default().with_name(StrBytes::from_static_str(p.name)).with_metadata(p.metadata.clone()))
+                        .map(|p| {
+                            JoinGroupRequestProtocol::default()
+                                .with_name(StrBytes::from_static_str(p.name))
+                                .with_metadata(p.metadata.clone())
+                        })
                         .collect(),
                 );
             let response = match conn.send(&request).await {
@@ -185,28 +224,46 @@ impl Member {
             }
             self.identity.member_id = response.member_id.to_string();
             self.identity.generation = response.generation_id;
-            let protocol = response.protocol_name.as_ref().map(|p| p.to_string()).unwrap_or_default();
+            let protocol = response
+                .protocol_name
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default();
             let leader = response.leader.as_str() == response.member_id.as_str();
             let mut assignments: Vec<SyncGroupRequestAssignment> = Vec::new();
             if leader {
                 let assignor = super::assignor::select(assignors, &protocol).ok_or_else(|| ClientError::Config(format!("the coordinator chose assignor {protocol:?}, which this member did not offer")))?;
                 let mut subscriptions = BTreeMap::new();
                 for m in &response.members {
-                    let mut s = Subscription::decode(&m.metadata).map_err(|e| ClientError::Config(format!("member {} sent an unreadable subscription: {e}", m.member_id.as_str())))?;
+                    let mut s = Subscription::decode(&m.metadata).map_err(|e| {
+                        ClientError::Config(format!(
+                            "member {} sent an unreadable subscription: {e}",
+                            m.member_id.as_str()
+                        ))
+                    })?;
                     s.group_instance_id = m.group_instance_id.as_ref().map(|i| i.to_string());
                     subscriptions.insert(m.member_id.to_string(), s);
                 }
-                let group_assignment: GroupAssignment = leader_assign(assignor, &subscriptions).await?;
+                let group_assignment: GroupAssignment =
+                    leader_assign(assignor, &subscriptions).await?;
                 for (member, partitions) in group_assignment {
-                    let bytes = Assignment::new(partitions).encode().map_err(|e| ClientError::Config(e.to_string()))?;
-                    assignments.push(SyncGroupRequestAssignment::default().with_member_id(StrBytes::from_string(member)).with_assignment(bytes));
+                    let bytes = Assignment::new(partitions)
+                        .encode()
+                        .map_err(|e| ClientError::Config(e.to_string()))?;
+                    assignments.push(
+                        SyncGroupRequestAssignment::default()
+                            .with_member_id(StrBytes::from_string(member))
+                            .with_assignment(bytes),
+                    );
                 }
             }
             let sync = SyncGroupRequest::default()
                 .with_group_id(group_id(&self.group))
                 .with_generation_id(self.identity.generation)
                 .with_member_id(StrBytes::from_string(self.identity.member_id.clone()))
-                .with_group_instance_id(self.identity.instance_id.clone().map(StrBytes::from_string))
+                .with_group_instance_id(
+                    self.identity.instance_id.clone().map(StrBytes::from_string),
+                )
                 .with_protocol_type(Some(StrBytes::from_static_str("consumer")))
                 .with_protocol_name(Some(StrBytes::from_string(protocol.clone())))
                 .with_assignments(assignments);
@@ -235,15 +292,23 @@ impl Member {
             let assignment = if response.assignment.is_empty() {
                 Assignment::default()
             } else {
-                Assignment::decode(&response.assignment).map_err(|e| ClientError::Config(format!("unreadable assignment: {e}")))?
+                Assignment::decode(&response.assignment)
+                    .map_err(|e| ClientError::Config(format!("unreadable assignment: {e}")))?
             };
-            return Ok(Joined { identity: self.identity.clone(), protocol, leader, assignment: assignment.partitions });
+            return Ok(Joined {
+                identity: self.identity.clone(),
+                protocol,
+                leader,
+                assignment: assignment.partitions,
+            });
         }
     }
 
     /// One heartbeat.
     pub async fn heartbeat(&mut self) -> HeartbeatOutcome {
-        let Ok(conn) = self.coordinator().await else { return HeartbeatOutcome::CoordinatorMoved };
+        let Ok(conn) = self.coordinator().await else {
+            return HeartbeatOutcome::CoordinatorMoved;
+        };
         let request = HeartbeatRequest::default()
             .with_group_id(group_id(&self.group))
             .with_generation_id(self.identity.generation)
@@ -257,7 +322,9 @@ impl Member {
             Ok(r) => match ErrorCode::from_code(r.error_code) {
                 ErrorCode::None => HeartbeatOutcome::Ok,
                 ErrorCode::RebalanceInProgress => HeartbeatOutcome::Rejoin,
-                ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration | ErrorCode::FencedInstanceId => HeartbeatOutcome::Lost,
+                ErrorCode::UnknownMemberId
+                | ErrorCode::IllegalGeneration
+                | ErrorCode::FencedInstanceId => HeartbeatOutcome::Lost,
                 _ => {
                     self.coordinator_moved();
                     HeartbeatOutcome::CoordinatorMoved
@@ -276,9 +343,13 @@ impl Member {
         let id = StrBytes::from_string(self.identity.member_id.clone());
         // Versions 3+ name the leaving members in a list; earlier ones in one field.
         let request = if version >= 3 {
-            LeaveGroupRequest::default().with_group_id(group_id(&self.group)).with_members(vec![MemberIdentity::default().with_member_id(id)])
+            LeaveGroupRequest::default()
+                .with_group_id(group_id(&self.group))
+                .with_members(vec![MemberIdentity::default().with_member_id(id)])
         } else {
-            LeaveGroupRequest::default().with_group_id(group_id(&self.group)).with_member_id(id)
+            LeaveGroupRequest::default()
+                .with_group_id(group_id(&self.group))
+                .with_member_id(id)
         };
         let response = conn.send_version(version, &request).await?;
         self.identity.member_id.clear();
@@ -290,7 +361,11 @@ impl Member {
     }
 
     /// Commits offsets (the next offset to read, per partition) for this generation.
-    pub async fn commit(&mut self, offsets: &HashMap<(String, i32), i64>, metadata: Option<&str>) -> Result<()> {
+    pub async fn commit(
+        &mut self,
+        offsets: &HashMap<(String, i32), i64>,
+        metadata: Option<&str>,
+    ) -> Result<()> {
         if offsets.is_empty() {
             return Ok(());
         }
@@ -306,14 +381,26 @@ impl Member {
             );
         }
         // Versions 9+ are for the new (KIP-848) protocol's member epochs.
-        let version = conn.versions().negotiate_capped::<OffsetCommitRequest>(8).map_err(|e| conn.protocol_error::<OffsetCommitRequest>(e))?;
+        let version = conn
+            .versions()
+            .negotiate_capped::<OffsetCommitRequest>(8)
+            .map_err(|e| conn.protocol_error::<OffsetCommitRequest>(e))?;
         let request = OffsetCommitRequest::default()
             .with_group_id(group_id(&self.group))
             .with_generation_id_or_member_epoch(self.identity.generation)
             .with_member_id(StrBytes::from_string(self.identity.member_id.clone()))
             .with_group_instance_id(self.identity.instance_id.clone().map(StrBytes::from_string))
             .with_retention_time_ms(-1)
-            .with_topics(topics.into_iter().map(|(t, ps)| OffsetCommitRequestTopic::default().with_name(TopicName(StrBytes::from_string(t.to_owned()))).with_partitions(ps)).collect());
+            .with_topics(
+                topics
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        OffsetCommitRequestTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(t.to_owned())))
+                            .with_partitions(ps)
+                    })
+                    .collect(),
+            );
         let response = conn.send_version(version, &request).await?;
         for t in &response.topics {
             for p in &t.partitions {
@@ -322,7 +409,13 @@ impl Member {
                     self.coordinator_moved();
                 }
                 if !code.is_ok() {
-                    return Err(ClientError::Partition { broker: conn.broker().clone(), api: "OffsetCommit", topic: t.name.0.to_string(), partition: p.partition_index, source: BrokerError::new(code, None) });
+                    return Err(ClientError::Partition {
+                        broker: conn.broker().clone(),
+                        api: "OffsetCommit",
+                        topic: t.name.0.to_string(),
+                        partition: p.partition_index,
+                        source: BrokerError::new(code, None),
+                    });
                 }
             }
         }
@@ -330,9 +423,15 @@ impl Member {
     }
 
     /// The committed offsets of `partitions` (-1 where nothing is committed).
-    pub async fn committed(&mut self, partitions: &[(String, i32)]) -> Result<HashMap<(String, i32), i64>> {
+    pub async fn committed(
+        &mut self,
+        partitions: &[(String, i32)],
+    ) -> Result<HashMap<(String, i32), i64>> {
         let conn = self.coordinator().await?;
-        let version = conn.versions().negotiate_capped::<OffsetFetchRequest>(7).map_err(|e| conn.protocol_error::<OffsetFetchRequest>(e))?;
+        let version = conn
+            .versions()
+            .negotiate_capped::<OffsetFetchRequest>(7)
+            .map_err(|e| conn.protocol_error::<OffsetFetchRequest>(e))?;
         let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
         for (t, p) in partitions {
             topics.entry(t.as_str()).or_default().push(*p);
@@ -341,8 +440,18 @@ impl Member {
             .with_group_id(group_id(&self.group))
             // Wait for offsets held by open transactions (KIP-447) rather than read stale ones.
             .with_require_stable(version >= 7)
-            .with_topics(Some(topics.into_iter().map(|(t, ps)| OffsetFetchRequestTopic::default().with_name(TopicName(StrBytes::from_string(t.to_owned()))).with_partition_indexes(ps)).collect()));
-        let deadline = tokio::time::Instant::now() + self.client.config().connection.request_timeout;
+            .with_topics(Some(
+                topics
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        OffsetFetchRequestTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(t.to_owned())))
+                            .with_partition_indexes(ps)
+                    })
+                    .collect(),
+            ));
+        let deadline =
+            tokio::time::Instant::now() + self.client.config().connection.request_timeout;
         loop {
             let response = conn.send_version(version, &request).await?;
             let mut out = HashMap::new();
@@ -351,10 +460,21 @@ impl Member {
                 for p in &t.partitions {
                     match ErrorCode::from_code(p.error_code) {
                         ErrorCode::None => {
-                            out.insert((t.name.0.to_string(), p.partition_index), p.committed_offset);
+                            out.insert(
+                                (t.name.0.to_string(), p.partition_index),
+                                p.committed_offset,
+                            );
                         }
                         ErrorCode::UnstableOffsetCommit => unstable = true,
-                        c => return Err(ClientError::Partition { broker: conn.broker().clone(), api: "OffsetFetch", topic: t.name.0.to_string(), partition: p.partition_index, source: BrokerError::new(c, None) }),
+                        c => {
+                            return Err(ClientError::Partition {
+                                broker: conn.broker().clone(),
+                                api: "OffsetFetch",
+                                topic: t.name.0.to_string(),
+                                partition: p.partition_index,
+                                source: BrokerError::new(c, None),
+                            })
+                        }
                     }
                 }
             }
@@ -384,4 +504,3 @@ pub mod futures_lite_assign {
     /// A boxed future computing the group's assignment.
     pub type AssignFuture = Pin<Box<dyn Future<Output = Result<GroupAssignment>> + Send>>;
 }
-

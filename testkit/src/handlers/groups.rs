@@ -410,6 +410,11 @@ pub(crate) fn offset_commit(ctx: &Ctx, r: OffsetCommitRequest) -> OffsetCommitRe
     OffsetCommitResponse::default().with_topics(topics)
 }
 
+/// One partition's answer: (partition, offset, metadata, error).
+type PartitionRow = (i32, i64, Option<String>, ErrorCode);
+/// A topic's answers.
+type TopicRows = (String, Vec<PartitionRow>);
+
 /// Whether an open transaction holds uncommitted offsets for this group and partition.
 fn unstable(state: &ClusterState, group: &str, topic: &str, partition: i32) -> bool {
     state
@@ -427,9 +432,7 @@ fn unstable(state: &ClusterState, group: &str, topic: &str, partition: i32) -> b
 pub(crate) fn offset_fetch(ctx: &Ctx, version: i16, r: OffsetFetchRequest) -> OffsetFetchResponse {
     let state = ctx.shared.lock();
     // Every (topic, partition) asked for, or all committed ones when the list is null.
-    let lookup = |group: &str,
-                  wanted: Option<Vec<(String, Vec<i32>)>>|
-     -> Vec<(String, Vec<(i32, i64, Option<String>, ErrorCode)>)> {
+    let lookup = |group: &str, wanted: Option<Vec<(String, Vec<i32>)>>| -> Vec<TopicRows> {
         let g = state.groups.get(group);
         let wanted = wanted.unwrap_or_else(|| {
             let mut by_topic: HashMap<String, Vec<i32>> = HashMap::new();

@@ -156,10 +156,14 @@ fn sasl_authenticate(ctx: &mut Ctx, r: SaslAuthenticateRequest) -> SaslAuthentic
             SaslAuthenticateResponse::default().with_auth_bytes(bytes.into())
         }
         AuthStep::Done(bytes) => {
-            ctx.shared.sasl_logins.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            ctx.shared
+                .sasl_logins
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             SaslAuthenticateResponse::default()
-            .with_auth_bytes(bytes.into())
-            .with_session_lifetime_ms(config.session_lifetime.map_or(0, |d| d.as_millis() as i64))
+                .with_auth_bytes(bytes.into())
+                .with_session_lifetime_ms(
+                    config.session_lifetime.map_or(0, |d| d.as_millis() as i64),
+                )
         }
         AuthStep::Fail(message) => SaslAuthenticateResponse::default()
             .with_error_code(ErrorCode::SaslAuthenticationFailed.code())

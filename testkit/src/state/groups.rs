@@ -125,7 +125,7 @@ impl Group {
         }
         let all_joined = self.members.values().all(|m| m.join.is_some());
         let expired = self.rebalance_deadline.is_some_and(|d| now >= d);
-        if !(all_joined && !self.members.is_empty()) && !expired {
+        if (!all_joined || self.members.is_empty()) && !expired {
             return;
         }
         // Members that did not rejoin in time are out.

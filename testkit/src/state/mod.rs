@@ -94,7 +94,7 @@ impl ClusterState {
         if !valid_topic_name(name) {
             return Err(ErrorCode::InvalidTopicException);
         }
-        if partitions < 1 || partitions > MAX_PARTITIONS_PER_TOPIC {
+        if !(1..=MAX_PARTITIONS_PER_TOPIC).contains(&partitions) {
             return Err(ErrorCode::InvalidPartitions);
         }
         if self.topics.len() >= MAX_TOPICS {

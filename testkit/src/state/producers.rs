@@ -140,6 +140,7 @@ impl Producers {
     }
 
     /// Records an appended batch.
+    #[allow(clippy::too_many_arguments)]
     pub fn appended(
         &mut self,
         topic: &str,

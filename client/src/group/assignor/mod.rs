@@ -12,7 +12,7 @@
 //!
 //! Java's assignors depend on the iteration order of the `HashMap` the leader builds from the
 //! JoinGroup response in a few places (which member keeps an extra partition, ties between stale
-//! owners). We reproduce that order ([`java_hash_order`]) from the member ids' Java hash codes;
+//! owners). We reproduce that order (`java_hash_order`) from the member ids' Java hash codes;
 //! the only thing we cannot know is the broker's member order, which Java uses between two members
 //! whose ids fall in the same hash bucket: there we use member-id order.
 //!

@@ -11,7 +11,7 @@
 //!
 //! When every member subscribes to the same topics a direct quota-based algorithm runs
 //! (the "constrained" builder, here); otherwise a general one that moves partitions until
-//! balanced ([`super::sticky_general`]).
+//! balanced (`sticky_general`).
 //!
 //! `cooperative-sticky` then applies the KIP-429 rule: a partition that changes owner is taken
 //! out of its new owner's assignment for this generation. The old owner, seeing it gone, revokes
@@ -24,10 +24,10 @@
 //! random groups), except where Java misbehaves on inputs its own consumers do not send or
 //! fails outright; there we keep the assignment valid instead:
 //! - a member subscribed to nothing, first in Java's map order, makes Java take the subscriptions
-//!   as identical and give that member partitions ([`all_subscriptions_equal`]);
+//!   as identical and give that member partitions (`all_subscriptions_equal`);
 //! - the general algorithm may hand a partition back to a previous owner that no longer
 //!   subscribes to its topic, or throw a `NullPointerException` when that owner is left out of
-//!   the rebalancing ([`super::sticky_general`]);
+//!   the rebalancing (`sticky_general`);
 //! - repeated or nonexistent owned partitions, which Java counts twice or assigns, are dropped;
 //! - Java's assignor object keeps the highest generation it ever saw across rebalances; ours is
 //!   stateless and takes the highest among the current members (the same while generations only

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use kingest_protocol::frame::FrameDecoder;
 use kingest_protocol::kafka_protocol::messages::api_versions_response::ApiVersion;
 use kingest_protocol::kafka_protocol::messages::{
@@ -322,5 +322,4 @@ async fn refused_connections_name_the_broker() {
             .contains(&format!("bootstrap broker {addr}")),
         "{err}"
     );
-    let _ = BytesMut::new().put_u8(0);
 }
