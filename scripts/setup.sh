@@ -42,6 +42,11 @@ install_nisshi() {
     --no-default-features --features dynostore,libsql
 }
 
+install_python_readers() {
+  # pyarrow reads our Parquet files back in tests: an independent reader.
+  python3 -c "import pyarrow" 2>/dev/null || python3 -m pip install -q pyarrow
+}
+
 install_fuzz_tools() {
   rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
@@ -50,6 +55,7 @@ install_fuzz_tools() {
 export PATH="$HOME/.cargo/bin:$PATH"
 apt_install "${APT_PACKAGES[@]}"
 install_nisshi
+install_python_readers
 install_fuzz_tools
 if [ "${1:-}" = "--fixtures" ]; then
   apt_install "${FIXTURE_APT_PACKAGES[@]}"

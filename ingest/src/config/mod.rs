@@ -109,10 +109,11 @@ pub struct Config {
 }
 
 /// A record encoding.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum FormatConfig {
     /// One JSON document per record.
+    #[default]
     Json,
     /// One CSV row per record.
     Csv {
@@ -147,12 +148,6 @@ pub enum FormatConfig {
         #[serde(default)]
         r#as: RawAs,
     },
-}
-
-impl Default for FormatConfig {
-    fn default() -> Self {
-        FormatConfig::Json
-    }
 }
 
 fn default_delimiter() -> String {
