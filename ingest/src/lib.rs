@@ -5,4 +5,8 @@
 //! `kingest inspect`, which uses [`inspect`] to print the records of a raw record-set file.
 
 pub mod cli;
+pub mod config;
+pub mod decode;
 pub mod inspect;
+pub mod schema;
+pub mod sink;

@@ -1,0 +1,333 @@
+//! Sinks: where decoded record batches go, and where the ingest engine learns which Kafka
+//! offsets are durably stored.
+//!
+//! The engine hands a [`Sink`] one Arrow [`RecordBatch`] at a time together with the Kafka
+//! partition it came from and the offsets it covers ([`Sink::write`]). The sink buffers rows into
+//! its current file for that partition; when [`Sink::should_flush`] says a roll threshold is
+//! reached, the engine calls [`Sink::flush_due`] (or [`Sink::flush`] for everything, at a
+//! rebalance or shutdown), and gets back the [`CommittedFile`]s that became durable with the
+//! offsets each one covers. Only then does it commit those offsets to the Kafka group, and only
+//! for lag tools: on start the engine resumes from [`Sink::committed_offsets`], which the sink
+//! reads back from what it stored, so a process killed at any point neither loses nor repeats
+//! records (see [`parquet`] for how the Parquet sink makes that hold).
+//!
+//! Two sinks live here:
+//! - [`ParquetSink`]: Parquet files in a local directory or an object store (S3, GCS, Azure),
+//!   exactly once.
+//! - [`StdoutSink`]: JSON lines on standard output, for inspection and pipes; at least once (a
+//!   pipe cannot take back what it was given, nor say how far it got).
+//!
+//! The trait's methods return `impl Future + Send` rather than being `async fn`, so a
+//! caller can spawn the futures on a multi-threaded runtime; implementations still write
+//! `async fn`. [`AnySink`] chooses a sink at run time (the trait is not object safe).
+
+mod layout;
+mod meta;
+pub mod parquet;
+pub mod stdout;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{ArrowError, SchemaRef};
+use thiserror::Error;
+
+pub use self::meta::OFFSETS_KEY;
+pub use self::parquet::{ParquetCompression, ParquetSink, ParquetSinkConfig, Recovery, RollPolicy};
+pub use self::stdout::StdoutSink;
+
+/// A Kafka topic partition: the unit the engine reads and the sink keeps offsets for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionKey {
+    /// The topic name.
+    pub topic: String,
+    /// The partition number.
+    pub partition: i32,
+}
+
+impl PartitionKey {
+    /// The key of `topic`'s partition `partition`.
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        Self {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for PartitionKey {
+    /// `topic-partition`, as Kafka's own tools print it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// The Kafka offsets a batch (or a file) covers: `first` up to, not including, `next`.
+///
+/// `next` is where the consumer continues, so it may lie past the offset of the last row:
+/// transaction markers, compacted-away records and records the decoder filtered out leave gaps
+/// that still count as read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetRange {
+    /// The first offset covered.
+    pub first: i64,
+    /// One past the last offset covered: the offset to resume from.
+    pub next: i64,
+}
+
+impl OffsetRange {
+    /// `[first, next)`.
+    pub fn new(first: i64, next: i64) -> Self {
+        Self { first, next }
+    }
+}
+
+impl fmt::Display for OffsetRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}, {})", self.first, self.next)
+    }
+}
+
+/// A file (or stream section) that a flush made durable, and the offsets it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedFile {
+    /// Where it is: a local path, an object URL (`s3://bucket/key`), or `<stdout>`.
+    pub path: String,
+    /// The Kafka partition its rows came from (a file holds one partition only).
+    pub partition: PartitionKey,
+    /// The offsets it covers. With `partition_by`, every file of one flush of one Kafka
+    /// partition reports the same range: together they hold its rows.
+    pub offsets: OffsetRange,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Size in bytes (for stdout: bytes of JSON written).
+    pub bytes: u64,
+}
+
+/// Committed offsets as [`Sink::committed_offsets`] returns them: `(topic, partition)` to the
+/// offset to resume from.
+pub type CommittedOffsets = BTreeMap<(String, i32), i64>;
+
+/// What a sink can fail with. Every variant names the file or object and, where there is one,
+/// the Kafka partition.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    /// A local file system operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done (`create`, `fsync`, `rename`, ...).
+        op: &'static str,
+        /// The file or directory.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An object store request failed.
+    #[error("object store {op} {path}: {source}")]
+    ObjectStore {
+        /// What was being done (`put`, `copy`, `list`, ...).
+        op: &'static str,
+        /// The object (or prefix).
+        path: String,
+        /// The error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// Encoding rows into a Parquet file, or finishing it, failed.
+    #[error("writing {path} ({partition}): {source}")]
+    Encode {
+        /// The file being written.
+        path: String,
+        /// The Kafka partition its rows come from.
+        partition: PartitionKey,
+        /// The error.
+        #[source]
+        source: ::parquet::errors::ParquetError,
+    },
+    /// A committed file's footer could not be read.
+    #[error("reading the footer of {path}: {source}")]
+    Footer {
+        /// The file.
+        path: String,
+        /// The error.
+        #[source]
+        source: ::parquet::errors::ParquetError,
+    },
+    /// A committed file's `kingest.offsets` metadata is malformed.
+    #[error("{path}: bad kingest.offsets metadata: {reason}")]
+    Metadata {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A batch does not have the sink's schema.
+    #[error("batch for {partition} has schema {found}, the sink writes {expected}")]
+    SchemaMismatch {
+        /// The Kafka partition of the batch.
+        partition: PartitionKey,
+        /// The sink's schema.
+        expected: String,
+        /// The batch's schema.
+        found: String,
+    },
+    /// A batch's offsets are not after what was already written for its partition, or are
+    /// not a range.
+    #[error("offsets {offsets} for {partition} are invalid: {reason}")]
+    Offsets {
+        /// The Kafka partition.
+        partition: PartitionKey,
+        /// The offsets given.
+        offsets: OffsetRange,
+        /// What is wrong with them.
+        reason: String,
+    },
+    /// The `partition_by` column is missing or of a type that cannot name a directory.
+    #[error("partition_by column {column:?}: {reason}")]
+    PartitionColumn {
+        /// The column.
+        column: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The sink's location cannot be used.
+    #[error("sink location {location:?}: {reason}")]
+    Location {
+        /// The location as given.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An Arrow operation (splitting a batch, JSON encoding) failed.
+    #[error("{context} ({partition}): {source}")]
+    Arrow {
+        /// What was being done.
+        context: &'static str,
+        /// The Kafka partition of the batch.
+        partition: PartitionKey,
+        /// The error.
+        #[source]
+        source: ArrowError,
+    },
+    /// An earlier write or flush failed part way; the sink's files are in an unknown state, so
+    /// it refuses further work. Drop it and open a new one: opening recovers.
+    #[error("the sink failed earlier ({0}); reopen it")]
+    Poisoned(String),
+}
+
+/// Result of sink operations.
+pub type Result<T, E = SinkError> = std::result::Result<T, E>;
+
+/// Where the ingest engine writes record batches. See the [module docs](self).
+pub trait Sink: Send {
+    /// The schema every batch must have.
+    fn schema(&self) -> &SchemaRef;
+
+    /// Appends `batch`, read from `partition` at `offsets`, to the current output for that
+    /// partition. Batches of one partition must come in offset order (`offsets.first` not
+    /// before the previous `offsets.next`). Nothing is durable until a flush.
+    fn write(
+        &mut self,
+        partition: &PartitionKey,
+        batch: &RecordBatch,
+        offsets: OffsetRange,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Whether some output reached a roll threshold (rows, bytes or age), so the engine should
+    /// call [`Sink::flush_due`]. Age counts even without writes: poll this on a timer.
+    fn should_flush(&self) -> bool;
+
+    /// Makes durable the outputs that reached a roll threshold and returns them; other
+    /// partitions keep filling their files.
+    fn flush_due(&mut self) -> impl Future<Output = Result<Vec<CommittedFile>>> + Send {
+        self.flush()
+    }
+
+    /// Makes every open output durable (finish, fsync, rename) and returns what became durable
+    /// with its offsets; the engine may then commit those offsets to the Kafka group.
+    fn flush(&mut self) -> impl Future<Output = Result<Vec<CommittedFile>>> + Send;
+
+    /// Per partition, the offset to resume from, as recorded by the sink itself. Partitions
+    /// the sink has nothing for are absent (the engine then falls back to the group's offsets
+    /// or its start policy).
+    fn committed_offsets(&self) -> impl Future<Output = Result<CommittedOffsets>> + Send;
+
+    /// Flushes everything and releases the sink.
+    fn close(self) -> impl Future<Output = Result<Vec<CommittedFile>>> + Send
+    where
+        Self: Sized;
+}
+
+/// A sink chosen at run time from the configuration.
+#[derive(Debug)]
+pub enum AnySink {
+    /// Parquet files (boxed: the Parquet sink is much larger than the others).
+    Parquet(Box<ParquetSink>),
+    /// JSON lines on standard output.
+    Stdout(StdoutSink),
+}
+
+impl Sink for AnySink {
+    fn schema(&self) -> &SchemaRef {
+        match self {
+            AnySink::Parquet(s) => s.schema(),
+            AnySink::Stdout(s) => s.schema(),
+        }
+    }
+
+    async fn write(
+        &mut self,
+        partition: &PartitionKey,
+        batch: &RecordBatch,
+        offsets: OffsetRange,
+    ) -> Result<()> {
+        match self {
+            AnySink::Parquet(s) => s.write(partition, batch, offsets).await,
+            AnySink::Stdout(s) => s.write(partition, batch, offsets).await,
+        }
+    }
+
+    fn should_flush(&self) -> bool {
+        match self {
+            AnySink::Parquet(s) => s.should_flush(),
+            AnySink::Stdout(s) => s.should_flush(),
+        }
+    }
+
+    async fn flush_due(&mut self) -> Result<Vec<CommittedFile>> {
+        match self {
+            AnySink::Parquet(s) => s.flush_due().await,
+            AnySink::Stdout(s) => s.flush_due().await,
+        }
+    }
+
+    async fn flush(&mut self) -> Result<Vec<CommittedFile>> {
+        match self {
+            AnySink::Parquet(s) => s.flush().await,
+            AnySink::Stdout(s) => s.flush().await,
+        }
+    }
+
+    fn committed_offsets(&self) -> impl Future<Output = Result<CommittedOffsets>> + Send {
+        use futures_util::future::Either;
+        // Not `async fn`: the future must not hold `&self` (the sinks are `Send`, not `Sync`).
+        match self {
+            AnySink::Parquet(s) => Either::Left(s.committed_offsets()),
+            AnySink::Stdout(s) => Either::Right(Sink::committed_offsets(s)),
+        }
+    }
+
+    async fn close(self) -> Result<Vec<CommittedFile>> {
+        match self {
+            AnySink::Parquet(s) => s.close().await,
+            AnySink::Stdout(s) => s.close().await,
+        }
+    }
+}

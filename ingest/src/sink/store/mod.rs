@@ -1,0 +1,250 @@
+//! The two places the Parquet sink writes to, behind one small interface: a local directory
+//! (written with `std`/`tokio` file calls, because durability needs `fsync` and `rename`, which
+//! the [`ObjectStore`] trait does not offer) and any [`ObjectStore`] (S3, GCS, Azure, and the
+//! in-memory and local-file stores the tests use).
+//!
+//! Everything above this module (rolling, naming, partitioning, footers, recovery decisions,
+//! committed offsets) is shared. What differs is only how bytes reach their final name:
+//!
+//! | | local directory | object store |
+//! | --- | --- | --- |
+//! | while writing | `.{name}.tmp` beside the final name, `flock`ed | a buffered upload (one PUT, or a multipart upload for large files), invisible until complete |
+//! | commit, phase 1 | `fsync` every file of the commit | complete every upload (to `_kingest_staging/` when a commit can span several files) |
+//! | commit, phase 2 | rename each into place, `fsync` the directories | copy each staged object into place, delete the staged copies |
+//! | recovery | unlocked `.tmp` files: a complete commit is rolled forward, the rest removed | staged commits: complete ones rolled forward, torn ones removed once older than a grace period |
+//!
+//! Phase 1 finishes for every file of a commit before phase 2 starts, so a crash during phase 2
+//! leaves only complete files behind, which recovery moves into place.
+
+mod local;
+mod object;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use object_store::buffered::BufWriter;
+use object_store::path::Path as ObjectPath;
+use object_store::ObjectStore;
+use parquet::arrow::async_writer::AsyncFileWriter;
+
+use self::local::LocalDir;
+use self::object::ObjectDir;
+use super::meta::FileMeta;
+use super::{Result, SinkError};
+
+/// What opening a sink did to leftovers of earlier processes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Incomplete or unreadable temporary files (and staged objects) removed.
+    pub removed: Vec<String>,
+    /// Complete files of a commit that a crash interrupted, moved into place.
+    pub rolled_forward: Vec<String>,
+    /// Temporary files left alone because a live process still holds them.
+    pub in_use: Vec<String>,
+}
+
+/// Where the sink writes: see the [module docs](self).
+pub(crate) enum Backend {
+    Local(LocalDir),
+    Store(ObjectDir),
+}
+
+/// The destination of one file's bytes while it is written.
+pub(crate) enum Dest {
+    Local {
+        file: tokio::fs::File,
+        tmp: PathBuf,
+        path: PathBuf,
+    },
+    Store {
+        writer: BufWriter,
+        path: ObjectPath,
+        staged: Option<ObjectPath>,
+    },
+}
+
+impl AsyncFileWriter for Dest {
+    fn write(&mut self, bs: Bytes) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        match self {
+            Dest::Local { file, .. } => AsyncFileWriter::write(file, bs),
+            Dest::Store { writer, .. } => AsyncFileWriter::write(writer, bs),
+        }
+    }
+
+    fn complete(&mut self) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        match self {
+            Dest::Local { file, .. } => AsyncFileWriter::complete(file),
+            Dest::Store { writer, .. } => AsyncFileWriter::complete(writer),
+        }
+    }
+}
+
+/// A file whose Parquet footer is written and whose bytes are complete at their destination.
+pub(crate) struct Finished {
+    pub dest: Dest,
+    pub bytes: u64,
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SinkError + 'a {
+    move |source| SinkError::Io {
+        op,
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn store_err<'a>(
+    op: &'static str,
+    path: &'a str,
+) -> impl FnOnce(object_store::Error) -> SinkError + 'a {
+    move |source| SinkError::ObjectStore {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn join_task<T>(r: std::result::Result<Result<T>, tokio::task::JoinError>) -> Result<T> {
+    r.unwrap_or_else(|e| {
+        Err(SinkError::Poisoned(format!(
+            "a file system task failed: {e}"
+        )))
+    })
+}
+
+impl Backend {
+    /// A local directory, created if missing.
+    pub(crate) async fn local(root: PathBuf) -> Result<Self> {
+        let dir = root.clone();
+        join_task(
+            tokio::task::spawn_blocking(move || {
+                if dir.is_dir() {
+                    return Ok(());
+                }
+                std::fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+                // The new directory's entry must survive a crash too.
+                match dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    Some(parent) => local::fsync_dir_blocking(parent),
+                    None => Ok(()),
+                }
+            })
+            .await,
+        )?;
+        Ok(Backend::Local(LocalDir::new(root)))
+    }
+
+    /// A folder `prefix` of an object store; `display` is how paths are shown (`s3://b/p`).
+    pub(crate) fn store(
+        store: Arc<dyn ObjectStore>,
+        prefix: &str,
+        display: String,
+        stage: bool,
+        part_bytes: usize,
+    ) -> Result<Self> {
+        let prefix = prefix.trim_matches('/').to_owned();
+        ObjectPath::parse(&prefix).map_err(|e| SinkError::Location {
+            location: display.clone(),
+            reason: format!("bad object prefix {prefix:?}: {e}"),
+        })?;
+        Ok(Backend::Store(ObjectDir {
+            store,
+            prefix,
+            display,
+            stage,
+            part_bytes,
+        }))
+    }
+
+    /// How a root-relative path is shown in results and errors.
+    pub(crate) fn display(&self, rel: &str) -> String {
+        match self {
+            Backend::Local(d) => d.root.join(rel).display().to_string(),
+            Backend::Store(d) => format!("{}/{rel}", d.display.trim_end_matches('/')),
+        }
+    }
+
+    /// Starts a file that will end up at `rel` (root-relative, `/`-separated).
+    pub(crate) async fn create(&mut self, rel: &str) -> Result<Dest> {
+        match self {
+            Backend::Local(d) => d.create(rel).await,
+            Backend::Store(d) => d.create(rel),
+        }
+    }
+
+    /// Makes finished files visible under their final names, all of one commit together (see
+    /// the module docs for the two phases). Returns each file's shown path and size.
+    pub(crate) async fn commit(&mut self, files: Vec<Finished>) -> Result<Vec<(String, u64)>> {
+        match self {
+            Backend::Local(d) => d.commit(files).await,
+            Backend::Store(d) => d.commit(files).await,
+        }
+    }
+
+    /// Best-effort cleanup of a file that will not be committed.
+    pub(crate) async fn discard(dest: Dest) {
+        match dest {
+            Dest::Local { file, tmp, .. } => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                drop(file);
+            }
+            Dest::Store { mut writer, .. } => {
+                let _ = writer.abort().await;
+            }
+        }
+    }
+
+    /// Cleans up after earlier processes: see [`Recovery`].
+    pub(crate) async fn recover(&self, grace: Duration) -> Result<Recovery> {
+        match self {
+            Backend::Local(d) => {
+                let root = d.root.clone();
+                join_task(tokio::task::spawn_blocking(move || local::recover(&root)).await)
+            }
+            Backend::Store(d) => d.recover(grace).await,
+        }
+    }
+
+    /// A handle that lists committed files without borrowing the sink.
+    pub(crate) fn scanner(&self) -> Scanner {
+        match self {
+            Backend::Local(d) => Scanner::Local(d.root.clone()),
+            Backend::Store(d) => Scanner::Store(d.clone()),
+        }
+    }
+}
+
+/// Reads committed files' footers; detached from the sink so a scan borrows nothing.
+#[derive(Clone)]
+pub(crate) enum Scanner {
+    Local(PathBuf),
+    Store(ObjectDir),
+}
+
+impl Scanner {
+    /// Every committed file written by kingest, with its shown path and commit record. Files
+    /// without `kingest.offsets` (written by other tools) are skipped with a warning.
+    pub(crate) async fn committed(&self) -> Result<Vec<(String, FileMeta)>> {
+        let found: Vec<(String, Option<FileMeta>)> = match self {
+            Scanner::Local(root) => {
+                let root = root.clone();
+                join_task(tokio::task::spawn_blocking(move || local::scan(&root)).await)?
+            }
+            Scanner::Store(dir) => dir.scan().await?,
+        };
+        let mut out = Vec::with_capacity(found.len());
+        for (path, meta) in found {
+            match meta {
+                Some(meta) => out.push((path, meta)),
+                None => {
+                    tracing::warn!(%path, "Parquet file without kingest.offsets metadata ignored")
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
