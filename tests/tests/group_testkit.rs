@@ -176,3 +176,86 @@ async fn members_share_and_commit() {
     assert_eq!(owned, 4);
     let _ = StartAt::Earliest;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_restarting_within_the_session_gets_its_partitions_back_without_a_rebalance() {
+    let cluster = Cluster::start(ClusterConfig::default()).await.unwrap();
+    cluster.create_topic("static", 4).unwrap();
+    let member = |instance: &str| {
+        let mut c = config("static", AssignorKind::Range);
+        c.instance_id = Some(instance.to_owned());
+        c.session_timeout = Duration::from_secs(10);
+        c
+    };
+    let mut a = GroupConsumer::new(client(&cluster).await, member("a")).unwrap();
+    let mut b = GroupConsumer::new(client(&cluster).await, member("b")).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !(a.assignment().len() == 2 && b.assignment().len() == 2) {
+        assert!(tokio::time::Instant::now() < deadline);
+        for m in [&mut a, &mut b] {
+            let _ = tokio::time::timeout(Duration::from_millis(100), m.poll()).await;
+        }
+    }
+    let b_before = b.assignment();
+    let (_, generation, _) = cluster.group_state("g").unwrap();
+    // b "restarts": dropped without leaving (static members never send LeaveGroup on restart)...
+    drop(b);
+    // ...and comes back with the same instance id well within its 10 s session.
+    let mut b = GroupConsumer::new(client(&cluster).await, member("b")).unwrap();
+    let mut events = Vec::new();
+    settle(&mut b, 2, &mut events).await;
+    assert_eq!(b.assignment(), b_before, "same partitions");
+    // a kept polling meanwhile and saw no revocation; the generation did not move.
+    for _ in 0..5 {
+        if let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(100), a.poll()).await {
+            assert!(matches!(e, GroupEvent::Records(_)), "a was disturbed: {e:?}");
+        }
+    }
+    let (state, generation_after, members) = cluster.group_state("g").unwrap();
+    assert_eq!((state.as_str(), generation_after, members), ("Stable", generation, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pattern_subscription_picks_up_new_topics() {
+    let cluster = Cluster::start(ClusterConfig::default()).await.unwrap();
+    cluster.create_topic("logs-a", 2).unwrap();
+    cluster.create_topic("other", 2).unwrap();
+    let mut c = config("unused", AssignorKind::Range);
+    c.subscription = kingest_client::group::consumer::TopicSubscription::Pattern(regex::Regex::new("logs-.*").unwrap());
+    c.pattern_check_interval = Duration::from_millis(200);
+    let mut m = GroupConsumer::new(client(&cluster).await, c).unwrap();
+    let mut events = Vec::new();
+    settle(&mut m, 2, &mut events).await;
+    assert!(m.assignment().iter().all(|(t, _)| t == "logs-a"), "{:?}", m.assignment());
+    cluster.create_topic("logs-b", 3).unwrap();
+    settle(&mut m, 5, &mut events).await;
+    let topics: BTreeSet<String> = m.assignment().into_iter().map(|(t, _)| t).collect();
+    assert_eq!(topics, ["logs-a", "logs-b"].into_iter().map(String::from).collect());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_commit_commits_what_was_handed_out() {
+    let cluster = Cluster::start(ClusterConfig::default()).await.unwrap();
+    cluster.create_topic("auto", 1).unwrap();
+    let c = client(&cluster).await;
+    let producer = kingest_client::producer::Producer::new(c.clone(), kingest_client::producer::ProducerConfig::default()).unwrap();
+    for i in 0..50 {
+        producer.send(kingest_client::producer::ProducerRecord::new("auto", format!("{i}"))).await.unwrap();
+    }
+    producer.flush().await;
+    let mut cfg = config("auto", AssignorKind::Range);
+    cfg.auto_commit = true;
+    cfg.auto_commit_interval = Duration::from_millis(200);
+    let mut m = GroupConsumer::new(c, cfg).unwrap();
+    let mut handed = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while cluster.committed("g", "auto", 0) != Some(50) {
+        assert!(tokio::time::Instant::now() < deadline, "committed {:?} after handing out {handed}", cluster.committed("g", "auto", 0));
+        if let Ok(Ok(GroupEvent::Records(f))) = tokio::time::timeout(Duration::from_millis(100), m.poll()).await {
+            handed += f.record_count();
+        }
+    }
+    assert_eq!(handed, 50);
+    m.close().await.unwrap();
+    assert_eq!(cluster.group_state("g").map(|(_, _, n)| n), Some(0), "close left the group");
+}
