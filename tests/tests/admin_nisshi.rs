@@ -100,3 +100,57 @@ async fn unknown_topics_and_unreachable_brokers_are_clear_errors() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_committed_offsets_and_lag() {
+    use kingest_client::group::consumer::{AssignorKind, GroupConsumer, GroupConsumerConfig, GroupEvent};
+    use kingest_client::producer::{Producer, ProducerConfig, ProducerRecord};
+    use std::time::Duration;
+
+    let broker = Nisshi::start();
+    broker.create_topic("lagging", 2);
+    let admin = admin(&broker).await;
+    let producer = Producer::new(admin.client().clone(), ProducerConfig::default()).unwrap();
+    for i in 0..40 {
+        producer.send(ProducerRecord::new("lagging", format!("{i}")).with_partition(i % 2)).await.unwrap();
+    }
+    producer.close().await.unwrap();
+
+    let mut config = GroupConsumerConfig::new("lag-group", &["lagging"]);
+    config.assignors = vec![AssignorKind::Range];
+    config.auto_commit = false;
+    config.heartbeat_interval = Duration::from_millis(300);
+    config.consumer.offset_reset = kingest_client::consumer::OffsetReset::Earliest;
+    let mut member = GroupConsumer::new(admin.client().clone(), config).unwrap();
+    // Consume and commit partition 0's first batch only: partition 1 stays uncommitted.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(tokio::time::Instant::now() < deadline);
+        if let GroupEvent::Records(f) = member.poll().await.unwrap() {
+            if let Some(p0) = f.partitions().iter().find(|p| p.partition() == 0) {
+                let mut offsets = std::collections::HashMap::new();
+                offsets.insert(("lagging".to_owned(), 0), p0.next_offset().min(15));
+                member.commit_offsets(&offsets).await.unwrap();
+                break;
+            }
+        }
+    }
+    let groups = admin.list_groups().await.unwrap();
+    assert!(groups.iter().any(|g| g.group_id == "lag-group"), "{groups:?}");
+    let described = admin.describe_group("lag-group").await.unwrap();
+    // nisshi leaves protocol_data empty in DescribeGroups (Kafka fills it); the members tell.
+    assert!(described.protocol == "range" || described.protocol.is_empty(), "{described:?}");
+    assert_eq!(described.members.len(), 1);
+    // nisshi also leaves member assignments empty; group_testkit checks them against testkit.
+    let mut assigned = described.members[0].assignment.clone();
+    assigned.sort();
+    assert!(assigned.is_empty() || assigned == vec![("lagging".to_owned(), 0), ("lagging".to_owned(), 1)], "{assigned:?}");
+
+    let committed = admin.committed_offsets("lag-group", Some(&[("lagging", 0), ("lagging", 1)])).await.unwrap();
+    assert_eq!(committed.get(&("lagging".to_owned(), 0)), Some(&15));
+    let lag = admin.group_lag("lag-group", &["lagging"]).await.unwrap();
+    assert_eq!(lag.len(), 2);
+    assert_eq!((lag[0].committed, lag[0].log_end, lag[0].lag), (15, 20, 5));
+    assert_eq!((lag[1].committed, lag[1].log_end, lag[1].lag), (-1, 20, 20));
+    member.close().await.unwrap();
+}

@@ -174,6 +174,18 @@ async fn members_share_and_commit() {
     }
     let owned: usize = members.iter().map(|m| m.assignment().len()).sum();
     assert_eq!(owned, 4);
+    // What the admin API sees of the group.
+    let admin = kingest_client::admin::Admin::new(client(&cluster).await);
+    let described = admin.describe_group("g").await.unwrap();
+    assert_eq!((described.state.as_str(), described.protocol.as_str(), described.members.len()), ("Stable", "range", 2));
+    let mut assigned: Vec<(String, i32)> = described.members.iter().flat_map(|m| m.assignment.clone()).collect();
+    assigned.sort();
+    assert_eq!(assigned, (0..4).map(|p| ("shared".to_owned(), p)).collect::<Vec<_>>());
+    let all = admin.committed_offsets("g", None).await.unwrap();
+    assert_eq!(all.len(), 4);
+    assert!(all.values().all(|o| *o == 100), "{all:?}");
+    let lag = admin.group_lag("g", &["shared"]).await.unwrap();
+    assert!(lag.iter().all(|l| l.committed == 100 && l.log_end == 100 && l.lag == 0), "{lag:?}");
     let _ = StartAt::Earliest;
 }
 
