@@ -103,7 +103,9 @@ async fn unknown_topics_and_unreachable_brokers_are_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_committed_offsets_and_lag() {
-    use kingest_client::group::consumer::{AssignorKind, GroupConsumer, GroupConsumerConfig, GroupEvent};
+    use kingest_client::group::consumer::{
+        AssignorKind, GroupConsumer, GroupConsumerConfig, GroupEvent,
+    };
     use kingest_client::producer::{Producer, ProducerConfig, ProducerRecord};
     use std::time::Duration;
 
@@ -112,7 +114,10 @@ async fn groups_committed_offsets_and_lag() {
     let admin = admin(&broker).await;
     let producer = Producer::new(admin.client().clone(), ProducerConfig::default()).unwrap();
     for i in 0..40 {
-        producer.send(ProducerRecord::new("lagging", format!("{i}")).with_partition(i % 2)).await.unwrap();
+        producer
+            .send(ProducerRecord::new("lagging", format!("{i}")).with_partition(i % 2))
+            .await
+            .unwrap();
     }
     producer.close().await.unwrap();
 
@@ -136,17 +141,30 @@ async fn groups_committed_offsets_and_lag() {
         }
     }
     let groups = admin.list_groups().await.unwrap();
-    assert!(groups.iter().any(|g| g.group_id == "lag-group"), "{groups:?}");
+    assert!(
+        groups.iter().any(|g| g.group_id == "lag-group"),
+        "{groups:?}"
+    );
     let described = admin.describe_group("lag-group").await.unwrap();
     // nisshi leaves protocol_data empty in DescribeGroups (Kafka fills it); the members tell.
-    assert!(described.protocol == "range" || described.protocol.is_empty(), "{described:?}");
+    assert!(
+        described.protocol == "range" || described.protocol.is_empty(),
+        "{described:?}"
+    );
     assert_eq!(described.members.len(), 1);
     // nisshi also leaves member assignments empty; group_testkit checks them against testkit.
     let mut assigned = described.members[0].assignment.clone();
     assigned.sort();
-    assert!(assigned.is_empty() || assigned == vec![("lagging".to_owned(), 0), ("lagging".to_owned(), 1)], "{assigned:?}");
+    assert!(
+        assigned.is_empty()
+            || assigned == vec![("lagging".to_owned(), 0), ("lagging".to_owned(), 1)],
+        "{assigned:?}"
+    );
 
-    let committed = admin.committed_offsets("lag-group", Some(&[("lagging", 0), ("lagging", 1)])).await.unwrap();
+    let committed = admin
+        .committed_offsets("lag-group", Some(&[("lagging", 0), ("lagging", 1)]))
+        .await
+        .unwrap();
     assert_eq!(committed.get(&("lagging".to_owned(), 0)), Some(&15));
     let lag = admin.group_lag("lag-group", &["lagging"]).await.unwrap();
     assert_eq!(lag.len(), 2);

@@ -177,20 +177,39 @@ async fn members_share_and_commit() {
     // What the admin API sees of the group.
     let admin = kingest_client::admin::Admin::new(client(&cluster).await);
     let described = admin.describe_group("g").await.unwrap();
-    assert_eq!((described.state.as_str(), described.protocol.as_str(), described.members.len()), ("Stable", "range", 2));
-    let mut assigned: Vec<(String, i32)> = described.members.iter().flat_map(|m| m.assignment.clone()).collect();
+    assert_eq!(
+        (
+            described.state.as_str(),
+            described.protocol.as_str(),
+            described.members.len()
+        ),
+        ("Stable", "range", 2)
+    );
+    let mut assigned: Vec<(String, i32)> = described
+        .members
+        .iter()
+        .flat_map(|m| m.assignment.clone())
+        .collect();
     assigned.sort();
-    assert_eq!(assigned, (0..4).map(|p| ("shared".to_owned(), p)).collect::<Vec<_>>());
+    assert_eq!(
+        assigned,
+        (0..4).map(|p| ("shared".to_owned(), p)).collect::<Vec<_>>()
+    );
     let all = admin.committed_offsets("g", None).await.unwrap();
     assert_eq!(all.len(), 4);
     assert!(all.values().all(|o| *o == 100), "{all:?}");
     let lag = admin.group_lag("g", &["shared"]).await.unwrap();
-    assert!(lag.iter().all(|l| l.committed == 100 && l.log_end == 100 && l.lag == 0), "{lag:?}");
+    assert!(
+        lag.iter()
+            .all(|l| l.committed == 100 && l.log_end == 100 && l.lag == 0),
+        "{lag:?}"
+    );
     let _ = StartAt::Earliest;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_static_member_restarting_within_the_session_gets_its_partitions_back_without_a_rebalance() {
+async fn a_static_member_restarting_within_the_session_gets_its_partitions_back_without_a_rebalance(
+) {
     let cluster = Cluster::start(ClusterConfig::default()).await.unwrap();
     cluster.create_topic("static", 4).unwrap();
     let member = |instance: &str| {
@@ -220,11 +239,17 @@ async fn a_static_member_restarting_within_the_session_gets_its_partitions_back_
     // a kept polling meanwhile and saw no revocation; the generation did not move.
     for _ in 0..5 {
         if let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(100), a.poll()).await {
-            assert!(matches!(e, GroupEvent::Records(_)), "a was disturbed: {e:?}");
+            assert!(
+                matches!(e, GroupEvent::Records(_)),
+                "a was disturbed: {e:?}"
+            );
         }
     }
     let (state, generation_after, members) = cluster.group_state("g").unwrap();
-    assert_eq!((state.as_str(), generation_after, members), ("Stable", generation, 2));
+    assert_eq!(
+        (state.as_str(), generation_after, members),
+        ("Stable", generation, 2)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,16 +258,25 @@ async fn a_pattern_subscription_picks_up_new_topics() {
     cluster.create_topic("logs-a", 2).unwrap();
     cluster.create_topic("other", 2).unwrap();
     let mut c = config("unused", AssignorKind::Range);
-    c.subscription = kingest_client::group::consumer::TopicSubscription::Pattern(regex::Regex::new("logs-.*").unwrap());
+    c.subscription = kingest_client::group::consumer::TopicSubscription::Pattern(
+        regex::Regex::new("logs-.*").unwrap(),
+    );
     c.pattern_check_interval = Duration::from_millis(200);
     let mut m = GroupConsumer::new(client(&cluster).await, c).unwrap();
     let mut events = Vec::new();
     settle(&mut m, 2, &mut events).await;
-    assert!(m.assignment().iter().all(|(t, _)| t == "logs-a"), "{:?}", m.assignment());
+    assert!(
+        m.assignment().iter().all(|(t, _)| t == "logs-a"),
+        "{:?}",
+        m.assignment()
+    );
     cluster.create_topic("logs-b", 3).unwrap();
     settle(&mut m, 5, &mut events).await;
     let topics: BTreeSet<String> = m.assignment().into_iter().map(|(t, _)| t).collect();
-    assert_eq!(topics, ["logs-a", "logs-b"].into_iter().map(String::from).collect());
+    assert_eq!(
+        topics,
+        ["logs-a", "logs-b"].into_iter().map(String::from).collect()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,9 +284,19 @@ async fn auto_commit_commits_what_was_handed_out() {
     let cluster = Cluster::start(ClusterConfig::default()).await.unwrap();
     cluster.create_topic("auto", 1).unwrap();
     let c = client(&cluster).await;
-    let producer = kingest_client::producer::Producer::new(c.clone(), kingest_client::producer::ProducerConfig::default()).unwrap();
+    let producer = kingest_client::producer::Producer::new(
+        c.clone(),
+        kingest_client::producer::ProducerConfig::default(),
+    )
+    .unwrap();
     for i in 0..50 {
-        producer.send(kingest_client::producer::ProducerRecord::new("auto", format!("{i}"))).await.unwrap();
+        producer
+            .send(kingest_client::producer::ProducerRecord::new(
+                "auto",
+                format!("{i}"),
+            ))
+            .await
+            .unwrap();
     }
     producer.flush().await;
     let mut cfg = config("auto", AssignorKind::Range);
@@ -262,12 +306,22 @@ async fn auto_commit_commits_what_was_handed_out() {
     let mut handed = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while cluster.committed("g", "auto", 0) != Some(50) {
-        assert!(tokio::time::Instant::now() < deadline, "committed {:?} after handing out {handed}", cluster.committed("g", "auto", 0));
-        if let Ok(Ok(GroupEvent::Records(f))) = tokio::time::timeout(Duration::from_millis(100), m.poll()).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "committed {:?} after handing out {handed}",
+            cluster.committed("g", "auto", 0)
+        );
+        if let Ok(Ok(GroupEvent::Records(f))) =
+            tokio::time::timeout(Duration::from_millis(100), m.poll()).await
+        {
             handed += f.record_count();
         }
     }
     assert_eq!(handed, 50);
     m.close().await.unwrap();
-    assert_eq!(cluster.group_state("g").map(|(_, _, n)| n), Some(0), "close left the group");
+    assert_eq!(
+        cluster.group_state("g").map(|(_, _, n)| n),
+        Some(0),
+        "close left the group"
+    );
 }

@@ -42,20 +42,39 @@ fn rows() -> Vec<Row> {
                 3 => Some(vec![0, 255, 1, 254, i as u8]),
                 _ => Some(format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 50)).into_bytes()),
             },
-            headers: if i % 3 == 0 { vec![("h".to_owned(), Some(b"v".to_vec())), ("null".to_owned(), None), ("h".to_owned(), Some(format!("{i}").into_bytes()))] } else { Vec::new() },
+            headers: if i % 3 == 0 {
+                vec![
+                    ("h".to_owned(), Some(b"v".to_vec())),
+                    ("null".to_owned(), None),
+                    ("h".to_owned(), Some(format!("{i}").into_bytes())),
+                ]
+            } else {
+                Vec::new()
+            },
             timestamp: 1_700_000_000_000 + i as i64,
         })
         .collect()
 }
 
 fn librdkafka_produce(bootstrap: &str, topic: &str, codec: &str, rows: &[Row]) {
-    let p: BaseProducer = RdConfig::new().set("bootstrap.servers", bootstrap).set("compression.type", codec).set("linger.ms", "10").create().unwrap();
+    let p: BaseProducer = RdConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("compression.type", codec)
+        .set("linger.ms", "10")
+        .create()
+        .unwrap();
     for r in rows {
         let mut headers = OwnedHeaders::new();
         for (k, v) in &r.headers {
-            headers = headers.insert(Header { key: k, value: v.as_deref() });
+            headers = headers.insert(Header {
+                key: k,
+                value: v.as_deref(),
+            });
         }
-        let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).partition(0).timestamp(r.timestamp).headers(headers);
+        let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
+            .partition(0)
+            .timestamp(r.timestamp)
+            .headers(headers);
         if let Some(k) = &r.key {
             rec = rec.key(k.as_slice());
         }
@@ -68,18 +87,39 @@ fn librdkafka_produce(bootstrap: &str, topic: &str, codec: &str, rows: &[Row]) {
 }
 
 fn librdkafka_consume(bootstrap: &str, topic: &str, n: usize) -> Vec<Row> {
-    let c: BaseConsumer = RdConfig::new().set("bootstrap.servers", bootstrap).set("group.id", "interop").create().unwrap();
+    let c: BaseConsumer = RdConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "interop")
+        .create()
+        .unwrap();
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
     c.assign(&tpl).unwrap();
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while out.len() < n {
-        assert!(Instant::now() < deadline, "librdkafka read {} of {n}", out.len());
+        assert!(
+            Instant::now() < deadline,
+            "librdkafka read {} of {n}",
+            out.len()
+        );
         if let Some(m) = c.poll(Duration::from_millis(100)) {
             let m = m.unwrap();
-            let headers = m.headers().map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect()).unwrap_or_default();
-            out.push(Row { key: m.key().map(<[u8]>::to_vec), value: m.payload().map(<[u8]>::to_vec), headers, timestamp: m.timestamp().to_millis().unwrap() });
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Row {
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+                headers,
+                timestamp: m.timestamp().to_millis().unwrap(),
+            });
         }
     }
     out
@@ -91,20 +131,53 @@ async fn our_consume(client: &Client, topic: &str, n: usize) -> Vec<Row> {
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while out.len() < n {
-        assert!(tokio::time::Instant::now() < deadline, "we read {} of {n}", out.len());
-        for r in c.poll_timeout(Duration::from_millis(200)).await.unwrap().records() {
-            let headers = r.record.headers.iter().map(|h| (String::from_utf8(h.key.to_vec()).unwrap(), h.value.map(<[u8]>::to_vec))).collect();
-            out.push(Row { key: r.record.key.map(<[u8]>::to_vec), value: r.record.value.map(<[u8]>::to_vec), headers, timestamp: r.record.timestamp });
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "we read {} of {n}",
+            out.len()
+        );
+        for r in c
+            .poll_timeout(Duration::from_millis(200))
+            .await
+            .unwrap()
+            .records()
+        {
+            let headers = r
+                .record
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        String::from_utf8(h.key.to_vec()).unwrap(),
+                        h.value.map(<[u8]>::to_vec),
+                    )
+                })
+                .collect();
+            out.push(Row {
+                key: r.record.key.map(<[u8]>::to_vec),
+                value: r.record.value.map(<[u8]>::to_vec),
+                headers,
+                timestamp: r.record.timestamp,
+            });
         }
     }
     out
 }
 
 async fn our_produce(client: &Client, topic: &str, compression: Compression, rows: &[Row]) {
-    let producer = Producer::new(client.clone(), ProducerConfig { compression, ..ProducerConfig::default() }).unwrap();
+    let producer = Producer::new(
+        client.clone(),
+        ProducerConfig {
+            compression,
+            ..ProducerConfig::default()
+        },
+    )
+    .unwrap();
     let mut deliveries = Vec::new();
     for r in rows {
-        let mut rec = ProducerRecord::new(topic, Bytes::new()).with_partition(0).with_timestamp(r.timestamp);
+        let mut rec = ProducerRecord::new(topic, Bytes::new())
+            .with_partition(0)
+            .with_timestamp(r.timestamp);
         rec.value = r.value.clone().map(Bytes::from);
         rec.key = r.key.clone().map(Bytes::from);
         for (k, v) in &r.headers {
@@ -121,7 +194,9 @@ async fn our_produce(client: &Client, topic: &str, compression: Compression, row
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_directions_with_every_codec() {
     let broker = Nisshi::start();
-    let client = Client::connect(ClientConfig::new(&broker.addr())).await.unwrap();
+    let client = Client::connect(ClientConfig::new(&broker.addr()))
+        .await
+        .unwrap();
     let expected = rows();
     for codec in Compression::ALL {
         let name = codec.name();
@@ -129,15 +204,26 @@ async fn both_directions_with_every_codec() {
         let from_rd = format!("from-librdkafka-{name}");
         broker.create_topic(&from_rd, 1);
         let (b, t, r) = (broker.addr(), from_rd.clone(), expected.clone());
-        tokio::task::spawn_blocking(move || librdkafka_produce(&b, &t, name, &r)).await.unwrap();
-        assert_eq!(our_consume(&client, &from_rd, expected.len()).await, expected, "{name}: what librdkafka produced, as we read it");
+        tokio::task::spawn_blocking(move || librdkafka_produce(&b, &t, name, &r))
+            .await
+            .unwrap();
+        assert_eq!(
+            our_consume(&client, &from_rd, expected.len()).await,
+            expected,
+            "{name}: what librdkafka produced, as we read it"
+        );
         // kingest → librdkafka
         let from_us = format!("from-kingest-{name}");
         broker.create_topic(&from_us, 1);
         our_produce(&client, &from_us, codec, &expected).await;
         let (b, t, n) = (broker.addr(), from_us.clone(), expected.len());
-        let read = tokio::task::spawn_blocking(move || librdkafka_consume(&b, &t, n)).await.unwrap();
-        assert_eq!(read, expected, "{name}: what we produced, as librdkafka reads it");
+        let read = tokio::task::spawn_blocking(move || librdkafka_consume(&b, &t, n))
+            .await
+            .unwrap();
+        assert_eq!(
+            read, expected,
+            "{name}: what we produced, as librdkafka reads it"
+        );
     }
 }
 
@@ -145,7 +231,9 @@ async fn both_directions_with_every_codec() {
 async fn murmur2_matches_librdkafka() {
     let broker = Nisshi::start();
     broker.create_topic("keyed", 64);
-    let keys: Vec<String> = (0..1000).map(|i| format!("user-{i}-{}", "z".repeat(i % 13))).collect();
+    let keys: Vec<String> = (0..1000)
+        .map(|i| format!("user-{i}-{}", "z".repeat(i % 13)))
+        .collect();
     let b = broker.addr();
     let ks = keys.clone();
     let chosen: Vec<(String, i32)> = tokio::task::spawn_blocking(move || {
@@ -156,12 +244,25 @@ async fn murmur2_matches_librdkafka() {
             type DeliveryOpaque = ();
             fn delivery(&self, r: &rdkafka::message::DeliveryResult<'_>, _: ()) {
                 let m = r.as_ref().unwrap();
-                self.0.lock().unwrap().push((String::from_utf8(m.key().unwrap().to_vec()).unwrap(), m.partition()));
+                self.0.lock().unwrap().push((
+                    String::from_utf8(m.key().unwrap().to_vec()).unwrap(),
+                    m.partition(),
+                ));
             }
         }
-        let p: BaseProducer<Ctx> = RdConfig::new().set("bootstrap.servers", &b).set("partitioner", "murmur2_random").create_with_context(Ctx(Default::default())).unwrap();
+        let p: BaseProducer<Ctx> = RdConfig::new()
+            .set("bootstrap.servers", &b)
+            .set("partitioner", "murmur2_random")
+            .create_with_context(Ctx(Default::default()))
+            .unwrap();
         for k in &ks {
-            p.send(BaseRecord::<str, str>::to("keyed").key(k.as_str()).payload("v")).map_err(|(e, _)| e).unwrap();
+            p.send(
+                BaseRecord::<str, str>::to("keyed")
+                    .key(k.as_str())
+                    .payload("v"),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
         }
         p.flush(Duration::from_secs(30)).unwrap();
         let chosen = std::mem::take(&mut *p.context().0.lock().unwrap());
@@ -171,6 +272,10 @@ async fn murmur2_matches_librdkafka() {
     .unwrap();
     assert_eq!(chosen.len(), keys.len());
     for (key, partition) in chosen {
-        assert_eq!(partition_for_key(key.as_bytes(), 64), partition, "key {key}");
+        assert_eq!(
+            partition_for_key(key.as_bytes(), 64),
+            partition,
+            "key {key}"
+        );
     }
 }

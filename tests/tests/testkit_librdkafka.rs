@@ -617,3 +617,74 @@ async fn broker_stopped_and_started_while_librdkafka_produces_and_consumes() {
     let values: HashSet<String> = got.iter().map(|(_, _, _, v)| v.clone()).collect();
     assert_eq!((got.len(), values.len()), (1000, 1000));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consume_transform_produce_commits_offsets_in_the_transaction() {
+    let cluster = Cluster::start(ClusterConfig::default()).await.unwrap();
+    cluster.create_topic("input", 1).unwrap();
+    cluster.create_topic("output", 1).unwrap();
+    let bootstrap = cluster.bootstrap();
+    let b = bootstrap.clone();
+    tokio::task::spawn_blocking(move || {
+        let p = producer(&b, &[]);
+        produce(&p, "input", 20, 1);
+        let c = consumer(&b, "ctp", &[("isolation.level", "read_committed")]);
+        c.subscribe(&["input"]).unwrap();
+        let tx = producer(&b, &[("transactional.id", "ctp-tx")]);
+        tx.init_transactions(Duration::from_secs(10)).unwrap();
+        let mut seen = 0;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while seen < 20 {
+            assert!(Instant::now() < deadline, "read {seen} of 20");
+            let Some(m) = c.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            let m = m.unwrap();
+            seen += 1;
+            // Transform one record into one output record, and commit the input offset with
+            // the output in one transaction (AddOffsetsToTxn + TxnOffsetCommit + EndTxn).
+            tx.begin_transaction().unwrap();
+            let value = format!("out-{}", String::from_utf8_lossy(m.payload().unwrap()));
+            tx.send(BaseRecord::<(), _>::to("output").payload(&value))
+                .map_err(|(e, _)| e)
+                .unwrap();
+            tx.flush(Duration::from_secs(10)).unwrap();
+            let mut offsets = TopicPartitionList::new();
+            offsets
+                .add_partition_offset("input", 0, Offset::Offset(m.offset() + 1))
+                .unwrap();
+            tx.send_offsets_to_transaction(
+                &offsets,
+                &c.group_metadata().unwrap(),
+                Duration::from_secs(10),
+            )
+            .unwrap();
+            // Abort every fifth: neither its output nor its offset may survive.
+            if seen % 5 == 0 {
+                tx.abort_transaction(Duration::from_secs(10)).unwrap();
+                break;
+            }
+            tx.commit_transaction(Duration::from_secs(10)).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    // Four transactions committed (inputs 0..=3), the fifth aborted: offset 4 committed.
+    assert_eq!(cluster.committed("ctp", "input", 0), Some(4));
+    let out = tokio::task::spawn_blocking(move || {
+        let c = consumer(
+            &bootstrap,
+            "check",
+            &[("isolation.level", "read_committed")],
+        );
+        consume_assigned(&c, "output", 1, 4)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.iter()
+            .map(|(_, _, _, v)| v.as_str())
+            .collect::<Vec<_>>(),
+        vec!["out-value-0", "out-value-1", "out-value-2", "out-value-3"]
+    );
+}
