@@ -114,7 +114,7 @@ async fn groups_committed_offsets_and_lag() {
     let admin = admin(&broker).await;
     let producer = Producer::new(admin.client().clone(), ProducerConfig::default()).unwrap();
     for i in 0..40 {
-        producer
+        let _delivery = producer
             .send(ProducerRecord::new("lagging", format!("{i}")).with_partition(i % 2))
             .await
             .unwrap();

@@ -290,7 +290,7 @@ async fn auto_commit_commits_what_was_handed_out() {
     )
     .unwrap();
     for i in 0..50 {
-        producer
+        let _delivery = producer
             .send(kingest_client::producer::ProducerRecord::new(
                 "auto",
                 format!("{i}"),
