@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod decode;
 pub mod inspect;
 pub mod schema;

@@ -318,6 +318,18 @@ impl Cluster {
             .map(|(o, _)| *o)
     }
 
+    /// The metadata a group committed with its offset for a partition.
+    pub fn committed_metadata(&self, group: &str, topic: &str, partition: i32) -> Option<String> {
+        self.shared.lock().groups.get(group)?.offsets.get(&(topic.to_owned(), partition)).and_then(|(_, m)| m.clone())
+    }
+
+    /// The static instance id of a group's leader, if it has one.
+    pub fn group_leader_instance(&self, group: &str) -> Option<String> {
+        let state = self.shared.lock();
+        let g = state.groups.get(group)?;
+        g.members.get(g.leader.as_ref()?)?.instance_id.clone()
+    }
+
     /// A group's state name, generation and member count.
     pub fn group_state(&self, group: &str) -> Option<(String, i32, usize)> {
         let state = self.shared.lock();

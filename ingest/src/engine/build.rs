@@ -1,0 +1,139 @@
+//! Turning a validated [`Config`] into the running parts: client settings, columns, decoders
+//! and the sink.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kingest_client::net::tls::CaSource;
+use kingest_client::net::TlsConfig;
+use kingest_client::sasl::{Mechanism, OAuthToken};
+use kingest_client::ClientConfig;
+
+use super::EngineError;
+use crate::config::{ColumnConfig, Config, FormatConfig, RawAs, SinkConfig};
+use crate::decode::{FormatSpec, RegistryClient, RegistryOptions};
+use crate::schema::{parse_type, ColumnSpec, FormatKind, Source};
+use crate::sink::parquet::{ParquetCompression, ParquetSinkConfig, RollPolicy};
+
+fn secret(value: &Option<String>, env: &Option<String>, field: &str) -> Result<Option<String>, EngineError> {
+    match (value, env) {
+        (Some(v), _) => Ok(Some(v.clone())),
+        (None, Some(var)) => std::env::var(var).map(Some).map_err(|_| EngineError::Setup(format!("{field}: environment variable {var} is not set"))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The client settings of `[source]`.
+pub fn client_config(config: &Config) -> Result<ClientConfig, EngineError> {
+    let source = &config.source;
+    let mut c = ClientConfig::new(&source.brokers.joined());
+    if let Some(id) = &source.client_id {
+        c.connection.client_id = id.clone();
+    }
+    if let Some(tls) = &source.tls {
+        let settings = TlsConfig {
+            ca: tls.ca.as_ref().map_or(CaSource::System, |f| CaSource::File(PathBuf::from(f))),
+            client_cert: match (&tls.cert, &tls.key) {
+                (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+                (None, None) => None,
+                _ => return Err(EngineError::Setup("source.tls: cert and key go together".to_owned())),
+            },
+            server_name: tls.server_name.clone(),
+            danger_accept_invalid_certs: tls.danger_accept_invalid_certs,
+        };
+        let built = settings.build().map_err(|e| EngineError::Setup(format!("source.tls: {e}")))?;
+        c.connection.tls = Some((built, settings));
+    }
+    if let Some(sasl) = &source.sasl {
+        let user = sasl.username.clone().unwrap_or_default();
+        let password = secret(&sasl.password, &sasl.password_env, "source.sasl.password")?.unwrap_or_default();
+        c.connection.sasl = Some(match sasl.mechanism.as_str() {
+            "PLAIN" => Mechanism::plain(user, password),
+            "SCRAM-SHA-256" => Mechanism::scram_sha256(user, password),
+            "SCRAM-SHA-512" => Mechanism::scram_sha512(user, password),
+            _ => {
+                let token = secret(&sasl.token, &sasl.token_env, "source.sasl.token")?.ok_or_else(|| EngineError::Setup("source.sasl: OAUTHBEARER needs token or token_env".to_owned()))?;
+                Mechanism::oauthbearer_token(OAuthToken::new(token))
+            }
+        });
+    }
+    for (key, value) in &source.properties {
+        let ms = || value.parse::<u64>().map(Duration::from_millis).map_err(|_| EngineError::Setup(format!("source.properties.{key}: {value:?} is not a number of milliseconds")));
+        match key.as_str() {
+            "request.timeout.ms" => c.connection.request_timeout = ms()?,
+            "socket.connection.setup.timeout.ms" => c.connection.connect_timeout = ms()?,
+            "metadata.max.age.ms" => c.metadata_max_age = ms()?,
+            "reconnect.backoff.ms" => c.reconnect_backoff = ms()?,
+            "reconnect.backoff.max.ms" => c.reconnect_backoff_max = ms()?,
+            "retry.backoff.ms" => c.retry_backoff = ms()?,
+            // Consumer settings are applied to the consumer (see `consumer_config`).
+            _ => {}
+        }
+    }
+    Ok(c)
+}
+
+/// The decoder's format for a `[format]` section.
+pub fn format_spec(format: &FormatConfig) -> Result<FormatSpec, EngineError> {
+    Ok(match format {
+        FormatConfig::Json => FormatSpec::Json,
+        FormatConfig::Csv { delimiter, quote, null, header } => {
+            FormatSpec::Csv { delimiter: delimiter.as_bytes()[0], quote: quote.as_bytes()[0], null: null.clone(), names: header.clone() }
+        }
+        FormatConfig::Raw { r#as } => FormatSpec::Raw { utf8: *r#as == RawAs::String },
+        FormatConfig::Avro { registry, registry_username, registry_password, registry_password_env, registry_ca } => {
+            let options = RegistryOptions {
+                urls: registry.split(',').map(|u| u.trim().to_owned()).collect(),
+                username: registry_username.clone(),
+                password: secret(registry_password, registry_password_env, "format.registry_password")?,
+                ca_file: registry_ca.as_ref().map(PathBuf::from),
+                ..RegistryOptions::default()
+            };
+            FormatSpec::Avro { registry: RegistryClient::new(options).map_err(|e| EngineError::Setup(format!("format.registry: {e}")))? }
+        }
+    })
+}
+
+fn kind(format: &FormatConfig) -> FormatKind {
+    match format {
+        FormatConfig::Json => FormatKind::Json,
+        FormatConfig::Csv { .. } => FormatKind::Csv,
+        FormatConfig::Avro { .. } => FormatKind::Avro,
+        FormatConfig::Raw { .. } => FormatKind::Raw,
+    }
+}
+
+/// The columns of `[[columns]]`, sources defaulting to the column's name.
+pub fn columns(config: &Config) -> Result<Vec<ColumnSpec>, EngineError> {
+    let value_kind = kind(&config.format);
+    let key_kind = config.key_format.as_ref().map(kind);
+    config
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c): (usize, &ColumnConfig)| {
+            let field = |f: &str| format!("columns[{i}].{f}");
+            let data_type = parse_type(&c.ty).map_err(|e| EngineError::Setup(format!("{}: {e}", field("type"))))?;
+            let text = c.source.clone().unwrap_or_else(|| match value_kind {
+                FormatKind::Json => format!("/{}", c.name),
+                _ => c.name.clone(),
+            });
+            let source = Source::parse_with_key(&text, value_kind, key_kind).map_err(|e| EngineError::Setup(format!("{}: {e}", field("source"))))?;
+            let mut spec = ColumnSpec::new(c.name.clone(), data_type, source);
+            if !c.nullable {
+                spec = spec.not_null();
+            }
+            Ok(spec)
+        })
+        .collect()
+}
+
+/// The Parquet sink's settings.
+pub fn parquet_config(config: &Config) -> Result<Option<ParquetSinkConfig>, EngineError> {
+    let SinkConfig::Parquet { path, compression, partition_by } = &config.sink else { return Ok(None) };
+    let mut c = ParquetSinkConfig::new(path.clone(), config.source.group.clone());
+    c.compression = compression.parse::<ParquetCompression>().map_err(|e| EngineError::Setup(format!("sink.compression: {e}")))?;
+    c.partition_by = partition_by.clone();
+    c.roll = RollPolicy { max_rows: config.flush.rows, max_bytes: config.flush.bytes.0, max_age: config.flush.age.0 };
+    Ok(Some(c))
+}
