@@ -75,7 +75,8 @@ pub fn run(args: Args) -> ExitCode {
     })
 }
 
-async fn wait_for_shutdown() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn wait_for_shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -2,6 +2,9 @@
 
 pub mod dev_broker;
 pub mod inspect;
+pub mod produce;
+pub mod run;
+pub mod topics;
 
 use std::process::ExitCode;
 
@@ -19,6 +22,12 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Ingest a topic into the configured sink (streaming; `--until-eof` for batch mode).
+    Run(run::Args),
+    /// Send records to a topic: lines of a file, or generated events.
+    Produce(produce::Args),
+    /// List, create or delete topics.
+    Topics(topics::Args),
     /// Run an in-memory Kafka-compatible broker for local development (not durable, not for
     /// production: everything is lost when it stops).
     DevBroker(dev_broker::Args),
@@ -30,6 +39,9 @@ pub enum Command {
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Produce(args) => produce::run(args),
+        Command::Topics(args) => topics::run(args),
         Command::DevBroker(args) => dev_broker::run(args),
         Command::Inspect(args) => inspect::run(args),
     }
