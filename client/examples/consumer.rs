@@ -14,12 +14,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = Client::connect(ClientConfig::new(&brokers)).await?;
     let partitions = client.partition_count(&topic).await? as i32;
     let mut consumer = PartitionConsumer::new(client, ConsumerConfig::default())?;
-    let all: Vec<(&str, i32, StartAt)> = (0..partitions).map(|p| (topic.as_str(), p, StartAt::Earliest)).collect();
+    let all: Vec<(&str, i32, StartAt)> = (0..partitions)
+        .map(|p| (topic.as_str(), p, StartAt::Earliest))
+        .collect();
     consumer.assign(&all).await?;
     while (0..partitions).any(|p| consumer.lag(&topic, p) != Some(0)) {
-        for r in consumer.poll_timeout(std::time::Duration::from_secs(1)).await?.records() {
+        for r in consumer
+            .poll_timeout(std::time::Duration::from_secs(1))
+            .await?
+            .records()
+        {
             let value = r.record.value.map(String::from_utf8_lossy);
-            println!("{}-{} @ {}: {:?}", r.topic, r.partition, r.record.offset, value);
+            println!(
+                "{}-{} @ {}: {:?}",
+                r.topic, r.partition, r.record.offset, value
+            );
         }
     }
     Ok(())

@@ -16,7 +16,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let producer = Producer::new(client, ProducerConfig::default())?;
     let mut deliveries = Vec::new();
     for i in 0..10 {
-        let record = ProducerRecord::new(topic.clone(), format!("{{\"n\":{i}}}")).with_key(format!("key-{i}"));
+        let record = ProducerRecord::new(topic.clone(), format!("{{\"n\":{i}}}"))
+            .with_key(format!("key-{i}"));
         deliveries.push(producer.send(record).await?);
     }
     for delivery in deliveries {

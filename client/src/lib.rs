@@ -55,5 +55,7 @@ pub mod sasl;
 pub use client::{Client, ClientConfig};
 pub use consumer::{ConsumerConfig, Fetched, OffsetReset, PartitionConsumer, StartAt};
 pub use error::{BrokerRef, ClientError, Result};
-pub use producer::{Acks, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 pub use kingest_protocol as protocol;
+pub use producer::{
+    Acks, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
+};

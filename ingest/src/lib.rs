@@ -6,8 +6,8 @@
 
 pub mod cli;
 pub mod config;
-pub mod engine;
 pub mod decode;
+pub mod engine;
 pub mod inspect;
 pub mod schema;
 pub mod sink;

@@ -320,7 +320,13 @@ impl Cluster {
 
     /// The metadata a group committed with its offset for a partition.
     pub fn committed_metadata(&self, group: &str, topic: &str, partition: i32) -> Option<String> {
-        self.shared.lock().groups.get(group)?.offsets.get(&(topic.to_owned(), partition)).and_then(|(_, m)| m.clone())
+        self.shared
+            .lock()
+            .groups
+            .get(group)?
+            .offsets
+            .get(&(topic.to_owned(), partition))
+            .and_then(|(_, m)| m.clone())
     }
 
     /// The static instance id of a group's leader, if it has one.

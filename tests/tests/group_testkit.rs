@@ -321,8 +321,13 @@ async fn auto_commit_commits_what_was_handed_out() {
     // Commit metadata travels with the offset.
     let mut offsets = std::collections::HashMap::new();
     offsets.insert(("auto".to_owned(), 0), 50);
-    m.commit_offsets_with_metadata(&offsets, Some("file=part-0001.parquet")).await.unwrap();
-    assert_eq!(cluster.committed_metadata("g", "auto", 0).as_deref(), Some("file=part-0001.parquet"));
+    m.commit_offsets_with_metadata(&offsets, Some("file=part-0001.parquet"))
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster.committed_metadata("g", "auto", 0).as_deref(),
+        Some("file=part-0001.parquet")
+    );
     m.close().await.unwrap();
     assert_eq!(
         cluster.group_state("g").map(|(_, _, n)| n),

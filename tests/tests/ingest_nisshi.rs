@@ -71,12 +71,18 @@ fn read_back(dir: &Path) -> Rows {
         if path.extension().and_then(|e| e.to_str()) != Some("parquet") {
             continue;
         }
-        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap()).unwrap().build().unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
         for batch in reader {
             let b = batch.unwrap();
             let col = |name: &str| b.column(b.schema().index_of(name).unwrap()).clone();
             let ts = col("ts");
-            let ts = ts.as_any().downcast_ref::<TimestampMillisecondArray>().unwrap();
+            let ts = ts
+                .as_any()
+                .downcast_ref::<TimestampMillisecondArray>()
+                .unwrap();
             let uuid = col("uuid");
             let uuid = uuid.as_any().downcast_ref::<StringArray>().unwrap();
             let count = col("count");
@@ -88,8 +94,21 @@ fn read_back(dir: &Path) -> Rows {
             let offset = col("offset");
             let offset = offset.as_any().downcast_ref::<Int64Array>().unwrap();
             for i in 0..b.num_rows() {
-                let previous = rows.insert((partition.value(i), offset.value(i)), (ts.value(i), uuid.value(i).to_owned(), count.value(i), key.value(i).to_owned()));
-                assert!(previous.is_none(), "({}, {}) written twice", partition.value(i), offset.value(i));
+                let previous = rows.insert(
+                    (partition.value(i), offset.value(i)),
+                    (
+                        ts.value(i),
+                        uuid.value(i).to_owned(),
+                        count.value(i),
+                        key.value(i).to_owned(),
+                    ),
+                );
+                assert!(
+                    previous.is_none(),
+                    "({}, {}) written twice",
+                    partition.value(i),
+                    offset.value(i)
+                );
                 assert!(!ts.is_null(i));
             }
         }
@@ -102,9 +121,16 @@ async fn produce(client: &Client, from: i64, n: i64) -> Rows {
     let mut pending = Vec::new();
     for i in from..from + n {
         let uuid = format!("uuid-{i:08}-ü");
-        let value = format!("{{\"ts\": {}, \"uuid\": \"{uuid}\", \"count\": {}}}", 1_700_000_000_000 + i, i % 1001);
+        let value = format!(
+            "{{\"ts\": {}, \"uuid\": \"{uuid}\", \"count\": {}}}",
+            1_700_000_000_000 + i,
+            i % 1001
+        );
         let key = format!("k{}", i % 17);
-        let d = producer.send(ProducerRecord::new("events", value).with_key(key.clone())).await.unwrap();
+        let d = producer
+            .send(ProducerRecord::new("events", value).with_key(key.clone()))
+            .await
+            .unwrap();
         pending.push((d, (1_700_000_000_000 + i, uuid, i % 1001, key)));
     }
     let mut rows = Rows::new();
@@ -120,19 +146,42 @@ async fn produce(client: &Client, from: i64, n: i64) -> Rows {
 async fn json_to_parquet_then_resume() {
     let broker = Nisshi::start();
     broker.create_topic("events", 3);
-    let client = Client::connect(ClientConfig::new(&broker.addr())).await.unwrap();
+    let client = Client::connect(ClientConfig::new(&broker.addr()))
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut expected = produce(&client, 0, 5000).await;
-    let summary = run(job(&broker.addr(), dir.path()), RunOptions { until_eof: true }, std::future::pending()).await.unwrap();
-    assert_eq!((summary.records, summary.rows, summary.errors), (5000, 5000, 0));
+    let summary = run(
+        job(&broker.addr(), dir.path()),
+        RunOptions { until_eof: true },
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (summary.records, summary.rows, summary.errors),
+        (5000, 5000, 0)
+    );
     assert_eq!(read_back(dir.path()), expected);
 
     // Nothing new: a second run writes nothing.
-    let summary = run(job(&broker.addr(), dir.path()), RunOptions { until_eof: true }, std::future::pending()).await.unwrap();
+    let summary = run(
+        job(&broker.addr(), dir.path()),
+        RunOptions { until_eof: true },
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
     assert_eq!(summary.rows, 0);
     // New records: only they are added.
     expected.extend(produce(&client, 5000, 1500).await);
-    let summary = run(job(&broker.addr(), dir.path()), RunOptions { until_eof: true }, std::future::pending()).await.unwrap();
+    let summary = run(
+        job(&broker.addr(), dir.path()),
+        RunOptions { until_eof: true },
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
     assert_eq!(summary.rows, 1500);
     assert_eq!(read_back(dir.path()), expected);
 }

@@ -545,12 +545,19 @@ async fn static_member_restart_keeps_its_partitions_without_a_rebalance() {
         // don't). A restarting *leader* makes librdkafka rejoin to recompute assignments (as
         // with brokers before KIP-814), so the follower is the one that shows the property.
         let leader_is_a = c2.group_leader_instance("g-static").as_deref() == Some("instance-a");
-        let (stay, gone, follower, mine) = if leader_is_a { (a, b, "instance-b", before[1].clone()) } else { (b, a, "instance-a", before[0].clone()) };
+        let (stay, gone, follower, mine) = if leader_is_a {
+            (a, b, "instance-b", before[1].clone())
+        } else {
+            (b, a, "instance-a", before[0].clone())
+        };
         drop(gone);
         let restarted = member(follower);
         restarted.subscribe(&["static"]).unwrap();
         let after = settle(&[&stay, &restarted], 4);
-        assert_eq!(after[1], mine, "the restarted static member got its partitions back");
+        assert_eq!(
+            after[1], mine,
+            "the restarted static member got its partitions back"
+        );
         let (state, generation_after, members) = c2.group_state("g-static").unwrap();
         assert_eq!(
             (state.as_str(), generation_after, members),

@@ -309,10 +309,20 @@ impl GroupConsumer {
 
     /// Commits explicit offsets (the next offset to read, per partition).
     pub async fn commit_offsets(&mut self, offsets: &HashMap<(String, i32), i64>) -> Result<()> {
+        self.commit_offsets_with_metadata(offsets, None).await
+    }
+
+    /// Commits explicit offsets with a metadata string stored beside each (Kafka's commit
+    /// metadata, read back by OffsetFetch and `Admin::committed_offsets` tools).
+    pub async fn commit_offsets_with_metadata(
+        &mut self,
+        offsets: &HashMap<(String, i32), i64>,
+        metadata: Option<&str>,
+    ) -> Result<()> {
         if offsets.is_empty() {
             return Ok(());
         }
-        self.member.lock().await.commit(offsets, None).await?;
+        self.member.lock().await.commit(offsets, metadata).await?;
         self.committed
             .extend(offsets.iter().map(|(k, v)| (k.clone(), *v)));
         Ok(())

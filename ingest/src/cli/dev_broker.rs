@@ -25,13 +25,19 @@ pub struct Args {
 pub fn parse_topic(spec: &str) -> Result<(String, i32), String> {
     match spec.rsplit_once(':') {
         None => Ok((spec.to_owned(), 1)),
-        Some((name, n)) => n.parse::<i32>().map(|n| (name.to_owned(), n)).map_err(|_| format!("bad partition count in --topic {spec:?}")),
+        Some((name, n)) => n
+            .parse::<i32>()
+            .map(|n| (name.to_owned(), n))
+            .map_err(|_| format!("bad partition count in --topic {spec:?}")),
     }
 }
 
 /// Runs the broker until Ctrl-C or SIGTERM.
 pub fn run(args: Args) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kingest dev-broker: cannot start the runtime: {e}");
@@ -80,13 +86,14 @@ pub async fn wait_for_shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -58,14 +58,20 @@ pub fn event(rng_state: &mut u64, ts: i64) -> String {
 /// Sends the records.
 pub fn run(args: Args) -> ExitCode {
     let Some(compression) = Compression::from_name(&args.compression) else {
-        eprintln!("kingest produce: unknown compression {:?} (none, gzip, snappy, lz4, zstd)", args.compression);
+        eprintln!(
+            "kingest produce: unknown compression {:?} (none, gzip, snappy, lz4, zstd)",
+            args.compression
+        );
         return ExitCode::from(2);
     };
     if args.generate.is_none() && args.file.is_none() {
         eprintln!("kingest produce: give --generate N or --file PATH");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kingest produce: {e}");
@@ -86,7 +92,13 @@ pub fn run(args: Args) -> ExitCode {
 
 async fn produce(args: Args, compression: Compression) -> Result<u64, Box<dyn std::error::Error>> {
     let client = Client::connect(ClientConfig::new(&args.brokers)).await?;
-    let producer = Producer::new(client, ProducerConfig { compression, ..ProducerConfig::default() })?;
+    let producer = Producer::new(
+        client,
+        ProducerConfig {
+            compression,
+            ..ProducerConfig::default()
+        },
+    )?;
     let start = Instant::now();
     let mut sent = 0u64;
     let mut pending = Vec::new();
@@ -103,7 +115,9 @@ async fn produce(args: Args, compression: Compression) -> Result<u64, Box<dyn st
     let send = |line: String| producer.send(ProducerRecord::new(args.topic.clone(), line));
     if let Some(n) = args.generate {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as i64;
         for i in 0..n {
             pace(sent).await;
             pending.push(send(event(&mut state, now + i as i64)).await?);
@@ -118,7 +132,9 @@ async fn produce(args: Args, compression: Compression) -> Result<u64, Box<dyn st
         let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
             Box::new(std::io::BufReader::new(std::io::stdin()))
         } else {
-            Box::new(std::io::BufReader::new(std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?))
+            Box::new(std::io::BufReader::new(
+                std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?,
+            ))
         };
         for line in reader.lines() {
             let line = line?;

@@ -26,15 +26,24 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kingest run: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let options = RunOptions { until_eof: args.until_eof };
-    match runtime.block_on(engine::run(config, options, super::dev_broker::wait_for_shutdown())) {
+    let options = RunOptions {
+        until_eof: args.until_eof,
+    };
+    match runtime.block_on(engine::run(
+        config,
+        options,
+        super::dev_broker::wait_for_shutdown(),
+    )) {
         Ok(summary) => {
             eprintln!(
                 "kingest run: {} records read, {} rows written in {} files, {} bad records",

@@ -41,7 +41,10 @@ pub enum Action {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kingest topics: {e}");
@@ -56,8 +59,15 @@ pub fn run(args: Args) -> ExitCode {
                     println!("{name}\t{}", admin.client().partition_count(&name).await?);
                 }
             }
-            Action::Create { name, partitions, replication } => {
-                let topic = NewTopic { replication_factor: replication, ..NewTopic::new(name.clone(), partitions) };
+            Action::Create {
+                name,
+                partitions,
+                replication,
+            } => {
+                let topic = NewTopic {
+                    replication_factor: replication,
+                    ..NewTopic::new(name.clone(), partitions)
+                };
                 for (n, outcome) in admin.create_topics(&[topic]).await? {
                     outcome?;
                     println!("created {n}");

@@ -75,7 +75,10 @@ pub enum ConfigError {
 
 impl ConfigError {
     pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError::Invalid { field: field.into(), message: message.into() }
+        ConfigError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -239,14 +242,27 @@ impl ErrorConfig {
             None => Ok(None),
             Some(toml::Value::Integer(n)) if *n >= 0 => Ok(Some(ErrorLimit::Count(*n as u64))),
             Some(toml::Value::String(s)) => {
-                let pct = s.trim().strip_suffix('%').ok_or_else(|| ConfigError::invalid(field, format!("{s:?}: give a count (100) or a percentage (\"1%\")")))?;
-                let v: f64 = pct.trim().parse().map_err(|_| ConfigError::invalid(field, format!("{s:?} is not a percentage")))?;
+                let pct = s.trim().strip_suffix('%').ok_or_else(|| {
+                    ConfigError::invalid(
+                        field,
+                        format!("{s:?}: give a count (100) or a percentage (\"1%\")"),
+                    )
+                })?;
+                let v: f64 = pct.trim().parse().map_err(|_| {
+                    ConfigError::invalid(field, format!("{s:?} is not a percentage"))
+                })?;
                 if !(0.0..=100.0).contains(&v) {
-                    return Err(ConfigError::invalid(field, format!("{s:?} is not between 0% and 100%")));
+                    return Err(ConfigError::invalid(
+                        field,
+                        format!("{s:?} is not between 0% and 100%"),
+                    ));
                 }
                 Ok(Some(ErrorLimit::Fraction(v / 100.0)))
             }
-            Some(other) => Err(ConfigError::invalid(field, format!("{other}: give a count (100) or a percentage (\"1%\")"))),
+            Some(other) => Err(ConfigError::invalid(
+                field,
+                format!("{other}: give a count (100) or a percentage (\"1%\")"),
+            )),
         }
     }
 }
@@ -281,7 +297,11 @@ fn default_age() -> HumanDuration {
 
 impl Default for FlushConfig {
     fn default() -> Self {
-        Self { rows: default_rows(), bytes: default_bytes(), age: default_age() }
+        Self {
+            rows: default_rows(),
+            bytes: default_bytes(),
+            age: default_age(),
+        }
     }
 }
 
@@ -330,13 +350,19 @@ fn default_mode() -> String {
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text, &path.display().to_string())
     }
 
     /// Parses and validates configuration text (`origin` names it in errors).
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: origin.to_owned(), message: e.to_string() })?;
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string(),
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -344,29 +370,58 @@ impl Config {
     /// Checks what serde cannot: consistent combinations and well-formed values.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.source.validate()?;
-        if let FormatConfig::Csv { delimiter, quote, .. } = &self.format {
+        if let FormatConfig::Csv {
+            delimiter, quote, ..
+        } = &self.format
+        {
             if delimiter.len() != 1 {
-                return Err(ConfigError::invalid("format.delimiter", format!("{delimiter:?}: one ASCII character, e.g. \",\" or \"|\"")));
+                return Err(ConfigError::invalid(
+                    "format.delimiter",
+                    format!("{delimiter:?}: one ASCII character, e.g. \",\" or \"|\""),
+                ));
             }
             if quote.len() != 1 {
-                return Err(ConfigError::invalid("format.quote", format!("{quote:?}: one ASCII character")));
+                return Err(ConfigError::invalid(
+                    "format.quote",
+                    format!("{quote:?}: one ASCII character"),
+                ));
             }
         }
         let mut seen = std::collections::HashSet::new();
         for (i, c) in self.columns.iter().enumerate() {
             if c.name.is_empty() {
-                return Err(ConfigError::invalid(format!("columns[{i}].name"), "empty column name"));
+                return Err(ConfigError::invalid(
+                    format!("columns[{i}].name"),
+                    "empty column name",
+                ));
             }
             if !seen.insert(c.name.as_str()) {
-                return Err(ConfigError::invalid(format!("columns[{i}].name"), format!("column {:?} is defined twice", c.name)));
+                return Err(ConfigError::invalid(
+                    format!("columns[{i}].name"),
+                    format!("column {:?} is defined twice", c.name),
+                ));
             }
         }
-        if self.columns.is_empty() && matches!(self.format, FormatConfig::Csv { .. } | FormatConfig::Raw { .. }) {
-            return Err(ConfigError::invalid("columns", "CSV and raw formats need [[columns]]: there is nothing to infer them from"));
+        if self.columns.is_empty()
+            && matches!(
+                self.format,
+                FormatConfig::Csv { .. } | FormatConfig::Raw { .. }
+            )
+        {
+            return Err(ConfigError::invalid(
+                "columns",
+                "CSV and raw formats need [[columns]]: there is nothing to infer them from",
+            ));
         }
         match self.errors.on_error {
-            OnError::DeadLetter if self.errors.dead_letter_file.is_none() && self.errors.dead_letter_topic.is_none() => {
-                return Err(ConfigError::invalid("errors.on_error", "dead_letter needs errors.dead_letter_file or errors.dead_letter_topic"));
+            OnError::DeadLetter
+                if self.errors.dead_letter_file.is_none()
+                    && self.errors.dead_letter_topic.is_none() =>
+            {
+                return Err(ConfigError::invalid(
+                    "errors.on_error",
+                    "dead_letter needs errors.dead_letter_file or errors.dead_letter_topic",
+                ));
             }
             _ => {}
         }
@@ -376,15 +431,25 @@ impl Config {
         }
         if let SinkConfig::Parquet { compression, .. } = &self.sink {
             if !["zstd", "snappy", "lz4", "gzip", "none"].contains(&compression.as_str()) {
-                return Err(ConfigError::invalid("sink.compression", format!("{compression:?}: one of zstd, snappy, lz4, gzip, none")));
+                return Err(ConfigError::invalid(
+                    "sink.compression",
+                    format!("{compression:?}: one of zstd, snappy, lz4, gzip, none"),
+                ));
             }
         }
         if let SinkConfig::Postgres { mode, key, .. } = &self.sink {
             match mode.as_str() {
                 "insert" => {}
                 "upsert" if !key.is_empty() => {}
-                "upsert" => return Err(ConfigError::invalid("sink.key", "upsert needs key columns")),
-                other => return Err(ConfigError::invalid("sink.mode", format!("{other:?}: insert or upsert"))),
+                "upsert" => {
+                    return Err(ConfigError::invalid("sink.key", "upsert needs key columns"))
+                }
+                other => {
+                    return Err(ConfigError::invalid(
+                        "sink.mode",
+                        format!("{other:?}: insert or upsert"),
+                    ))
+                }
             }
         }
         Ok(())

@@ -80,20 +80,44 @@ impl SourceConfig {
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.brokers.joined().trim().is_empty() {
-            return Err(ConfigError::invalid("source.brokers", "no bootstrap server given"));
+            return Err(ConfigError::invalid(
+                "source.brokers",
+                "no bootstrap server given",
+            ));
         }
         let names = self.topic_names();
         match (&self.topic_pattern, names.is_empty()) {
-            (None, true) => return Err(ConfigError::invalid("source.topics", "name the topics (topics = [\"events\"]) or a topic_pattern")),
-            (Some(_), false) => return Err(ConfigError::invalid("source.topic_pattern", "give topics or topic_pattern, not both")),
+            (None, true) => {
+                return Err(ConfigError::invalid(
+                    "source.topics",
+                    "name the topics (topics = [\"events\"]) or a topic_pattern",
+                ))
+            }
+            (Some(_), false) => {
+                return Err(ConfigError::invalid(
+                    "source.topic_pattern",
+                    "give topics or topic_pattern, not both",
+                ))
+            }
             _ => {}
         }
         if self.group.is_empty() {
-            return Err(ConfigError::invalid("source.group", "the consumer group cannot be empty"));
+            return Err(ConfigError::invalid(
+                "source.group",
+                "the consumer group cannot be empty",
+            ));
         }
         if let Some(sasl) = &self.sasl {
-            if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"].contains(&sasl.mechanism.as_str()) {
-                return Err(ConfigError::invalid("source.sasl.mechanism", format!("{:?}: one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER", sasl.mechanism)));
+            if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+                .contains(&sasl.mechanism.as_str())
+            {
+                return Err(ConfigError::invalid(
+                    "source.sasl.mechanism",
+                    format!(
+                        "{:?}: one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER",
+                        sasl.mechanism
+                    ),
+                ));
             }
         }
         Ok(())
@@ -130,13 +154,21 @@ impl<'de> Deserialize<'de> for StartAt {
             StartRepr::Text(t) => match t.as_str() {
                 "earliest" | "smallest" | "beginning" => Ok(StartAt::Earliest),
                 "latest" | "largest" | "end" => Ok(StartAt::Latest),
-                other => parse_time(other).map(StartAt::Timestamp).map_err(D::Error::custom),
+                other => parse_time(other)
+                    .map(StartAt::Timestamp)
+                    .map_err(D::Error::custom),
             },
             StartRepr::Table { offsets } => {
                 let mut out = BTreeMap::new();
                 for (k, v) in offsets {
-                    let (topic, partition) = k.rsplit_once(':').ok_or_else(|| D::Error::custom(format!("offsets key {k:?}: write it as \"topic:partition\"")))?;
-                    let partition: i32 = partition.parse().map_err(|_| D::Error::custom(format!("offsets key {k:?}: bad partition")))?;
+                    let (topic, partition) = k.rsplit_once(':').ok_or_else(|| {
+                        D::Error::custom(format!(
+                            "offsets key {k:?}: write it as \"topic:partition\""
+                        ))
+                    })?;
+                    let partition: i32 = partition.parse().map_err(|_| {
+                        D::Error::custom(format!("offsets key {k:?}: bad partition"))
+                    })?;
                     out.insert((topic.to_owned(), partition), v);
                 }
                 Ok(StartAt::Offsets(out))
@@ -148,12 +180,20 @@ impl<'de> Deserialize<'de> for StartAt {
 /// Parses an RFC 3339 time (`2024-01-02T03:04:05Z`, `2024-01-02T03:04:05.123+02:00`) or a date
 /// (`2024-01-02`, midnight UTC) into ms since the epoch.
 pub fn parse_time(text: &str) -> Result<i64, String> {
-    let bad = || format!("{text:?}: expected earliest, latest, a time like 2024-01-02T03:04:05Z, or ms since the epoch");
+    let bad = || {
+        format!("{text:?}: expected earliest, latest, a time like 2024-01-02T03:04:05Z, or ms since the epoch")
+    };
     let t = text.trim();
     let (date, rest) = t.split_at(t.find('T').unwrap_or(t.len()));
     let mut d = date.split('-');
-    let (Some(y), Some(m), Some(day), None) = (d.next(), d.next(), d.next(), d.next()) else { return Err(bad()) };
-    let (y, m, day): (i64, u32, u32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?, day.parse().map_err(|_| bad())?);
+    let (Some(y), Some(m), Some(day), None) = (d.next(), d.next(), d.next(), d.next()) else {
+        return Err(bad());
+    };
+    let (y, m, day): (i64, u32, u32) = (
+        y.parse().map_err(|_| bad())?,
+        m.parse().map_err(|_| bad())?,
+        day.parse().map_err(|_| bad())?,
+    );
     if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
         return Err(bad());
     }
@@ -165,18 +205,26 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
     let tz_at = rest.find(['Z', 'z', '+', '-']).ok_or_else(bad)?;
     let (clock, tz) = rest.split_at(tz_at);
     let mut c = clock.split(':');
-    let (Some(h), Some(mi), Some(s), None) = (c.next(), c.next(), c.next(), c.next()) else { return Err(bad()) };
-    let (h, mi): (i64, i64) = (h.parse().map_err(|_| bad())?, mi.parse().map_err(|_| bad())?);
+    let (Some(h), Some(mi), Some(s), None) = (c.next(), c.next(), c.next(), c.next()) else {
+        return Err(bad());
+    };
+    let (h, mi): (i64, i64) = (
+        h.parse().map_err(|_| bad())?,
+        mi.parse().map_err(|_| bad())?,
+    );
     let secs: f64 = s.parse().map_err(|_| bad())?;
     let offset_min = match tz {
         "Z" | "z" => 0,
         _ => {
             let sign = if tz.starts_with('-') { -1 } else { 1 };
             let (oh, om) = tz[1..].split_once(':').ok_or_else(bad)?;
-            sign * (oh.parse::<i64>().map_err(|_| bad())? * 60 + om.parse::<i64>().map_err(|_| bad())?)
+            sign * (oh.parse::<i64>().map_err(|_| bad())? * 60
+                + om.parse::<i64>().map_err(|_| bad())?)
         }
     };
-    Ok(days * 86_400_000 + (h * 3600 + mi * 60 - offset_min * 60) * 1000 + (secs * 1000.0).round() as i64)
+    Ok(days * 86_400_000
+        + (h * 3600 + mi * 60 - offset_min * 60) * 1000
+        + (secs * 1000.0).round() as i64)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -244,8 +292,14 @@ mod tests {
     fn times() {
         assert_eq!(parse_time("1970-01-01T00:00:00Z"), Ok(0));
         assert_eq!(parse_time("2024-01-02"), Ok(1_704_153_600_000));
-        assert_eq!(parse_time("2024-01-02T03:04:05.123Z"), Ok(1_704_164_645_123));
-        assert_eq!(parse_time("2024-01-02T05:04:05.123+02:00"), Ok(1_704_164_645_123));
+        assert_eq!(
+            parse_time("2024-01-02T03:04:05.123Z"),
+            Ok(1_704_164_645_123)
+        );
+        assert_eq!(
+            parse_time("2024-01-02T05:04:05.123+02:00"),
+            Ok(1_704_164_645_123)
+        );
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("2024-13-01").is_err());
     }

@@ -67,22 +67,47 @@ fn a_full_config() {
     assert_eq!(c.source.start, StartAt::Timestamp(1_704_153_600_000));
     assert_eq!(c.source.isolation, Isolation::ReadUncommitted);
     assert_eq!(c.source.properties["fetch.max.bytes"], "1048576");
-    assert_eq!(c.source.sasl.as_ref().unwrap().password_env.as_deref(), Some("KAFKA_PASSWORD"));
-    assert!(matches!(&c.format, FormatConfig::Csv { delimiter, header: Some(h), .. } if delimiter == "|" && h.len() == 2));
+    assert_eq!(
+        c.source.sasl.as_ref().unwrap().password_env.as_deref(),
+        Some("KAFKA_PASSWORD")
+    );
+    assert!(
+        matches!(&c.format, FormatConfig::Csv { delimiter, header: Some(h), .. } if delimiter == "|" && h.len() == 2)
+    );
     assert_eq!(c.columns.len(), 3);
     assert!(!c.columns[0].nullable && c.columns[1].nullable);
     assert_eq!(c.errors.limit().unwrap(), Some(ErrorLimit::Fraction(0.01)));
-    assert_eq!(c.flush, FlushConfig { rows: 5000, bytes: ByteSize(50 << 20), age: HumanDuration(std::time::Duration::from_secs(30)) });
-    assert!(matches!(&c.sink, SinkConfig::Parquet { compression, partition_by: Some(p), .. } if compression == "snappy" && p == "date"));
+    assert_eq!(
+        c.flush,
+        FlushConfig {
+            rows: 5000,
+            bytes: ByteSize(50 << 20),
+            age: HumanDuration(std::time::Duration::from_secs(30))
+        }
+    );
+    assert!(
+        matches!(&c.sink, SinkConfig::Parquet { compression, partition_by: Some(p), .. } if compression == "snappy" && p == "date")
+    );
     assert_eq!(c.filter.as_deref(), Some("count > 10"));
 }
 
 #[test]
 fn defaults_for_a_minimal_json_job() {
-    let c = Config::parse("[source]\nbrokers = \"localhost:9092\"\ntopic = \"events\"\n[sink]\ntype = \"stdout\"\n", "min.toml").unwrap();
+    let c = Config::parse(
+        "[source]\nbrokers = \"localhost:9092\"\ntopic = \"events\"\n[sink]\ntype = \"stdout\"\n",
+        "min.toml",
+    )
+    .unwrap();
     assert_eq!(c.format, FormatConfig::Json);
     assert_eq!(c.source.topic_names(), vec!["events".to_owned()]);
-    assert_eq!((c.source.group.as_str(), c.source.start.clone(), c.source.isolation), ("kingest", StartAt::Earliest, Isolation::ReadCommitted));
+    assert_eq!(
+        (
+            c.source.group.as_str(),
+            c.source.start.clone(),
+            c.source.isolation
+        ),
+        ("kingest", StartAt::Earliest, Isolation::ReadCommitted)
+    );
     assert_eq!(c.flush, FlushConfig::default());
     assert_eq!(c.errors.on_error, OnError::Fail);
 }
@@ -91,9 +116,15 @@ fn defaults_for_a_minimal_json_job() {
 fn explicit_offsets_and_aliases() {
     let c = Config::parse("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\nconsumer_group = \"dg\"\nstart = { offsets = { \"t:0\" = 100, \"t:1\" = 7 } }\n[sink]\ntype = \"stdout\"\n", "x").unwrap();
     assert_eq!(c.source.group, "dg");
-    let StartAt::Offsets(o) = c.source.start else { panic!() };
+    let StartAt::Offsets(o) = c.source.start else {
+        panic!()
+    };
     assert_eq!(o[&("t".to_owned(), 1)], 7);
-    for (text, want) in [("\"smallest\"", StartAt::Earliest), ("\"largest\"", StartAt::Latest), ("1700000000000", StartAt::Timestamp(1_700_000_000_000))] {
+    for (text, want) in [
+        ("\"smallest\"", StartAt::Earliest),
+        ("\"largest\"", StartAt::Latest),
+        ("1700000000000", StartAt::Timestamp(1_700_000_000_000)),
+    ] {
         let c = Config::parse(&format!("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\nstart = {text}\n[sink]\ntype = \"stdout\"\n"), "x").unwrap();
         assert_eq!(c.source.start, want);
     }

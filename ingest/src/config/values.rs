@@ -19,9 +19,13 @@ pub struct HumanDuration(pub Duration);
 /// Parses a size such as `128MiB`.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("{text:?} is not a size like 128MiB"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 128MiB"))?;
     let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kib" => 1024.0,
@@ -30,7 +34,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "mb" => 1e6,
         "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
         "gb" => 1e9,
-        other => return Err(format!("{text:?}: unknown size unit {other:?} (B, KiB, MiB, GiB, KB, MB, GB)")),
+        other => {
+            return Err(format!(
+                "{text:?}: unknown size unit {other:?} (B, KiB, MiB, GiB, KB, MB, GB)"
+            ))
+        }
     };
     Ok((n * mult) as u64)
 }
@@ -38,16 +46,24 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// Parses a duration such as `5m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("{text:?} is not a duration like 5m or 500ms"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 5m or 500ms"))?;
     let secs = match unit.trim() {
         "" | "s" => n,
         "ms" => n / 1000.0,
         "m" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86400.0,
-        other => return Err(format!("{text:?}: unknown duration unit {other:?} (ms, s, m, h, d)")),
+        other => {
+            return Err(format!(
+                "{text:?}: unknown duration unit {other:?} (ms, s, m, h, d)"
+            ))
+        }
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("{text:?} is not a duration"));
@@ -75,13 +91,19 @@ impl<'de, T, F: Fn(&str) -> Result<T, String>> Visitor<'de> for NumberOrText<F> 
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NumberOrText(|s: &str| parse_size(s).map(ByteSize), "a size like 128MiB or a number of bytes"))
+        d.deserialize_any(NumberOrText(
+            |s: &str| parse_size(s).map(ByteSize),
+            "a size like 128MiB or a number of bytes",
+        ))
     }
 }
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NumberOrText(|s: &str| parse_duration(s).map(HumanDuration), "a duration like 5m or a number of seconds"))
+        d.deserialize_any(NumberOrText(
+            |s: &str| parse_duration(s).map(HumanDuration),
+            "a duration like 5m or a number of seconds",
+        ))
     }
 }
 
@@ -96,7 +118,9 @@ mod tests {
         assert_eq!(parse_size("1GB"), Ok(1_000_000_000));
         assert_eq!(parse_size("1.5k"), Ok(1536));
         assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("12 parsecs").unwrap_err().contains("unknown size unit"));
+        assert!(parse_size("12 parsecs")
+            .unwrap_err()
+            .contains("unknown size unit"));
         assert!(parse_size("lots").is_err());
     }
 

@@ -15,10 +15,16 @@ use crate::decode::{FormatSpec, RegistryClient, RegistryOptions};
 use crate::schema::{parse_type, ColumnSpec, FormatKind, Source};
 use crate::sink::parquet::{ParquetCompression, ParquetSinkConfig, RollPolicy};
 
-fn secret(value: &Option<String>, env: &Option<String>, field: &str) -> Result<Option<String>, EngineError> {
+fn secret(
+    value: &Option<String>,
+    env: &Option<String>,
+    field: &str,
+) -> Result<Option<String>, EngineError> {
     match (value, env) {
         (Some(v), _) => Ok(Some(v.clone())),
-        (None, Some(var)) => std::env::var(var).map(Some).map_err(|_| EngineError::Setup(format!("{field}: environment variable {var} is not set"))),
+        (None, Some(var)) => std::env::var(var).map(Some).map_err(|_| {
+            EngineError::Setup(format!("{field}: environment variable {var} is not set"))
+        }),
         (None, None) => Ok(None),
     }
 }
@@ -32,33 +38,58 @@ pub fn client_config(config: &Config) -> Result<ClientConfig, EngineError> {
     }
     if let Some(tls) = &source.tls {
         let settings = TlsConfig {
-            ca: tls.ca.as_ref().map_or(CaSource::System, |f| CaSource::File(PathBuf::from(f))),
+            ca: tls
+                .ca
+                .as_ref()
+                .map_or(CaSource::System, |f| CaSource::File(PathBuf::from(f))),
             client_cert: match (&tls.cert, &tls.key) {
                 (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
                 (None, None) => None,
-                _ => return Err(EngineError::Setup("source.tls: cert and key go together".to_owned())),
+                _ => {
+                    return Err(EngineError::Setup(
+                        "source.tls: cert and key go together".to_owned(),
+                    ))
+                }
             },
             server_name: tls.server_name.clone(),
             danger_accept_invalid_certs: tls.danger_accept_invalid_certs,
         };
-        let built = settings.build().map_err(|e| EngineError::Setup(format!("source.tls: {e}")))?;
+        let built = settings
+            .build()
+            .map_err(|e| EngineError::Setup(format!("source.tls: {e}")))?;
         c.connection.tls = Some((built, settings));
     }
     if let Some(sasl) = &source.sasl {
         let user = sasl.username.clone().unwrap_or_default();
-        let password = secret(&sasl.password, &sasl.password_env, "source.sasl.password")?.unwrap_or_default();
+        let password =
+            secret(&sasl.password, &sasl.password_env, "source.sasl.password")?.unwrap_or_default();
         c.connection.sasl = Some(match sasl.mechanism.as_str() {
             "PLAIN" => Mechanism::plain(user, password),
             "SCRAM-SHA-256" => Mechanism::scram_sha256(user, password),
             "SCRAM-SHA-512" => Mechanism::scram_sha512(user, password),
             _ => {
-                let token = secret(&sasl.token, &sasl.token_env, "source.sasl.token")?.ok_or_else(|| EngineError::Setup("source.sasl: OAUTHBEARER needs token or token_env".to_owned()))?;
+                let token = secret(&sasl.token, &sasl.token_env, "source.sasl.token")?.ok_or_else(
+                    || {
+                        EngineError::Setup(
+                            "source.sasl: OAUTHBEARER needs token or token_env".to_owned(),
+                        )
+                    },
+                )?;
                 Mechanism::oauthbearer_token(OAuthToken::new(token))
             }
         });
     }
     for (key, value) in &source.properties {
-        let ms = || value.parse::<u64>().map(Duration::from_millis).map_err(|_| EngineError::Setup(format!("source.properties.{key}: {value:?} is not a number of milliseconds")));
+        let ms = || {
+            value
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| {
+                    EngineError::Setup(format!(
+                        "source.properties.{key}: {value:?} is not a number of milliseconds"
+                    ))
+                })
+        };
         match key.as_str() {
             "request.timeout.ms" => c.connection.request_timeout = ms()?,
             "socket.connection.setup.timeout.ms" => c.connection.connect_timeout = ms()?,
@@ -77,19 +108,42 @@ pub fn client_config(config: &Config) -> Result<ClientConfig, EngineError> {
 pub fn format_spec(format: &FormatConfig) -> Result<FormatSpec, EngineError> {
     Ok(match format {
         FormatConfig::Json => FormatSpec::Json,
-        FormatConfig::Csv { delimiter, quote, null, header } => {
-            FormatSpec::Csv { delimiter: delimiter.as_bytes()[0], quote: quote.as_bytes()[0], null: null.clone(), names: header.clone() }
-        }
-        FormatConfig::Raw { r#as } => FormatSpec::Raw { utf8: *r#as == RawAs::String },
-        FormatConfig::Avro { registry, registry_username, registry_password, registry_password_env, registry_ca } => {
+        FormatConfig::Csv {
+            delimiter,
+            quote,
+            null,
+            header,
+        } => FormatSpec::Csv {
+            delimiter: delimiter.as_bytes()[0],
+            quote: quote.as_bytes()[0],
+            null: null.clone(),
+            names: header.clone(),
+        },
+        FormatConfig::Raw { r#as } => FormatSpec::Raw {
+            utf8: *r#as == RawAs::String,
+        },
+        FormatConfig::Avro {
+            registry,
+            registry_username,
+            registry_password,
+            registry_password_env,
+            registry_ca,
+        } => {
             let options = RegistryOptions {
                 urls: registry.split(',').map(|u| u.trim().to_owned()).collect(),
                 username: registry_username.clone(),
-                password: secret(registry_password, registry_password_env, "format.registry_password")?,
+                password: secret(
+                    registry_password,
+                    registry_password_env,
+                    "format.registry_password",
+                )?,
                 ca_file: registry_ca.as_ref().map(PathBuf::from),
                 ..RegistryOptions::default()
             };
-            FormatSpec::Avro { registry: RegistryClient::new(options).map_err(|e| EngineError::Setup(format!("format.registry: {e}")))? }
+            FormatSpec::Avro {
+                registry: RegistryClient::new(options)
+                    .map_err(|e| EngineError::Setup(format!("format.registry: {e}")))?,
+            }
         }
     })
 }
@@ -113,12 +167,14 @@ pub fn columns(config: &Config) -> Result<Vec<ColumnSpec>, EngineError> {
         .enumerate()
         .map(|(i, c): (usize, &ColumnConfig)| {
             let field = |f: &str| format!("columns[{i}].{f}");
-            let data_type = parse_type(&c.ty).map_err(|e| EngineError::Setup(format!("{}: {e}", field("type"))))?;
+            let data_type = parse_type(&c.ty)
+                .map_err(|e| EngineError::Setup(format!("{}: {e}", field("type"))))?;
             let text = c.source.clone().unwrap_or_else(|| match value_kind {
                 FormatKind::Json => format!("/{}", c.name),
                 _ => c.name.clone(),
             });
-            let source = Source::parse_with_key(&text, value_kind, key_kind).map_err(|e| EngineError::Setup(format!("{}: {e}", field("source"))))?;
+            let source = Source::parse_with_key(&text, value_kind, key_kind)
+                .map_err(|e| EngineError::Setup(format!("{}: {e}", field("source"))))?;
             let mut spec = ColumnSpec::new(c.name.clone(), data_type, source);
             if !c.nullable {
                 spec = spec.not_null();
@@ -130,10 +186,23 @@ pub fn columns(config: &Config) -> Result<Vec<ColumnSpec>, EngineError> {
 
 /// The Parquet sink's settings.
 pub fn parquet_config(config: &Config) -> Result<Option<ParquetSinkConfig>, EngineError> {
-    let SinkConfig::Parquet { path, compression, partition_by } = &config.sink else { return Ok(None) };
+    let SinkConfig::Parquet {
+        path,
+        compression,
+        partition_by,
+    } = &config.sink
+    else {
+        return Ok(None);
+    };
     let mut c = ParquetSinkConfig::new(path.clone(), config.source.group.clone());
-    c.compression = compression.parse::<ParquetCompression>().map_err(|e| EngineError::Setup(format!("sink.compression: {e}")))?;
+    c.compression = compression
+        .parse::<ParquetCompression>()
+        .map_err(|e| EngineError::Setup(format!("sink.compression: {e}")))?;
     c.partition_by = partition_by.clone();
-    c.roll = RollPolicy { max_rows: config.flush.rows, max_bytes: config.flush.bytes.0, max_age: config.flush.age.0 };
+    c.roll = RollPolicy {
+        max_rows: config.flush.rows,
+        max_bytes: config.flush.bytes.0,
+        max_age: config.flush.age.0,
+    };
     Ok(Some(c))
 }

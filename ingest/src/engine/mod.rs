@@ -16,7 +16,9 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use kingest_client::consumer::{ConsumerConfig, IsolationLevel, OffsetReset, StartAt};
-use kingest_client::group::consumer::{AssignorKind, GroupConsumer, GroupConsumerConfig, GroupEvent, TopicSubscription};
+use kingest_client::group::consumer::{
+    AssignorKind, GroupConsumer, GroupConsumerConfig, GroupEvent, TopicSubscription,
+};
 use kingest_client::{Client, ClientError};
 use thiserror::Error;
 
@@ -35,12 +37,12 @@ pub enum EngineError {
     /// The configuration could not be turned into a running job.
     #[error("{0}")]
     Setup(String),
-    /// The Kafka client failed.
+    /// The Kafka client failed (boxed: client errors are large and rare).
     #[error(transparent)]
-    Client(#[from] ClientError),
+    Client(Box<ClientError>),
     /// The sink failed.
     #[error(transparent)]
-    Sink(#[from] SinkError),
+    Sink(Box<SinkError>),
     /// A record could not be decoded and `on_error = "fail"`.
     #[error("{topic}-{partition} offset {offset}: {source}")]
     Record {
@@ -50,8 +52,8 @@ pub enum EngineError {
         partition: i32,
         /// The record's offset.
         offset: i64,
-        /// What was wrong.
-        source: DecodeError,
+        /// What was wrong (boxed: decode errors carry text and are rare).
+        source: Box<DecodeError>,
     },
     /// More records failed than `errors.max_errors` allows.
     #[error("stopping: {errors} bad records of {records} exceed errors.max_errors ({limit}); the last at {topic}-{partition} offset {offset}: {last}")]
@@ -79,6 +81,18 @@ pub enum EngineError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+impl From<ClientError> for EngineError {
+    fn from(e: ClientError) -> Self {
+        EngineError::Client(Box::new(e))
+    }
+}
+
+impl From<SinkError> for EngineError {
+    fn from(e: SinkError) -> Self {
+        EngineError::Sink(Box::new(e))
+    }
 }
 
 /// How `kingest run` runs.
@@ -114,22 +128,42 @@ struct Part {
 
 /// Runs a job until `shutdown` resolves (SIGINT/SIGTERM), or the end of the data with
 /// `until_eof`: flushing, committing and leaving the group on the way out.
-pub async fn run(config: Config, options: RunOptions, shutdown: impl Future<Output = ()>) -> Result<RunSummary, EngineError> {
+pub async fn run(
+    config: Config,
+    options: RunOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<RunSummary, EngineError> {
     let client = Client::connect(client_config(&config)?).await?;
-    let columns = if config.columns.is_empty() { infer(&config, &client).await? } else { columns(&config)? };
+    let columns = if config.columns.is_empty() {
+        infer(&config, &client).await?
+    } else {
+        columns(&config)?
+    };
     let schema = arrow_schema(&columns);
     let mut sink = match parquet_config(&config)? {
         Some(c) => AnySink::Parquet(Box::new(ParquetSink::open(c, schema.clone()).await?)),
-        None if matches!(config.sink, SinkConfig::Stdout) => AnySink::Stdout(StdoutSink::new(schema.clone())),
-        None => return Err(EngineError::Setup("sink.type postgres is not available in this build yet".to_owned())),
+        None if matches!(config.sink, SinkConfig::Stdout) => {
+            AnySink::Stdout(StdoutSink::new(schema.clone()))
+        }
+        None => {
+            return Err(EngineError::Setup(
+                "sink.type postgres is not available in this build yet".to_owned(),
+            ))
+        }
     };
     let value_format = format_spec(&config.format)?;
     let key_format = config.key_format.as_ref().map(format_spec).transpose()?;
-    let limit = config.errors.limit().map_err(|e| EngineError::Setup(e.to_string()))?;
+    let limit = config
+        .errors
+        .limit()
+        .map_err(|e| EngineError::Setup(e.to_string()))?;
 
     let mut group_config = GroupConsumerConfig::new(&config.source.group, &[]);
     group_config.subscription = match &config.source.topic_pattern {
-        Some(p) => TopicSubscription::Pattern(regex::Regex::new(p).map_err(|e| EngineError::Setup(format!("source.topic_pattern: {e}")))?),
+        Some(p) => TopicSubscription::Pattern(
+            regex::Regex::new(p)
+                .map_err(|e| EngineError::Setup(format!("source.topic_pattern: {e}")))?,
+        ),
         None => TopicSubscription::Topics(config.source.topic_names()),
     };
     group_config.assignors = vec![AssignorKind::Range, AssignorKind::CooperativeSticky];
@@ -152,7 +186,14 @@ pub async fn run(config: Config, options: RunOptions, shutdown: impl Future<Outp
     let mut summary = RunSummary::default();
     let mut dead_letter = match &config.errors.dead_letter_file {
         Some(path) if config.errors.on_error == OnError::DeadLetter => {
-            let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|source| EngineError::DeadLetter { path: path.clone(), source })?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| EngineError::DeadLetter {
+                    path: path.clone(),
+                    source,
+                })?;
             Some((path.clone(), std::io::BufWriter::new(file)))
         }
         _ => None,
@@ -170,7 +211,8 @@ pub async fn run(config: Config, options: RunOptions, shutdown: impl Future<Outp
                 GroupEvent::Assigned(partitions) => {
                     let resume = sink.committed_offsets().await?;
                     for (topic, partition) in partitions {
-                        let decoder = RowDecoder::new(&columns, &value_format, key_format.as_ref()).map_err(|e| EngineError::Setup(e.to_string()))?;
+                        let decoder = RowDecoder::new(&columns, &value_format, key_format.as_ref())
+                            .map_err(|e| EngineError::Setup(e.to_string()))?;
                         let key = (topic.clone(), partition);
                         let pc = consumer.partition_consumer();
                         if let Some(offset) = resume.get(&key) {
@@ -184,14 +226,23 @@ pub async fn run(config: Config, options: RunOptions, shutdown: impl Future<Outp
                             pc.seek_to(&topic, partition, StartAt::Timestamp(ms))?;
                         }
                         let position = pc.position(&topic, partition).unwrap_or(0);
-                        parts.insert(key, Part { decoder, first: position, next: position, since: Instant::now() });
+                        parts.insert(
+                            key,
+                            Part {
+                                decoder,
+                                first: position,
+                                next: position,
+                                since: Instant::now(),
+                            },
+                        );
                     }
                 }
                 GroupEvent::Revoked(partitions) => {
                     // Flush what belongs to them before they go, and commit it.
                     for (topic, partition) in &partitions {
                         if let Some(mut part) = parts.remove(&(topic.clone(), *partition)) {
-                            write_part(&mut sink, topic, *partition, &mut part, &mut summary).await?;
+                            write_part(&mut sink, topic, *partition, &mut part, &mut summary)
+                                .await?;
                         }
                     }
                     let files = sink.flush().await?;
@@ -205,19 +256,30 @@ pub async fn run(config: Config, options: RunOptions, shutdown: impl Future<Outp
                 }
                 GroupEvent::Records(fetched) => {
                     for fp in fetched.partitions() {
-                        let Some(part) = parts.get_mut(&(fp.topic().to_owned(), fp.partition())) else { continue };
+                        let Some(part) = parts.get_mut(&(fp.topic().to_owned(), fp.partition()))
+                        else {
+                            continue;
+                        };
                         for r in fp.records() {
                             summary.records += 1;
                             let ctx = RecordContext::new(fp.topic(), fp.partition(), &r.record);
                             let decoded = if part.decoder.needs_prepare(&ctx) {
                                 // Fetching a schema from the registry blocks: keep it off the reactor.
-                                tokio::task::block_in_place(|| part.decoder.prepare(&ctx)).and_then(|()| part.decoder.append(&ctx))
+                                tokio::task::block_in_place(|| part.decoder.prepare(&ctx))
+                                    .and_then(|()| part.decoder.append(&ctx))
                             } else {
                                 part.decoder.append(&ctx)
                             };
                             if let Err(e) = decoded {
                                 summary.errors += 1;
-                                on_bad_record(&config, &ctx, e, &summary, limit, dead_letter.as_mut())?;
+                                on_bad_record(
+                                    &config,
+                                    &ctx,
+                                    e,
+                                    &summary,
+                                    limit,
+                                    dead_letter.as_mut(),
+                                )?;
                             }
                         }
                         if part.decoder.rows() == 0 && part.first == part.next {
@@ -230,7 +292,9 @@ pub async fn run(config: Config, options: RunOptions, shutdown: impl Future<Outp
         }
         // Write partitions that reached a threshold; commit files the sink made durable.
         for ((topic, partition), part) in parts.iter_mut() {
-            let due = part.decoder.rows() as u64 >= config.flush.rows || part.decoder.estimated_bytes() as u64 >= config.flush.bytes.0 || (part.next > part.first && part.since.elapsed() >= age);
+            let due = part.decoder.rows() as u64 >= config.flush.rows
+                || part.decoder.estimated_bytes() as u64 >= config.flush.bytes.0
+                || (part.next > part.first && part.since.elapsed() >= age);
             if due {
                 write_part(&mut sink, topic, *partition, part, &mut summary).await?;
             }
@@ -251,7 +315,8 @@ pub async fn run(config: Config, options: RunOptions, shutdown: impl Future<Outp
         write_part(&mut sink, topic, *partition, part, &mut summary).await?;
     }
     if let Some((path, mut w)) = dead_letter {
-        w.flush().map_err(|source| EngineError::DeadLetter { path, source })?;
+        w.flush()
+            .map_err(|source| EngineError::DeadLetter { path, source })?;
     }
     let files = sink.close().await?;
     commit(&mut consumer, &files, &mut summary).await;
@@ -260,13 +325,24 @@ pub async fn run(config: Config, options: RunOptions, shutdown: impl Future<Outp
 }
 
 /// Hands a partition's decoded rows to the sink (nothing when no new offset was read).
-async fn write_part(sink: &mut AnySink, topic: &str, partition: i32, part: &mut Part, summary: &mut RunSummary) -> Result<(), EngineError> {
+async fn write_part(
+    sink: &mut AnySink,
+    topic: &str,
+    partition: i32,
+    part: &mut Part,
+    summary: &mut RunSummary,
+) -> Result<(), EngineError> {
     if part.next <= part.first {
         return Ok(());
     }
     let batch = part.decoder.finish();
     if batch.num_rows() > 0 {
-        sink.write(&PartitionKey::new(topic, partition), &batch, OffsetRange::new(part.first, part.next)).await?;
+        sink.write(
+            &PartitionKey::new(topic, partition),
+            &batch,
+            OffsetRange::new(part.first, part.next),
+        )
+        .await?;
         summary.rows += batch.num_rows() as u64;
         part.first = part.next;
     }
@@ -280,7 +356,9 @@ async fn commit(consumer: &mut GroupConsumer, files: &[CommittedFile], summary: 
     summary.files += files.len();
     let mut offsets: HashMap<(String, i32), i64> = HashMap::new();
     for f in files {
-        let e = offsets.entry((f.partition.topic.clone(), f.partition.partition)).or_insert(f.offsets.next);
+        let e = offsets
+            .entry((f.partition.topic.clone(), f.partition.partition))
+            .or_insert(f.offsets.next);
         *e = (*e).max(f.offsets.next);
     }
     if let Err(e) = consumer.commit_offsets(&offsets).await {
@@ -297,7 +375,12 @@ fn on_bad_record(
     dead_letter: Option<&mut (String, std::io::BufWriter<std::fs::File>)>,
 ) -> Result<(), EngineError> {
     if config.errors.on_error == OnError::Fail {
-        return Err(EngineError::Record { topic: ctx.topic.to_owned(), partition: ctx.partition, offset: ctx.offset, source: error });
+        return Err(EngineError::Record {
+            topic: ctx.topic.to_owned(),
+            partition: ctx.partition,
+            offset: ctx.offset,
+            source: Box::new(error),
+        });
     }
     tracing::warn!(topic = ctx.topic, partition = ctx.partition, offset = ctx.offset, error = %error, "bad record");
     if let Some((path, w)) = dead_letter {
@@ -306,19 +389,29 @@ fn on_bad_record(
             "error": error.to_string(),
             "key_hex": ctx.key.map(hex::encode), "value_hex": ctx.value.map(hex::encode),
         });
-        writeln!(w, "{line}").map_err(|source| EngineError::DeadLetter { path: path.clone(), source })?;
+        writeln!(w, "{line}").map_err(|source| EngineError::DeadLetter {
+            path: path.clone(),
+            source,
+        })?;
     }
     let over = match limit {
         None => false,
         Some(ErrorLimit::Count(n)) => summary.errors > n,
         // A fraction needs some records to mean anything: judged from 100 records on.
-        Some(ErrorLimit::Fraction(f)) => summary.records >= 100 && summary.errors as f64 > f * summary.records as f64,
+        Some(ErrorLimit::Fraction(f)) => {
+            summary.records >= 100 && summary.errors as f64 > f * summary.records as f64
+        }
     };
     if over {
         return Err(EngineError::ErrorLimit {
             errors: summary.errors,
             records: summary.records,
-            limit: config.errors.max_errors.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+            limit: config
+                .errors
+                .max_errors
+                .as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
             topic: ctx.topic.to_owned(),
             partition: ctx.partition,
             offset: ctx.offset,
@@ -334,7 +427,10 @@ async fn infer(config: &Config, client: &Client) -> Result<Vec<ColumnSpec>, Engi
     if !matches!(config.format, crate::config::FormatConfig::Json) {
         return Err(EngineError::Setup("columns can only be inferred for JSON here; list [[columns]] (Avro schemas are not inferred from the registry yet)".to_owned()));
     }
-    let mut consumer = kingest_client::consumer::PartitionConsumer::new(client.clone(), ConsumerConfig::default())?;
+    let mut consumer = kingest_client::consumer::PartitionConsumer::new(
+        client.clone(),
+        ConsumerConfig::default(),
+    )?;
     let mut assign = Vec::new();
     for topic in config.source.topic_names() {
         for p in 0..client.partition_count(&topic).await? as i32 {
@@ -346,20 +442,33 @@ async fn infer(config: &Config, client: &Client) -> Result<Vec<ColumnSpec>, Engi
     let deadline = Instant::now() + Duration::from_secs(10);
     while samples.len() < 200 && Instant::now() < deadline {
         let fetched = consumer.poll_timeout(Duration::from_millis(500)).await?;
-        samples.extend(fetched.records().filter_map(|r| r.record.value.map(<[u8]>::to_vec)).take(200 - samples.len()));
-        if assign.iter().all(|(t, p, _)| consumer.lag(t, *p) == Some(0)) {
+        samples.extend(
+            fetched
+                .records()
+                .filter_map(|r| r.record.value.map(<[u8]>::to_vec))
+                .take(200 - samples.len()),
+        );
+        if assign
+            .iter()
+            .all(|(t, p, _)| consumer.lag(t, *p) == Some(0))
+        {
             break;
         }
     }
     if samples.is_empty() {
-        return Err(EngineError::Setup("no [[columns]] given and no records to infer them from".to_owned()));
+        return Err(EngineError::Setup(
+            "no [[columns]] given and no records to infer them from".to_owned(),
+        ));
     }
     let refs: Vec<&[u8]> = samples.iter().map(Vec::as_slice).collect();
-    let columns = crate::schema::infer_json_schema(&refs).map_err(|e| EngineError::Setup(format!("inferring columns: {e}")))?;
-    eprintln!("kingest: no [[columns]] given; inferred from {} records:", samples.len());
+    let columns = crate::schema::infer_json_schema(&refs)
+        .map_err(|e| EngineError::Setup(format!("inferring columns: {e}")))?;
+    eprintln!(
+        "kingest: no [[columns]] given; inferred from {} records:",
+        samples.len()
+    );
     for c in &columns {
         eprintln!("  {} {}", c.name, crate::schema::format_type(&c.data_type));
     }
     Ok(columns)
 }
-

@@ -79,8 +79,15 @@ pub(crate) fn find_coordinator(
 
 /// Whether two protocol lists offer the same protocols for the same topics.
 fn same_subscription(a: &[(String, bytes::Bytes)], b: &[(String, bytes::Bytes)]) -> bool {
-    let topics = |md: &bytes::Bytes| kingest_client::group::protocol::Subscription::decode(md).map(|s| s.topics).ok();
-    a.len() == b.len() && a.iter().zip(b).all(|((na, ma), (nb, mb))| na == nb && (ma == mb || (topics(ma).is_some() && topics(ma) == topics(mb))))
+    let topics = |md: &bytes::Bytes| {
+        kingest_client::group::protocol::Subscription::decode(md)
+            .map(|s| s.topics)
+            .ok()
+    };
+    a.len() == b.len()
+        && a.iter().zip(b).all(|((na, ma), (nb, mb))| {
+            na == nb && (ma == mb || (topics(ma).is_some() && topics(ma) == topics(mb)))
+        })
 }
 
 fn join_error(code: ErrorCode, member_id: &str) -> JoinGroupResponse {
@@ -171,7 +178,10 @@ pub(crate) async fn join_group(ctx: &Ctx, version: i16, r: JoinGroupRequest) -> 
         // A restarted static member's metadata differs in what it owned and its generation, not
         // in what it asks for: compare the protocols offered and, for consumer groups, the
         // subscribed topics (Kafka rebalances a static member's rejoin only if those changed).
-        let same_subscription = group.members.get(&member_id).is_some_and(|m| same_subscription(&m.protocols, &protocols));
+        let same_subscription = group
+            .members
+            .get(&member_id)
+            .is_some_and(|m| same_subscription(&m.protocols, &protocols));
         if static_rejoin && same_subscription && group.phase == Phase::Stable {
             let m = group.members.get_mut(&member_id).expect("just inserted");
             m.last_heartbeat = now;
