@@ -135,7 +135,7 @@ impl Decodable for AlterPartitionResponse {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            unknown_tagged_fields.insert(i32::try_from(tag).map_err(|_| anyhow::Error::msg("tagged field tag above i32::MAX"))?, unknown_value); // kingest patch
         }
         Ok(Self {
             throttle_time_ms,
@@ -348,7 +348,7 @@ impl Decodable for PartitionData {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            unknown_tagged_fields.insert(i32::try_from(tag).map_err(|_| anyhow::Error::msg("tagged field tag above i32::MAX"))?, unknown_value); // kingest patch
         }
         Ok(Self {
             partition_index,
@@ -485,7 +485,7 @@ impl Decodable for TopicData {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            unknown_tagged_fields.insert(i32::try_from(tag).map_err(|_| anyhow::Error::msg("tagged field tag above i32::MAX"))?, unknown_value); // kingest patch
         }
         Ok(Self {
             topic_id,

@@ -154,7 +154,7 @@ impl Decodable for ListTransactionsResponse {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            unknown_tagged_fields.insert(i32::try_from(tag).map_err(|_| anyhow::Error::msg("tagged field tag above i32::MAX"))?, unknown_value); // kingest patch
         }
         Ok(Self {
             throttle_time_ms,
@@ -301,7 +301,7 @@ impl Decodable for TransactionState {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            unknown_tagged_fields.insert(i32::try_from(tag).map_err(|_| anyhow::Error::msg("tagged field tag above i32::MAX"))?, unknown_value); // kingest patch
         }
         Ok(Self {
             transactional_id,

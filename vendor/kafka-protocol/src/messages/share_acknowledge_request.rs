@@ -120,7 +120,7 @@ impl Decodable for AcknowledgePartition {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            unknown_tagged_fields.insert(i32::try_from(tag).map_err(|_| anyhow::Error::msg("tagged field tag above i32::MAX"))?, unknown_value); // kingest patch
         }
         Ok(Self {
             partition_index,
@@ -247,7 +247,7 @@ impl Decodable for AcknowledgeTopic {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            unknown_tagged_fields.insert(i32::try_from(tag).map_err(|_| anyhow::Error::msg("tagged field tag above i32::MAX"))?, unknown_value); // kingest patch
         }
         Ok(Self {
             topic_id,
@@ -390,7 +390,7 @@ impl Decodable for AcknowledgementBatch {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            unknown_tagged_fields.insert(i32::try_from(tag).map_err(|_| anyhow::Error::msg("tagged field tag above i32::MAX"))?, unknown_value); // kingest patch
         }
         Ok(Self {
             first_offset,
@@ -552,7 +552,7 @@ impl Decodable for ShareAcknowledgeRequest {
             let tag: u32 = types::UnsignedVarInt.decode(buf)?;
             let size: u32 = types::UnsignedVarInt.decode(buf)?;
             let unknown_value = buf.try_get_bytes(size as usize)?;
-            unknown_tagged_fields.insert(tag as i32, unknown_value);
+            unknown_tagged_fields.insert(i32::try_from(tag).map_err(|_| anyhow::Error::msg("tagged field tag above i32::MAX"))?, unknown_value); // kingest patch
         }
         Ok(Self {
             group_id,

@@ -1,0 +1,430 @@
+//! The JSON decoder: walks each document once and sends the values the columns' pointers
+//! name straight into their builders.
+//!
+//! The columns' pointers are compiled into a trie ([`Node`]): at each level, the member keys
+//! (or array indexes) some column needs below. Walking an object, each member's key is looked
+//! up among its node's children, trying first the child after the last one matched (documents
+//! of one topic usually keep their key order, so this is one comparison per key); members no
+//! column needs are skipped by the scanner without being materialized. A value a column wants
+//! is converted from its text as it is read: a number from its digits, a string from the input
+//! slice or, when it holds escapes, from the decoder's scratch buffer.
+//!
+//! Nested columns (`list<...>`, `struct<...>`) are filled by walking the array or object into
+//! the item or field builders. A string or binary column given an object or array receives
+//! its raw JSON text, so a column can keep a sub-document whole.
+//!
+//! When a key appears twice in an object, the first occurrence wins.
+
+use super::builder::{ColumnBuilder, Shape, Val};
+use super::error::{DecodeErrorKind, Fail};
+use super::json_scan::Scanner;
+
+/// One level of the pointer trie.
+#[derive(Debug, Default)]
+struct Node {
+    /// Columns whose value is the value here.
+    targets: Vec<usize>,
+    /// Member keys / array indexes some column reads below here.
+    children: Vec<Child>,
+    /// The child matched last, to try the next one first.
+    hint: usize,
+}
+
+#[derive(Debug)]
+struct Child {
+    key: Box<[u8]>,
+    /// The key needs no escaping in JSON, so [`Node::predict`] may match it byte for byte.
+    plain: bool,
+    /// The key as an array index, when it is one (`0`, `17`: no sign, no leading zero).
+    index: Option<usize>,
+    node: Node,
+}
+
+impl Node {
+    fn insert(&mut self, tokens: &[String], column: usize) {
+        let Some((first, rest)) = tokens.split_first() else {
+            self.targets.push(column);
+            return;
+        };
+        let pos = match self
+            .children
+            .iter()
+            .position(|c| *c.key == *first.as_bytes())
+        {
+            Some(p) => p,
+            None => {
+                let index = (!first.is_empty()
+                    && first.bytes().all(|b| b.is_ascii_digit())
+                    && (first == "0" || !first.starts_with('0')))
+                .then(|| first.parse().ok())
+                .flatten();
+                self.children.push(Child {
+                    key: first.as_bytes().into(),
+                    plain: !first.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20),
+                    index,
+                    node: Node::default(),
+                });
+                self.children.len() - 1
+            }
+        };
+        self.children[pos].node.insert(rest, column);
+    }
+
+    /// At a member key's opening quote: if the key is the child expected next (the one after
+    /// the last match), returns it and the position after the closing quote, without scanning
+    /// the key as a string. Only keys with no `"`, `\` or control byte are predicted, so
+    /// equal bytes followed by a quote are that exact key.
+    #[inline(always)]
+    fn predict(&mut self, buf: &[u8], pos: usize) -> Option<(usize, usize)> {
+        let i = if self.hint < self.children.len() {
+            self.hint
+        } else {
+            0
+        };
+        let child = self.children.get(i)?;
+        let k = &child.key;
+        let start = pos + 1;
+        let end = start + k.len();
+        let got = buf.get(start..end)?;
+        if child.plain
+            && buf.get(end) == Some(&b'"')
+            && got.iter().zip(k.iter()).all(|(a, b)| a == b)
+        {
+            self.hint = i + 1;
+            return Some((i, end + 1));
+        }
+        None
+    }
+
+    #[inline]
+    fn find(&mut self, key: &[u8]) -> Option<usize> {
+        let n = self.children.len();
+        let mut i = self.hint;
+        for _ in 0..n {
+            if i >= n {
+                i = 0;
+            }
+            let k = &self.children[i].key;
+            // Keys are short: a byte loop beats a call to memcmp.
+            if k.len() == key.len() && k.iter().zip(key).all(|(a, b)| a == b) {
+                self.hint = i + 1;
+                return Some(i);
+            }
+            i += 1;
+        }
+        None
+    }
+}
+
+/// Decodes JSON documents into the columns whose sources are JSON pointers.
+#[derive(Debug)]
+pub(crate) struct JsonDecoder {
+    root: Node,
+    scratch: Vec<u8>,
+    key_scratch: Vec<u8>,
+}
+
+impl JsonDecoder {
+    /// A decoder filling `targets`: (column index, pointer tokens).
+    pub(crate) fn new<'t>(targets: impl IntoIterator<Item = (usize, &'t [String])>) -> Self {
+        let mut root = Node::default();
+        for (column, tokens) in targets {
+            root.insert(tokens, column);
+        }
+        JsonDecoder {
+            root,
+            scratch: Vec::new(),
+            key_scratch: Vec::new(),
+        }
+    }
+
+    /// Decodes one document. Columns it names but the document lacks are left short (one row
+    /// behind `row`) for the caller to fill with nulls.
+    pub(crate) fn decode(
+        &mut self,
+        buf: &[u8],
+        cols: &mut [ColumnBuilder],
+        row: usize,
+    ) -> Result<(), Fail> {
+        let mut s = Scanner::new(buf);
+        let mut ctx = Ctx {
+            scratch: &mut self.scratch,
+            key_scratch: &mut self.key_scratch,
+        };
+        walk(&mut self.root, &mut s, cols, row, &mut ctx)?;
+        if s.peek() != 0 {
+            let extra = buf.len() - s.pos;
+            return Err((
+                None,
+                DecodeErrorKind::Trailing {
+                    format: "JSON",
+                    extra,
+                },
+            ));
+        }
+        Ok(())
+    }
+}
+
+struct Ctx<'x> {
+    scratch: &'x mut Vec<u8>,
+    key_scratch: &'x mut Vec<u8>,
+}
+
+fn walk(
+    node: &mut Node,
+    s: &mut Scanner<'_>,
+    cols: &mut [ColumnBuilder],
+    row: usize,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), Fail> {
+    let c = s.peek();
+    if c == 0 {
+        return Err((None, s.err("expected a value")));
+    }
+    if !node.targets.is_empty() {
+        let start = s.pos;
+        for &col in &node.targets {
+            s.pos = start;
+            if cols[col].len() > row {
+                // A repeated key: the first occurrence already filled the column.
+                s.skip_value().map_err(|e| (None, e))?;
+                continue;
+            }
+            value(s, &mut cols[col], ctx).map_err(|e| (Some(col), e))?;
+        }
+        if node.children.is_empty() {
+            return Ok(());
+        }
+        s.pos = start;
+    }
+    match c {
+        b'{' if !node.children.is_empty() => {
+            s.pos += 1;
+            if s.peek() == b'}' {
+                s.pos += 1;
+                return Ok(());
+            }
+            loop {
+                if s.peek() != b'"' {
+                    return Err((None, s.err("expected a string key")));
+                }
+                let found = match node.predict(s.buf, s.pos) {
+                    Some((i, end)) => {
+                        s.pos = end;
+                        Some(i)
+                    }
+                    None => {
+                        let key = s.string(ctx.key_scratch).map_err(|e| (None, e))?;
+                        node.find(key)
+                    }
+                };
+                s.expect(b':', "expected ':'").map_err(|e| (None, e))?;
+                match found {
+                    Some(i) => {
+                        let child = &mut node.children[i].node;
+                        // A leaf with one column (the usual case) is read in place.
+                        if let ([col], []) = (&child.targets[..], &child.children[..]) {
+                            let col = *col;
+                            if cols[col].len() > row {
+                                s.skip_value().map_err(|e| (None, e))?;
+                            } else {
+                                leaf(s, &mut cols[col], ctx).map_err(|e| (Some(col), e))?;
+                            }
+                        } else {
+                            walk(child, s, cols, row, ctx)?;
+                        }
+                    }
+                    None => s.skip_value().map_err(|e| (None, e))?,
+                }
+                match s.peek() {
+                    b',' => s.pos += 1,
+                    b'}' => {
+                        s.pos += 1;
+                        return Ok(());
+                    }
+                    _ => return Err((None, s.err("expected ',' or '}'"))),
+                }
+            }
+        }
+        b'[' if node.children.iter().any(|c| c.index.is_some()) => {
+            s.pos += 1;
+            if s.peek() == b']' {
+                s.pos += 1;
+                return Ok(());
+            }
+            let mut index = 0usize;
+            loop {
+                match node.children.iter().position(|c| c.index == Some(index)) {
+                    Some(i) => walk(&mut node.children[i].node, s, cols, row, ctx)?,
+                    None => s.skip_value().map_err(|e| (None, e))?,
+                }
+                index += 1;
+                match s.peek() {
+                    b',' => s.pos += 1,
+                    b']' => {
+                        s.pos += 1;
+                        return Ok(());
+                    }
+                    _ => return Err((None, s.err("expected ',' or ']'"))),
+                }
+            }
+        }
+        // A scalar (or the wrong container) where the pointers go deeper: the columns below
+        // are absent from this document.
+        _ => s.skip_value().map_err(|e| (None, e)),
+    }
+}
+
+/// Reads one value into a column: strings and numbers in line (the hot path), the rest by
+/// [`value`].
+#[inline(always)]
+fn leaf(
+    s: &mut Scanner<'_>,
+    col: &mut ColumnBuilder,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), DecodeErrorKind> {
+    match s.peek() {
+        b'"' => {
+            let text = s.string(ctx.scratch)?;
+            col.append(Val::Text(text))
+        }
+        b'-' | b'0'..=b'9' => {
+            if col.takes_i64() {
+                if let Some(v) = s.plain_integer() {
+                    col.push_i64(v);
+                    return Ok(());
+                }
+            }
+            let text = s.number()?;
+            col.append(Val::Num(text))
+        }
+        _ => value(s, col, ctx),
+    }
+}
+
+/// Reads one value into a column.
+fn value(
+    s: &mut Scanner<'_>,
+    col: &mut ColumnBuilder,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), DecodeErrorKind> {
+    match s.peek() {
+        b'"' => {
+            let text = s.string(ctx.scratch)?;
+            col.append(Val::Text(text))
+        }
+        b'-' | b'0'..=b'9' => {
+            let text = s.number()?;
+            col.append(Val::Num(text))
+        }
+        b't' => {
+            s.literal(b"true")?;
+            col.append(Val::Bool(true))
+        }
+        b'f' => {
+            s.literal(b"false")?;
+            col.append(Val::Bool(false))
+        }
+        b'n' => {
+            s.literal(b"null")?;
+            col.append_null()
+        }
+        c @ (b'{' | b'[') => match (col.shape(), c) {
+            (Shape::Struct, b'{') => object(s, col, ctx),
+            (Shape::List, b'[') => array(s, col, ctx),
+            (Shape::Text, _) => {
+                let start = s.pos;
+                s.skip_value()?;
+                let raw = &s.buf[start..s.pos];
+                col.append(Val::Text(raw))
+            }
+            (_, c) => {
+                // Check the value is well formed before complaining about its kind.
+                s.skip_value()?;
+                Err(DecodeErrorKind::Mismatch {
+                    expected: crate::schema::format_type(col.data_type()),
+                    found: if c == b'{' { "an object" } else { "an array" },
+                })
+            }
+        },
+        _ => Err(s.err("expected a value")),
+    }
+}
+
+/// Reads an object into a struct column: members matched to fields by name.
+fn object(
+    s: &mut Scanner<'_>,
+    col: &mut ColumnBuilder,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), DecodeErrorKind> {
+    let row = col.len();
+    s.pos += 1;
+    if s.peek() == b'}' {
+        s.pos += 1;
+        return col.struct_end();
+    }
+    let mut hint = 0usize;
+    loop {
+        if s.peek() != b'"' {
+            return Err(s.err("expected a string key"));
+        }
+        let key = s.string(ctx.key_scratch)?;
+        s.expect(b':', "expected ':'")?;
+        let (fields, children) = col
+            .struct_children()
+            .ok_or_else(|| s.err("expected a struct"))?;
+        let n = fields.len();
+        let mut found = None;
+        for k in 0..n {
+            let i = (hint + k) % n;
+            if fields[i].name().as_bytes() == key {
+                found = Some(i);
+                hint = i + 1;
+                break;
+            }
+        }
+        match found {
+            Some(i) if children[i].len() == row => {
+                value(s, &mut children[i], ctx)
+                    .map_err(|e| e.within(format_args!(".{}", fields[i].name())))?;
+            }
+            _ => s.skip_value()?,
+        }
+        match s.peek() {
+            b',' => s.pos += 1,
+            b'}' => {
+                s.pos += 1;
+                return col.struct_end();
+            }
+            _ => return Err(s.err("expected ',' or '}'")),
+        }
+    }
+}
+
+/// Reads an array into a list column.
+fn array(
+    s: &mut Scanner<'_>,
+    col: &mut ColumnBuilder,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), DecodeErrorKind> {
+    s.pos += 1;
+    let item = col.list_item().ok_or_else(|| s.err("expected a list"))?;
+    if s.peek() == b']' {
+        s.pos += 1;
+        return col.list_end();
+    }
+    let mut index = 0usize;
+    loop {
+        value(s, item, ctx).map_err(|e| e.within(format_args!("[{index}]")))?;
+        index += 1;
+        match s.peek() {
+            b',' => s.pos += 1,
+            b']' => {
+                s.pos += 1;
+                return col.list_end();
+            }
+            _ => return Err(s.err("expected ',' or ']'")),
+        }
+    }
+}

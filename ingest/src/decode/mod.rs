@@ -1,0 +1,522 @@
+//! Record decoders: Kafka record bytes straight into typed Arrow column buffers.
+//!
+//! A [`RowDecoder`] (one per partition) holds one builder per column and a decoder for the
+//! value's format (and the key's, when key fields are read). [`RowDecoder::append`] takes a
+//! record's borrowed bytes and metadata ([`RecordContext`]) and appends exactly one row, or
+//! nothing and a [`DecodeError`]: a record that fails half way is rolled back (builders are
+//! truncated to the row count), so a bad record never leaves a half row behind.
+//!
+//! The hot path allocates nothing per record: the JSON and CSV decoders hand slices of the
+//! record to the builders (strings are copied once, into the column's data buffer), escapes
+//! are undone into a reusable scratch buffer, numbers are parsed from their text, and Avro is
+//! decoded by a per-schema-id plan. [`RowDecoder::finish`] turns the buffers into a
+//! `RecordBatch` without copying and sizes the next batch's buffers like this one's.
+//!
+//! Formats: [`json`](FormatSpec::Json), [`csv`](FormatSpec::Csv), [`avro`](FormatSpec::Avro)
+//! (Confluent Schema Registry framing, see [`RegistryClient`]) and [`raw`](FormatSpec::Raw).
+
+mod avro;
+mod builder;
+mod convert;
+mod csv;
+mod error;
+mod json;
+pub(crate) mod json_infer;
+mod json_scan;
+mod raw;
+mod registry;
+mod value;
+
+use arrow_array::{RecordBatch, RecordBatchOptions};
+use arrow_schema::SchemaRef;
+use kingest_protocol::record::{Headers, Record};
+
+use crate::schema::{self, ColumnSpec, Field, FormatKind, SchemaError, Source};
+use builder::{ColumnBuilder, Val};
+
+pub use error::{DecodeError, DecodeErrorKind};
+pub use raw::raw_columns;
+pub use registry::{RegistryClient, RegistryError, RegistryOptions};
+
+/// Rows the builders are sized for before the first batch shows the real size.
+const INITIAL_ROWS: usize = 1024;
+
+/// A record format, with its settings.
+#[derive(Debug, Clone)]
+pub enum FormatSpec {
+    /// JSON documents; columns read JSON pointers.
+    Json,
+    /// One CSV row per message; columns read field positions or names.
+    Csv {
+        /// The field delimiter (`b','`).
+        delimiter: u8,
+        /// The quote byte (`b'"'`).
+        quote: u8,
+        /// The text of a null field (`\N`, `NULL`); see [`FormatSpec::csv`] for the rules.
+        null: Option<String>,
+        /// Names for the field positions, so columns can name their field.
+        names: Option<Vec<String>>,
+    },
+    /// Avro binary in the Confluent wire format; columns read field paths.
+    Avro {
+        /// Where writer schemas come from.
+        registry: RegistryClient,
+    },
+    /// The bytes as they are.
+    Raw {
+        /// Whether the bytes must be UTF-8 text.
+        utf8: bool,
+    },
+}
+
+impl FormatSpec {
+    /// CSV with `,` and `"`, no null string (an empty unquoted field is null for typed columns
+    /// and empty for strings) and no field names.
+    pub fn csv() -> FormatSpec {
+        FormatSpec::Csv {
+            delimiter: b',',
+            quote: b'"',
+            null: None,
+            names: None,
+        }
+    }
+
+    /// Which kind of format this is.
+    pub fn kind(&self) -> FormatKind {
+        match self {
+            FormatSpec::Json => FormatKind::Json,
+            FormatSpec::Csv { .. } => FormatKind::Csv,
+            FormatSpec::Avro { .. } => FormatKind::Avro,
+            FormatSpec::Raw { .. } => FormatKind::Raw,
+        }
+    }
+}
+
+/// One record as the decoder sees it: borrowed bytes and the metadata columns can read.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordContext<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The partition.
+    pub partition: i32,
+    /// The record's offset.
+    pub offset: i64,
+    /// The record's timestamp, in milliseconds since the epoch.
+    pub timestamp: i64,
+    /// The key, `None` when null.
+    pub key: Option<&'a [u8]>,
+    /// The value, `None` when null (a tombstone).
+    pub value: Option<&'a [u8]>,
+    /// The headers.
+    pub headers: Headers<'a>,
+}
+
+impl<'a> RecordContext<'a> {
+    /// The context of a record read from `topic`/`partition`.
+    pub fn new(topic: &'a str, partition: i32, record: &Record<'a>) -> RecordContext<'a> {
+        RecordContext {
+            topic,
+            partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+        }
+    }
+}
+
+/// A format decoder for the value or the key.
+#[derive(Debug)]
+enum Part {
+    Json(json::JsonDecoder),
+    Csv(csv::CsvDecoder),
+    Avro(avro::AvroDecoder),
+}
+
+impl Part {
+    fn decode(
+        &mut self,
+        buf: &[u8],
+        cols: &mut [ColumnBuilder],
+        row: usize,
+    ) -> Result<(), error::Fail> {
+        match self {
+            Part::Json(d) => d.decode(buf, cols, row),
+            Part::Csv(d) => d.decode(buf, cols, row),
+            Part::Avro(d) => d.decode(buf, cols, row),
+        }
+    }
+}
+
+/// A column filled from the record rather than a format decoder.
+#[derive(Debug)]
+enum Meta {
+    Value,
+    Key,
+    Header(Box<[u8]>),
+    Topic,
+    Partition,
+    Offset,
+    Timestamp,
+}
+
+/// Decodes records into rows of typed columns, for one partition. See the module docs.
+#[derive(Debug)]
+pub struct RowDecoder {
+    columns: Vec<ColumnSpec>,
+    schema: SchemaRef,
+    builders: Vec<ColumnBuilder>,
+    value: Option<Part>,
+    key: Option<Part>,
+    meta: Vec<(usize, Meta)>,
+    value_kind: FormatKind,
+    key_kind: Option<FormatKind>,
+    value_utf8: bool,
+    key_utf8: bool,
+    rows: usize,
+}
+
+/// Splits the columns reading one part (value or key) into that part's format decoder.
+fn part_decoder(
+    columns: &[ColumnSpec],
+    format: &FormatSpec,
+    fields: Vec<(usize, &Field)>,
+) -> Result<Option<Part>, SchemaError> {
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    let wrong = |col: usize, f: &Field| {
+        SchemaError::column(
+            &columns[col].name,
+            format!("source {f:?} does not fit the {} format", format.kind()),
+        )
+    };
+    Ok(Some(match format {
+        FormatSpec::Json => {
+            let mut targets = Vec::new();
+            for (col, f) in fields {
+                match f {
+                    Field::Pointer(tokens) => targets.push((col, tokens.as_slice())),
+                    f => return Err(wrong(col, f)),
+                }
+            }
+            Part::Json(json::JsonDecoder::new(targets))
+        }
+        FormatSpec::Csv {
+            delimiter,
+            quote,
+            null,
+            names,
+        } => {
+            let mut targets = Vec::new();
+            for (col, f) in fields {
+                let index = match f {
+                    Field::CsvIndex(i) => *i,
+                    Field::CsvName(n) => names
+                        .as_ref()
+                        .and_then(|names| names.iter().position(|x| x == n))
+                        .ok_or_else(|| {
+                            SchemaError::column(
+                                &columns[col].name,
+                                format!("CSV field {n:?} is not among the format's names"),
+                            )
+                        })?,
+                    f => return Err(wrong(col, f)),
+                };
+                if matches!(
+                    columns[col].data_type,
+                    arrow_schema::DataType::List(_) | arrow_schema::DataType::Struct(_)
+                ) {
+                    return Err(SchemaError::column(
+                        &columns[col].name,
+                        "a CSV field cannot fill a list or struct column",
+                    ));
+                }
+                targets.push((col, index));
+            }
+            if delimiter == quote || matches!(delimiter, b'\n' | b'\r') {
+                return Err(SchemaError::Column {
+                    column: columns[fields_first(&targets)].name.clone(),
+                    message: "the CSV delimiter must differ from the quote and line breaks".into(),
+                });
+            }
+            Part::Csv(csv::CsvDecoder::new(
+                *delimiter,
+                *quote,
+                null.as_deref(),
+                targets,
+            ))
+        }
+        FormatSpec::Avro { registry } => {
+            let mut targets = Vec::new();
+            for (col, f) in fields {
+                match f {
+                    Field::AvroPath(p) => targets.push((col, p.clone())),
+                    f => return Err(wrong(col, f)),
+                }
+            }
+            Part::Avro(avro::AvroDecoder::new(registry.clone(), targets))
+        }
+        FormatSpec::Raw { .. } => {
+            let (col, f) = fields[0];
+            return Err(wrong(col, f));
+        }
+    }))
+}
+
+fn fields_first(targets: &[(usize, usize)]) -> usize {
+    targets.first().map_or(0, |t| t.0)
+}
+
+impl RowDecoder {
+    /// A decoder for `columns`, reading values in `value_format` and, when given, keys in
+    /// `key_format` (needed only by `__key:SRC` columns).
+    pub fn new(
+        columns: &[ColumnSpec],
+        value_format: &FormatSpec,
+        key_format: Option<&FormatSpec>,
+    ) -> Result<RowDecoder, SchemaError> {
+        let mut value_fields = Vec::new();
+        let mut key_fields = Vec::new();
+        let mut meta = Vec::new();
+        for (i, c) in columns.iter().enumerate() {
+            if columns[..i].iter().any(|o| o.name == c.name) {
+                return Err(SchemaError::DuplicateColumn(c.name.clone()));
+            }
+            builder::supported(&c.data_type).map_err(|m| SchemaError::column(&c.name, m))?;
+            match &c.source {
+                Source::Value(Field::Whole) => meta.push((i, Meta::Value)),
+                Source::Value(f) => value_fields.push((i, f)),
+                Source::Key(Field::Whole) => meta.push((i, Meta::Key)),
+                Source::Key(f) => {
+                    if key_format.is_none() {
+                        return Err(SchemaError::column(
+                            &c.name,
+                            "a key field needs a key format",
+                        ));
+                    }
+                    key_fields.push((i, f));
+                }
+                Source::Header(h) => meta.push((i, Meta::Header(h.as_bytes().into()))),
+                Source::Topic => meta.push((i, Meta::Topic)),
+                Source::Partition => meta.push((i, Meta::Partition)),
+                Source::Offset => meta.push((i, Meta::Offset)),
+                Source::Timestamp => meta.push((i, Meta::Timestamp)),
+            }
+        }
+        let value = part_decoder(columns, value_format, value_fields)?;
+        let key = match key_format {
+            Some(k) => part_decoder(columns, k, key_fields)?,
+            None => None,
+        };
+        let utf8 = |f: Option<&FormatSpec>| matches!(f, Some(FormatSpec::Raw { utf8: true }));
+        Ok(RowDecoder {
+            schema: schema::arrow_schema(columns),
+            builders: columns
+                .iter()
+                .map(|c| ColumnBuilder::new(&c.data_type, c.nullable, INITIAL_ROWS))
+                .collect(),
+            columns: columns.to_vec(),
+            value,
+            key,
+            meta,
+            value_kind: value_format.kind(),
+            key_kind: key_format.map(FormatSpec::kind),
+            value_utf8: utf8(Some(value_format)),
+            key_utf8: utf8(key_format),
+            rows: 0,
+        })
+    }
+
+    /// The columns.
+    pub fn columns(&self) -> &[ColumnSpec] {
+        &self.columns
+    }
+
+    /// The Arrow schema of the batches.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Rows appended since the last [`Self::finish`].
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Bytes the pending rows hold in memory, for flush thresholds.
+    pub fn estimated_bytes(&self) -> usize {
+        self.builders
+            .iter()
+            .map(ColumnBuilder::estimated_bytes)
+            .sum()
+    }
+
+    /// Whether appending `rec` would first fetch a schema from the registry (blocking), so the
+    /// caller can run [`Self::prepare`] on a blocking thread beforehand.
+    pub fn needs_prepare(&self, rec: &RecordContext<'_>) -> bool {
+        let needs = |part: &Option<Part>, bytes: Option<&[u8]>| match (part, bytes) {
+            (Some(Part::Avro(d)), Some(b)) => d.needs_fetch(b),
+            _ => false,
+        };
+        needs(&self.value, rec.value) || needs(&self.key, rec.key)
+    }
+
+    /// Fetches and compiles the schemas `rec` needs (blocking on the registry if they are not
+    /// cached yet). `append` does the same on its own; this only moves the wait elsewhere.
+    pub fn prepare(&mut self, rec: &RecordContext<'_>) -> Result<(), DecodeError> {
+        for (part, bytes, what) in [
+            (&mut self.value, rec.value, "value"),
+            (&mut self.key, rec.key, "key"),
+        ] {
+            if let (Some(Part::Avro(d)), Some(b)) = (part, bytes) {
+                d.prepare(b).map_err(|kind| DecodeError {
+                    topic: rec.topic.to_string(),
+                    partition: rec.partition,
+                    offset: rec.offset,
+                    column: None,
+                    location: Some(what.to_string()),
+                    kind: Box::new(kind),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends one record as one row, or nothing and the reason.
+    pub fn append(&mut self, rec: &RecordContext<'_>) -> Result<(), DecodeError> {
+        let row = self.rows;
+        match self.append_row(rec, row) {
+            Ok(()) => {
+                self.rows += 1;
+                Ok(())
+            }
+            Err((column, part, kind)) => {
+                for b in &mut self.builders {
+                    b.truncate(row);
+                }
+                Err(self.error(rec, column, part, kind))
+            }
+        }
+    }
+
+    #[inline]
+    fn append_row(
+        &mut self,
+        rec: &RecordContext<'_>,
+        row: usize,
+    ) -> Result<(), (Option<usize>, &'static str, DecodeErrorKind)> {
+        let cols = &mut self.builders;
+        if let (Some(part), Some(v)) = (&mut self.value, rec.value) {
+            part.decode(v, cols, row)
+                .map_err(|(c, k)| (c, "value", k))?;
+        }
+        if let (Some(part), Some(k)) = (&mut self.key, rec.key) {
+            part.decode(k, cols, row).map_err(|(c, e)| (c, "key", e))?;
+        }
+        for (col, m) in &self.meta {
+            let b = &mut cols[*col];
+            let r = match m {
+                Meta::Value => match rec.value {
+                    Some(v) => raw::append_whole(b, v, self.value_utf8),
+                    None => b.append_null(),
+                },
+                Meta::Key => match rec.key {
+                    Some(k) => raw::append_whole(b, k, self.key_utf8),
+                    None => b.append_null(),
+                },
+                Meta::Header(name) => match rec.headers.last(name) {
+                    Some(Some(v)) => b.append(Val::Text(v)),
+                    _ => b.append_null(),
+                },
+                Meta::Topic => b.append(Val::Text(rec.topic.as_bytes())),
+                Meta::Partition => b.append(Val::Int(i64::from(rec.partition))),
+                Meta::Offset => b.append(Val::Int(rec.offset)),
+                // Magic-0 records have no timestamp (-1): null rather than 1969.
+                Meta::Timestamp if rec.timestamp < 0 => b.append_null(),
+                Meta::Timestamp => b.append(Val::Time(
+                    rec.timestamp,
+                    arrow_schema::TimeUnit::Millisecond,
+                )),
+            };
+            r.map_err(|e| (Some(*col), "", e))?;
+        }
+        // Columns the record did not reach (missing fields, null values or keys).
+        for (i, b) in cols.iter_mut().enumerate() {
+            if b.len() == row {
+                b.append_null().map_err(|e| (Some(i), "", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn error(
+        &self,
+        rec: &RecordContext<'_>,
+        column: Option<usize>,
+        part: &'static str,
+        kind: DecodeErrorKind,
+    ) -> DecodeError {
+        let location = match column {
+            Some(c) => Some(self.location(&self.columns[c].source)),
+            None if part.is_empty() => None,
+            None => Some(format!(
+                "{part} ({})",
+                if part == "key" {
+                    self.key_kind.unwrap_or(FormatKind::Raw)
+                } else {
+                    self.value_kind
+                }
+            )),
+        };
+        DecodeError {
+            topic: rec.topic.to_string(),
+            partition: rec.partition,
+            offset: rec.offset,
+            column: column.map(|c| self.columns[c].name.clone()),
+            location,
+            kind: Box::new(kind),
+        }
+    }
+
+    /// Describes where a source reads from, for error messages.
+    fn location(&self, source: &Source) -> String {
+        let field = |f: &Field| match f {
+            Field::Whole => "whole bytes".to_string(),
+            Field::Pointer(t) if t.is_empty() => "JSON document".to_string(),
+            Field::Pointer(_) => format!("JSON {f}"),
+            Field::CsvIndex(i) => format!("CSV field {i}"),
+            Field::CsvName(n) => format!("CSV field {n:?}"),
+            Field::AvroPath(p) if p.is_empty() => "Avro record".to_string(),
+            Field::AvroPath(_) => format!("Avro field {f}"),
+        };
+        match source {
+            Source::Value(Field::Whole) => "value".into(),
+            Source::Value(f) => field(f),
+            Source::Key(Field::Whole) => "key".into(),
+            Source::Key(f) => format!("key {}", field(f)),
+            Source::Header(h) => format!("header {h:?}"),
+            other => other.to_string(),
+        }
+    }
+
+    /// The rows appended so far as a batch; the decoder starts a new one, with buffers sized
+    /// like this one's.
+    pub fn finish(&mut self) -> RecordBatch {
+        let arrays = self
+            .builders
+            .iter_mut()
+            .map(ColumnBuilder::finish)
+            .collect();
+        let rows = std::mem::take(&mut self.rows);
+        RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            arrays,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )
+        .expect("columns are built to the schema, one value per row")
+    }
+}
+
+#[cfg(test)]
+mod tests;
