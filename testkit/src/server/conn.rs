@@ -148,8 +148,9 @@ pub(crate) async fn serve_connection<S>(
             // Kafka closes the connection after a failed authentication.
             return;
         }
-        // Large responses leave a big buffer behind; don't keep it per idle connection.
-        if out.capacity() > 8 << 20 {
+        // Keep the response buffer between requests (reallocating a large one per fetch costs a
+        // page fault per page); only an outsized one is given back.
+        if out.capacity() > 64 << 20 {
             out = BytesMut::with_capacity(64 * 1024);
         }
     }
