@@ -318,6 +318,9 @@ async fn auto_commit_commits_what_was_handed_out() {
         }
     }
     assert_eq!(handed, 50);
+    // An asynchronous commit of what was handed out completes in the background.
+    m.commit_async().await.unwrap().unwrap();
+    assert_eq!(cluster.committed("g", "auto", 0), Some(50));
     // Commit metadata travels with the offset.
     let mut offsets = std::collections::HashMap::new();
     offsets.insert(("auto".to_owned(), 0), 50);

@@ -157,7 +157,6 @@ pub struct GroupConsumer {
     committed: HashMap<(String, i32), i64>,
     events: VecDeque<GroupEvent>,
     flag: Arc<AtomicU8>,
-    joined: bool,
     rejoin: bool,
     last_assignment: Option<LastRound>,
     topics: Vec<String>,
@@ -221,7 +220,6 @@ impl GroupConsumer {
             committed: HashMap::new(),
             events: VecDeque::new(),
             flag: Arc::new(AtomicU8::new(HB_OK)),
-            joined: false,
             rejoin: true,
             last_assignment: None,
             topics,
@@ -496,7 +494,6 @@ impl GroupConsumer {
             generation: joined.identity.generation,
         });
         self.joined_round = None;
-        self.joined = true;
         self.rejoin = std::mem::take(&mut self.followup);
         self.start_heartbeat();
         Ok(())
