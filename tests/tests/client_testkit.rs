@@ -123,3 +123,73 @@ async fn a_response_cut_in_half_fails_cleanly_and_the_next_request_reconnects() 
     let meta = client.refresh_metadata(&["t"]).await.unwrap();
     assert_eq!(meta.partition_count("t"), Some(3));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_and_consumer_follow_a_leader_move() {
+    use kingest_client::consumer::{ConsumerConfig, PartitionConsumer, StartAt};
+    use kingest_client::producer::{Producer, ProducerConfig, ProducerRecord};
+
+    let cluster = Cluster::start(ClusterConfig {
+        brokers: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    cluster.create_topic("moving", 1).unwrap();
+    let client = Client::connect(ClientConfig::new(&cluster.bootstrap()))
+        .await
+        .unwrap();
+    let producer = Producer::new(client.clone(), ProducerConfig::default()).unwrap();
+    let mut consumer = PartitionConsumer::new(client, ConsumerConfig::default()).unwrap();
+    consumer
+        .assign(&[("moving", 0, StartAt::Earliest)])
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    for round in 0..3 {
+        for i in 0..100 {
+            let d = producer
+                .send(ProducerRecord::new(
+                    "moving",
+                    format!("{}", round * 100 + i),
+                ))
+                .await
+                .unwrap();
+            d.await.unwrap();
+        }
+        // Move leadership (bumping the leader epoch): the old leader now answers
+        // NOT_LEADER_OR_FOLLOWER / FENCED_LEADER_EPOCH; both clients must follow.
+        let leader = cluster.leader("moving", 0).unwrap();
+        let other = cluster
+            .broker_ids()
+            .into_iter()
+            .find(|b| *b != leader)
+            .unwrap();
+        cluster.move_leader("moving", 0, other).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while seen.len() < (round + 1) * 100 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "consumer stuck at {}",
+                seen.len()
+            );
+            for r in consumer
+                .poll_timeout(Duration::from_millis(200))
+                .await
+                .unwrap()
+                .records()
+            {
+                seen.push((
+                    r.record.offset,
+                    String::from_utf8_lossy(r.record.value.unwrap()).into_owned(),
+                ));
+            }
+        }
+    }
+    producer.close().await.unwrap();
+    let want: Vec<(i64, String)> = (0..300).map(|i| (i as i64, i.to_string())).collect();
+    assert_eq!(
+        seen, want,
+        "no loss, no duplicates across three leader moves"
+    );
+}
