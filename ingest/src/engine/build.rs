@@ -13,7 +13,9 @@ use super::EngineError;
 use crate::config::{ColumnConfig, Config, FormatConfig, RawAs, SinkConfig};
 use crate::decode::{FormatSpec, RegistryClient, RegistryOptions};
 use crate::schema::{parse_type, ColumnSpec, FormatKind, Source};
-use crate::sink::parquet::{ParquetCompression, ParquetSinkConfig, RollPolicy};
+use crate::sink::parquet::{ParquetCompression, ParquetSink, ParquetSinkConfig, RollPolicy};
+use crate::sink::{AnySink, StdoutSink};
+use arrow_schema::SchemaRef;
 
 fn secret(
     value: &Option<String>,
@@ -205,4 +207,22 @@ pub fn parquet_config(config: &Config) -> Result<Option<ParquetSinkConfig>, Engi
         max_age: config.flush.age.0,
     };
     Ok(Some(c))
+}
+
+/// Opens the sink `[sink]` names, writing batches of `schema`. Every command that needs the
+/// sink (`run`, `check`, `setup`) opens it here, so they agree on where offsets live.
+pub async fn open_sink(config: &Config, schema: SchemaRef) -> Result<AnySink, EngineError> {
+    if let Some(c) = parquet_config(config)? {
+        return Ok(AnySink::Parquet(Box::new(
+            ParquetSink::open(c, schema).await?,
+        )));
+    }
+    match &config.sink {
+        SinkConfig::Parquet { .. } | SinkConfig::Stdout => {
+            Ok(AnySink::Stdout(StdoutSink::new(schema)))
+        }
+        SinkConfig::Postgres { .. } => Err(EngineError::Setup(
+            "sink.type postgres is not available in this build yet".to_owned(),
+        )),
+    }
 }

@@ -22,13 +22,12 @@ use kingest_client::group::consumer::{
 use kingest_client::{Client, ClientError};
 use thiserror::Error;
 
-pub use build::{client_config, columns, format_spec, parquet_config};
+pub use build::{client_config, columns, format_spec, open_sink, parquet_config};
 
-use crate::config::{Config, ErrorLimit, Isolation, OnError, SinkConfig, StartAt as StartConfig};
+use crate::config::{Config, ErrorLimit, Isolation, OnError, StartAt as StartConfig};
 use crate::decode::{DecodeError, RecordContext, RowDecoder};
 use crate::schema::{arrow_schema, ColumnSpec};
-use crate::sink::parquet::ParquetSink;
-use crate::sink::{AnySink, CommittedFile, OffsetRange, PartitionKey, Sink, SinkError, StdoutSink};
+use crate::sink::{AnySink, CommittedFile, OffsetRange, PartitionKey, Sink, SinkError};
 
 /// Why a run stopped.
 #[derive(Debug, Error)]
@@ -140,17 +139,7 @@ pub async fn run(
         columns(&config)?
     };
     let schema = arrow_schema(&columns);
-    let mut sink = match parquet_config(&config)? {
-        Some(c) => AnySink::Parquet(Box::new(ParquetSink::open(c, schema.clone()).await?)),
-        None if matches!(config.sink, SinkConfig::Stdout) => {
-            AnySink::Stdout(StdoutSink::new(schema.clone()))
-        }
-        None => {
-            return Err(EngineError::Setup(
-                "sink.type postgres is not available in this build yet".to_owned(),
-            ))
-        }
-    };
+    let mut sink = open_sink(&config, schema.clone()).await?;
     let value_format = format_spec(&config.format)?;
     let key_format = config.key_format.as_ref().map(format_spec).transpose()?;
     let limit = config
