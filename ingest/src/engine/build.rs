@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kingest_client::group::consumer::GroupConsumerConfig;
 use kingest_client::net::tls::CaSource;
 use kingest_client::net::TlsConfig;
 use kingest_client::sasl::{Mechanism, OAuthToken};
@@ -99,11 +100,71 @@ pub fn client_config(config: &Config) -> Result<ClientConfig, EngineError> {
             "reconnect.backoff.ms" => c.reconnect_backoff = ms()?,
             "reconnect.backoff.max.ms" => c.reconnect_backoff_max = ms()?,
             "retry.backoff.ms" => c.retry_backoff = ms()?,
-            // Consumer settings are applied to the consumer (see `consumer_config`).
+            // Group and fetch settings are applied by `group_properties`.
             _ => {}
         }
     }
     Ok(c)
+}
+
+/// `source.properties` keys the client applies ([`client_config`]).
+const CLIENT_PROPERTIES: &[&str] = &[
+    "request.timeout.ms",
+    "socket.connection.setup.timeout.ms",
+    "metadata.max.age.ms",
+    "reconnect.backoff.ms",
+    "reconnect.backoff.max.ms",
+    "retry.backoff.ms",
+];
+
+/// Applies the group and fetch settings of `source.properties`, by their Kafka names, to the
+/// group consumer's settings (the connection's are applied by [`client_config`]); a key
+/// neither knows is logged, not silently dropped. `group.instance.id` makes the process a
+/// static member (KIP-345): restarted within the session timeout, it gets its partitions back
+/// without a rebalance or waiting for its old session to expire.
+pub fn group_properties(
+    config: &Config,
+    group: &mut GroupConsumerConfig,
+) -> Result<(), EngineError> {
+    let mut heartbeat_set = false;
+    for (key, value) in &config.source.properties {
+        let bad = |what: &str| {
+            EngineError::Setup(format!("source.properties.{key}: {value:?} is not {what}"))
+        };
+        let ms = || {
+            value
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| bad("a number of milliseconds"))
+        };
+        let count = || value.parse::<usize>().map_err(|_| bad("a number"));
+        match key.as_str() {
+            "group.instance.id" => group.instance_id = Some(value.clone()),
+            "session.timeout.ms" => group.session_timeout = ms()?,
+            "heartbeat.interval.ms" => {
+                group.heartbeat_interval = ms()?;
+                heartbeat_set = true;
+            }
+            "max.poll.interval.ms" => group.rebalance_timeout = ms()?,
+            "fetch.max.bytes" => group.consumer.fetch_max_bytes = count()?,
+            "max.partition.fetch.bytes" => group.consumer.max_partition_fetch_bytes = count()?,
+            "fetch.min.bytes" => group.consumer.fetch_min_bytes = count()?,
+            "fetch.max.wait.ms" => group.consumer.fetch_max_wait = ms()?,
+            "check.crcs" => {
+                group.consumer.check_crcs = value.parse().map_err(|_| bad("true or false"))?
+            }
+            k if CLIENT_PROPERTIES.contains(&k) => {}
+            other => tracing::warn!(
+                property = other,
+                "source.properties: unknown setting, ignored"
+            ),
+        }
+    }
+    // A short session needs a heartbeat well inside it (Kafka's advice: a third at most).
+    if !heartbeat_set && group.heartbeat_interval * 3 > group.session_timeout {
+        group.heartbeat_interval = group.session_timeout / 3;
+    }
+    Ok(())
 }
 
 /// The decoder's format for a `[format]` section.

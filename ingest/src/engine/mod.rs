@@ -22,7 +22,7 @@ use kingest_client::group::consumer::{
 use kingest_client::{Client, ClientError};
 use thiserror::Error;
 
-pub use build::{client_config, columns, format_spec, open_sink, parquet_config};
+pub use build::{client_config, columns, format_spec, group_properties, open_sink, parquet_config};
 
 use crate::config::{Config, ErrorLimit, Isolation, OnError, StartAt as StartConfig};
 use crate::decode::{DecodeError, RecordContext, RowDecoder};
@@ -170,6 +170,7 @@ pub async fn run(
         },
         ..ConsumerConfig::default()
     };
+    group_properties(&config, &mut group_config)?;
     let mut consumer = GroupConsumer::new(client, group_config)?;
     let mut parts: HashMap<(String, i32), Part> = HashMap::new();
     let mut summary = RunSummary::default();
