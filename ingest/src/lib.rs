@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod engine;
+pub mod filter;
 pub mod inspect;
 pub mod schema;
 pub mod sink;
