@@ -1,9 +1,15 @@
 //! The `kingest` command line: argument parsing and one module per subcommand.
 
+pub mod bench;
+pub mod check;
 pub mod dev_broker;
 pub mod inspect;
 pub mod produce;
+pub mod reset;
 pub mod run;
+pub mod setup;
+pub mod table;
+pub mod test;
 pub mod topics;
 
 use std::process::ExitCode;
@@ -24,6 +30,18 @@ pub struct Cli {
 pub enum Command {
     /// Ingest a topic into the configured sink (streaming; `--until-eof` for batch mode).
     Run(run::Args),
+    /// Decode a few records as the job would and print them with their errors; writes and
+    /// commits nothing (a dry run, like Memgraph's TEST STREAM).
+    Test(test::Args),
+    /// Show, per partition, the sink's offset, the group's committed offset, the log end and
+    /// the lag.
+    Check(check::Args),
+    /// Move the job's group (and with --sink its sink) to new offsets; prints the plan, applies
+    /// it with --execute.
+    ResetOffsets(reset::Args),
+    /// Create a PostgreSQL sink's table and offsets table, or report how existing ones differ
+    /// from the job's columns.
+    Setup(setup::Args),
     /// Send records to a topic: lines of a file, or generated events.
     Produce(produce::Args),
     /// List, create or delete topics.
@@ -34,15 +52,22 @@ pub enum Command {
     /// Print the batches and records of a raw record-set file (a captured fetch response
     /// partition).
     Inspect(inspect::Args),
+    /// Measure produce or consume throughput and produce latency against a cluster.
+    Bench(bench::Args),
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Test(args) => test::run(args),
+        Command::Check(args) => check::run(args),
+        Command::ResetOffsets(args) => reset::run(args),
+        Command::Setup(args) => setup::run(args),
         Command::Produce(args) => produce::run(args),
         Command::Topics(args) => topics::run(args),
         Command::DevBroker(args) => dev_broker::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -8,7 +8,13 @@
 //! killed at any moment loses only rows that were not yet in a committed file, and those are
 //! read again.
 
+pub mod avro_infer;
 mod build;
+pub mod group_commit;
+pub mod parquet_reset;
+pub mod preview;
+pub mod reset;
+pub mod status;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,7 +28,10 @@ use kingest_client::group::consumer::{
 use kingest_client::{Client, ClientError};
 use thiserror::Error;
 
-pub use build::{client_config, columns, format_spec, group_properties, open_sink, parquet_config};
+pub use build::{
+    client_config, columns, format_spec, group_properties, open_sink, parquet_config,
+    postgres_config,
+};
 
 use crate::config::{Config, ErrorLimit, Isolation, OnError, StartAt as StartConfig};
 use crate::decode::{DecodeError, RecordContext, RowDecoder};
@@ -411,11 +420,17 @@ fn on_bad_record(
     Ok(())
 }
 
-/// Columns for a JSON job that names none: inferred from up to 200 records at the start of the
-/// topics, and printed so the user can paste them into the config.
+/// Columns for a JSON or Avro job that names none: for JSON inferred from up to 200 records at
+/// the start of the topics, for Avro taken from the registry (see [`avro_infer`]), and printed
+/// so the user can paste them into the config.
 async fn infer(config: &Config, client: &Client) -> Result<Vec<ColumnSpec>, EngineError> {
+    if let crate::config::FormatConfig::Avro { .. } = config.format {
+        return Ok(avro_infer::infer_avro(config, client).await?.0);
+    }
     if !matches!(config.format, crate::config::FormatConfig::Json) {
-        return Err(EngineError::Setup("columns can only be inferred for JSON here; list [[columns]] (Avro schemas are not inferred from the registry yet)".to_owned()));
+        return Err(EngineError::Setup(
+            "columns are inferred for JSON and Avro only; list [[columns]]".to_owned(),
+        ));
     }
     let mut consumer = kingest_client::consumer::PartitionConsumer::new(
         client.clone(),
