@@ -6,4 +6,6 @@
 
 pub mod fixtures;
 
+pub mod ingest;
+
 pub mod peers;
