@@ -15,6 +15,8 @@
 //!   Parquet file (no rows, the sink's schema) whose footer records `[N, N)` for the
 //!   partition is committed as the sink commits files (written as a hidden `.tmp`, fsynced,
 //!   renamed, directory fsynced), so the highest `next` becomes N.
+//! - A partition the sink holds no file for is left alone: the job resumes it from the
+//!   group's offset, which the reset commits.
 //!
 //! Object stores are not handled here (moving objects is a copy and a delete per object, not a
 //! rename); the reset refuses and names the files instead.
@@ -146,7 +148,8 @@ pub fn plan_partition(
         requested,
         new,
         set_aside,
-        marker: kept != Some(new),
+        // A partition the sink holds nothing for is left to the group's offset.
+        marker: !files.is_empty() && kept != Some(new),
     }
 }
 

@@ -42,8 +42,9 @@ fn forward_resets_and_empty_partitions_get_a_marker() {
     let files = [f("a", 0, 100)];
     let p = plan_partition("t", 0, 300, &files);
     assert_eq!((p.new, p.marker, p.set_aside.len()), (300, true, 0));
+    // A partition without files is left to the group's offset.
     let p = plan_partition("t", 0, 7, &[]);
-    assert_eq!((p.new, p.marker), (7, true));
+    assert_eq!((p.new, p.marker), (7, false));
     // An earlier marker past the new offset is set aside like any file.
     let files = [f("a", 0, 100), f("m", 500, 500)];
     let p = plan_partition("t", 0, 100, &files);

@@ -104,19 +104,12 @@ pub struct Preview {
 /// A decode error without the record's coordinates (they are shown beside it):
 /// `column "count" (JSON /count): ...`.
 pub fn error_text(e: &DecodeError) -> String {
-    let mut s = String::new();
-    if let Some(c) = &e.column {
-        s.push_str(&format!("column {c:?} "));
+    match (&e.column, &e.location) {
+        (Some(c), Some(l)) => format!("column {c:?} ({l}): {}", e.kind),
+        (Some(c), None) => format!("column {c:?}: {}", e.kind),
+        (None, Some(l)) => format!("{l}: {}", e.kind),
+        (None, None) => e.kind.to_string(),
     }
-    if let Some(l) = &e.location {
-        s.push_str(&format!("({l}) "));
-    }
-    if !s.is_empty() {
-        s.pop();
-        s.push_str(": ");
-    }
-    s.push_str(&e.kind.to_string());
-    s
 }
 
 /// A start offset known already, or one to look up.
@@ -374,8 +367,9 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("offset 7"), "{text}");
-        let e = dec.append(&ctx(b"{\"count\": ")).unwrap_err();
-        assert!(!error_text(&e).starts_with(": "), "{}", error_text(&e));
+        let e = dec.append(&ctx(b"{oops")).unwrap_err();
+        let text = error_text(&e);
+        assert!(text.starts_with("value (json): "), "{text}");
     }
 
     #[test]

@@ -28,7 +28,7 @@ use thiserror::Error;
 
 use super::parquet_reset::{self, ParquetResetDone, ParquetResetPlan};
 use super::status::{
-    group_offsets, job_partitions, log_bounds, member_names, schema_for_offsets, sink_label,
+    describe_group, group_offsets, job_partitions, log_bounds, schema_for_offsets, sink_label,
     sink_offsets,
 };
 use super::{client_config, EngineError};
@@ -350,7 +350,7 @@ pub async fn plan(
         )));
     }
     let group = &config.source.group;
-    let described = admin.describe_group(group).await?;
+    let (group_state, members) = describe_group(&admin, group).await?;
     let committed = group_offsets(&admin, group, &parts).await?;
     let bounds = log_bounds(config, &admin, &parts).await?;
     let by_time = match to {
@@ -467,8 +467,8 @@ pub async fn plan(
     }
     Ok(ResetPlan {
         group: group.clone(),
-        group_state: described.state.clone(),
-        members: member_names(&described),
+        group_state,
+        members,
         sink: sink_label(config),
         with_sink,
         rows,
@@ -497,14 +497,12 @@ pub async fn execute(
     if let Some(e) = plan.refusal() {
         return Err(e);
     }
-    let described = Admin::new(client.clone())
-        .describe_group(&plan.group)
-        .await?;
-    if !described.members.is_empty() {
+    let (state, members) = describe_group(&Admin::new(client.clone()), &plan.group).await?;
+    if !members.is_empty() {
         return Err(ResetError::ActiveMembers {
             group: plan.group.clone(),
-            state: described.state.clone(),
-            members: member_names(&described),
+            state,
+            members,
         });
     }
     let parquet = match &plan.parquet {

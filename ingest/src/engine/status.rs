@@ -13,7 +13,8 @@ use std::collections::HashMap;
 
 use arrow_schema::{Schema, SchemaRef};
 use kingest_client::admin::{Admin, GroupDescription, OffsetSpec};
-use kingest_client::Client;
+use kingest_client::{Client, ClientError};
+use kingest_protocol::ErrorCode;
 
 use super::{columns, open_sink, EngineError};
 use crate::config::{Config, Isolation, SinkConfig};
@@ -157,8 +158,22 @@ impl JobStatus {
     }
 }
 
-/// Describes the group's members as `client-id@host`.
-pub fn member_names(group: &GroupDescription) -> Vec<String> {
+/// The group's state and its members as `client-id@host`. A group the coordinator does not
+/// know (never used, or expired) is reported as `Dead` with no members, as Kafka describes it.
+pub async fn describe_group(
+    admin: &Admin,
+    group: &str,
+) -> Result<(String, Vec<String>), EngineError> {
+    match admin.describe_group(group).await {
+        Ok(g) => Ok((g.state.clone(), member_names(&g))),
+        Err(ClientError::Broker { source, .. }) if source.code == ErrorCode::GroupIdNotFound => {
+            Ok(("Dead".to_owned(), Vec::new()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn member_names(group: &GroupDescription) -> Vec<String> {
     group
         .members
         .iter()
@@ -217,7 +232,7 @@ pub async fn job_status(
     let admin = Admin::new(client.clone());
     let parts = job_partitions(config, client).await?;
     let group = &config.source.group;
-    let described = admin.describe_group(group).await?;
+    let (group_state, members) = describe_group(&admin, group).await?;
     let committed = group_offsets(&admin, group, &parts).await?;
     let bounds = log_bounds(config, &admin, &parts).await?;
     let partitions = parts
@@ -240,8 +255,8 @@ pub async fn job_status(
         .collect();
     Ok(JobStatus {
         group: group.clone(),
-        group_state: described.state.clone(),
-        members: member_names(&described),
+        group_state,
+        members,
         sink: sink_label(config),
         partitions,
     })
