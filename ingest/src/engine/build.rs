@@ -15,6 +15,7 @@ use crate::config::{ColumnConfig, Config, FormatConfig, RawAs, SinkConfig};
 use crate::decode::{FormatSpec, RegistryClient, RegistryOptions};
 use crate::schema::{parse_type, ColumnSpec, FormatKind, Source};
 use crate::sink::parquet::{ParquetCompression, ParquetSink, ParquetSinkConfig, RollPolicy};
+use crate::sink::postgres::{PostgresMode, PostgresSink, PostgresSinkConfig, RejectPolicy};
 use crate::sink::{AnySink, StdoutSink};
 use arrow_schema::SchemaRef;
 
@@ -282,8 +283,39 @@ pub async fn open_sink(config: &Config, schema: SchemaRef) -> Result<AnySink, En
         SinkConfig::Parquet { .. } | SinkConfig::Stdout => {
             Ok(AnySink::Stdout(StdoutSink::new(schema)))
         }
-        SinkConfig::Postgres { .. } => Err(EngineError::Setup(
-            "sink.type postgres is not available in this build yet".to_owned(),
-        )),
+        SinkConfig::Postgres { .. } => {
+            let c = postgres_config(config)
+                .ok_or_else(|| EngineError::Setup("sink: not a postgres sink".to_owned()))?;
+            Ok(AnySink::Postgres(Box::new(
+                PostgresSink::open(c, schema).await?,
+            )))
+        }
     }
+}
+
+/// The PostgreSQL sink's settings (`None` for other sinks). Rows the database rejects follow
+/// `errors.on_error`: `fail` stops the run, `skip` and `dead_letter` hand them to the engine.
+pub fn postgres_config(config: &Config) -> Option<PostgresSinkConfig> {
+    let SinkConfig::Postgres {
+        url,
+        table,
+        mode,
+        key,
+        offsets_table,
+    } = &config.sink
+    else {
+        return None;
+    };
+    let mut c = PostgresSinkConfig::new(url.clone(), table.clone(), config.source.group.clone());
+    if mode == "upsert" {
+        c.mode = PostgresMode::Upsert(key.clone());
+    }
+    if let Some(t) = offsets_table {
+        c.offsets_table = t.clone();
+    }
+    c.on_reject = match config.errors.on_error {
+        crate::config::OnError::Fail => RejectPolicy::Fail,
+        _ => RejectPolicy::Report,
+    };
+    Some(c)
 }

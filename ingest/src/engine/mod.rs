@@ -7,18 +7,29 @@
 //! partition from the sink's own offsets, ahead of the group's committed offsets. A process
 //! killed at any moment loses only rows that were not yet in a committed file, and those are
 //! read again.
+//!
+//! One file per part: `job.rs` (what the run does on each group event: resume, decode,
+//! filter, write, flush), `errors.rs` and `dead_letter.rs` (`on_error`, the error limit, dead
+//! letters to a file or a topic), `progress.rs` (the live line on a terminal, log events
+//! otherwise), `metrics.rs` and `metrics_http.rs` (Prometheus at `--metrics-addr`), and
+//! `build.rs` (configuration to client, decoders and sink). Filters are [`crate::filter`].
 
 pub mod avro_infer;
 mod build;
+mod dead_letter;
+mod errors;
 pub mod group_commit;
+mod job;
+mod metrics;
+mod metrics_http;
 pub mod parquet_reset;
 pub mod preview;
+mod progress;
 pub mod reset;
 pub mod status;
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::io::Write as _;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use kingest_client::consumer::{ConsumerConfig, IsolationLevel, OffsetReset, StartAt};
@@ -32,11 +43,13 @@ pub use build::{
     client_config, columns, format_spec, group_properties, open_sink, parquet_config,
     postgres_config,
 };
+pub use progress::{render_line, ProgressMode, Totals};
 
-use crate::config::{Config, ErrorLimit, Isolation, OnError, StartAt as StartConfig};
-use crate::decode::{DecodeError, RecordContext, RowDecoder};
+use crate::config::{Config, Isolation, StartAt as StartConfig};
+use crate::decode::DecodeError;
+use crate::filter::{BoundFilter, Filter, FilterError};
 use crate::schema::{arrow_schema, ColumnSpec};
-use crate::sink::{AnySink, CommittedFile, OffsetRange, PartitionKey, Sink, SinkError};
+use crate::sink::{OffsetRange, SinkError};
 
 /// Why a run stopped.
 #[derive(Debug, Error)]
@@ -51,7 +64,8 @@ pub enum EngineError {
     /// The sink failed.
     #[error(transparent)]
     Sink(Box<SinkError>),
-    /// A record could not be decoded and `on_error = "fail"`.
+    /// A record could not be decoded and `on_error = "fail"` (or its schema could not be
+    /// fetched: the registry was unreachable).
     #[error("{topic}-{partition} offset {offset}: {source}")]
     Record {
         /// The topic.
@@ -89,6 +103,32 @@ pub enum EngineError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A dead letter could not be produced to the dead-letter topic.
+    #[error("dead letter topic {topic}: the record from {source_topic}-{partition} offset {offset} was not delivered: {source}")]
+    DeadLetterTopic {
+        /// The dead-letter topic.
+        topic: String,
+        /// The bad record's topic.
+        source_topic: String,
+        /// Its partition.
+        partition: i32,
+        /// Its offset.
+        offset: i64,
+        /// The producer's error (boxed, like [`EngineError::Client`]).
+        source: Box<ClientError>,
+    },
+    /// The filter failed on a batch (a column value it had to cast did not fit).
+    #[error("{topic}-{partition} offsets {offsets}: {source}")]
+    Filter {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The offsets of the batch.
+        offsets: OffsetRange,
+        /// The error.
+        source: Box<FilterError>,
+    },
 }
 
 impl From<ClientError> for EngineError {
@@ -109,6 +149,10 @@ pub struct RunOptions {
     /// Stop once every assigned partition is caught up and everything is written
     /// (dgkafka's `-quit-at-eof`).
     pub until_eof: bool,
+    /// How progress is shown (a live line on a terminal, log events otherwise).
+    pub progress: ProgressMode,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` while the job runs.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// What a run did.
@@ -116,22 +160,18 @@ pub struct RunOptions {
 pub struct RunSummary {
     /// Records read.
     pub records: u64,
+    /// Bytes of record keys and values read.
+    pub bytes: u64,
     /// Rows written.
     pub rows: u64,
-    /// Records that failed to decode (skipped or dead-lettered).
+    /// Rows the filter dropped (their records still count as read).
+    pub filtered: u64,
+    /// Records that failed to decode, and rows the sink refused (skipped or dead-lettered).
     pub errors: u64,
     /// Files committed.
     pub files: usize,
-}
-
-/// One assigned partition's rows in the making.
-struct Part {
-    decoder: RowDecoder,
-    /// The first offset not yet in the sink (the start of the next write).
-    first: i64,
-    /// The offset after the last record decoded.
-    next: i64,
-    since: Instant,
+    /// Flushes (each makes zero or more files durable).
+    pub flushes: u64,
 }
 
 /// Runs a job until `shutdown` resolves (SIGINT/SIGTERM), or the end of the data with
@@ -141,6 +181,13 @@ pub async fn run(
     options: RunOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunSummary, EngineError> {
+    // A filter that does not parse fails before anything connects.
+    let filter = config
+        .filter
+        .as_deref()
+        .map(Filter::parse)
+        .transpose()
+        .map_err(filter_setup)?;
     let client = Client::connect(client_config(&config)?).await?;
     let columns = if config.columns.is_empty() {
         infer(&config, &client).await?
@@ -148,14 +195,58 @@ pub async fn run(
         columns(&config)?
     };
     let schema = arrow_schema(&columns);
-    let mut sink = open_sink(&config, schema.clone()).await?;
-    let value_format = format_spec(&config.format)?;
-    let key_format = config.key_format.as_ref().map(format_spec).transpose()?;
-    let limit = config
-        .errors
-        .limit()
-        .map_err(|e| EngineError::Setup(e.to_string()))?;
+    let filter: Option<BoundFilter> = filter
+        .map(|f| f.bind(&schema))
+        .transpose()
+        .map_err(filter_setup)?;
+    let sink = open_sink(&config, schema.clone()).await?;
+    let decoding = job::Decoding {
+        columns,
+        value: format_spec(&config.format)?,
+        key: config.key_format.as_ref().map(format_spec).transpose()?,
+        filter,
+    };
+    let errors = errors::BadRecords::open(&config, &client).await?;
+    let metrics = metrics::Metrics::new();
+    let _server = match options.metrics_addr {
+        Some(addr) => Some(metrics_http::serve(addr, metrics.registry()).await?),
+        None => None,
+    };
+    let consumer = GroupConsumer::new(client, group_config(&config)?)?;
+    let progress = progress::Progress::new(options.progress);
+    let mut job = job::Job::new(config, sink, consumer, decoding, errors, metrics, progress);
 
+    let mut lag_updated = Instant::now();
+    tokio::pin!(shutdown);
+    loop {
+        let event = tokio::select! {
+            _ = &mut shutdown => break,
+            e = tokio::time::timeout(Duration::from_millis(500), job.consumer.poll()) => e,
+        };
+        if let Ok(event) = event {
+            match event? {
+                GroupEvent::Assigned(partitions) => job.assigned(partitions).await?,
+                GroupEvent::Revoked(partitions) => job.revoked(partitions).await?,
+                GroupEvent::Lost(partitions) => job.lost(partitions),
+                GroupEvent::Records(fetched) => job.records(&fetched).await?,
+            }
+        }
+        job.write_due().await?;
+        job.tick(&mut lag_updated);
+        if options.until_eof && job.caught_up() {
+            break;
+        }
+    }
+    job.finish().await
+}
+
+fn filter_setup(e: FilterError) -> EngineError {
+    EngineError::Setup(e.to_string())
+}
+
+/// The group member's settings: subscription, assignors, isolation, reset policy, and
+/// `source.properties`.
+fn group_config(config: &Config) -> Result<GroupConsumerConfig, EngineError> {
     let mut group_config = GroupConsumerConfig::new(&config.source.group, &[]);
     group_config.subscription = match &config.source.topic_pattern {
         Some(p) => TopicSubscription::Pattern(
@@ -179,245 +270,8 @@ pub async fn run(
         },
         ..ConsumerConfig::default()
     };
-    group_properties(&config, &mut group_config)?;
-    let mut consumer = GroupConsumer::new(client, group_config)?;
-    let mut parts: HashMap<(String, i32), Part> = HashMap::new();
-    let mut summary = RunSummary::default();
-    let mut dead_letter = match &config.errors.dead_letter_file {
-        Some(path) if config.errors.on_error == OnError::DeadLetter => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|source| EngineError::DeadLetter {
-                    path: path.clone(),
-                    source,
-                })?;
-            Some((path.clone(), std::io::BufWriter::new(file)))
-        }
-        _ => None,
-    };
-    let age = config.flush.age.0;
-    tokio::pin!(shutdown);
-    loop {
-        let event = tokio::select! {
-            _ = &mut shutdown => break,
-            e = tokio::time::timeout(Duration::from_millis(500), consumer.poll()) => e,
-        };
-        match event {
-            Err(_) => {}
-            Ok(event) => match event? {
-                GroupEvent::Assigned(partitions) => {
-                    let resume = sink.committed_offsets().await?;
-                    for (topic, partition) in partitions {
-                        let decoder = RowDecoder::new(&columns, &value_format, key_format.as_ref())
-                            .map_err(|e| EngineError::Setup(e.to_string()))?;
-                        let key = (topic.clone(), partition);
-                        let pc = consumer.partition_consumer();
-                        if let Some(offset) = resume.get(&key) {
-                            // The sink's offsets win over the group's: they are what is durable.
-                            pc.seek(&topic, partition, *offset)?;
-                        } else if let StartConfig::Offsets(o) = &config.source.start {
-                            if let Some(offset) = o.get(&key) {
-                                pc.seek(&topic, partition, *offset)?;
-                            }
-                        } else if let StartConfig::Timestamp(ms) = config.source.start {
-                            pc.seek_to(&topic, partition, StartAt::Timestamp(ms))?;
-                        }
-                        let position = pc.position(&topic, partition).unwrap_or(0);
-                        parts.insert(
-                            key,
-                            Part {
-                                decoder,
-                                first: position,
-                                next: position,
-                                since: Instant::now(),
-                            },
-                        );
-                    }
-                }
-                GroupEvent::Revoked(partitions) => {
-                    // Flush what belongs to them before they go, and commit it.
-                    for (topic, partition) in &partitions {
-                        if let Some(mut part) = parts.remove(&(topic.clone(), *partition)) {
-                            write_part(&mut sink, topic, *partition, &mut part, &mut summary)
-                                .await?;
-                        }
-                    }
-                    let files = sink.flush().await?;
-                    commit(&mut consumer, &files, &mut summary).await;
-                }
-                GroupEvent::Lost(partitions) => {
-                    // Another member may own them already: drop what was not written.
-                    for tp in &partitions {
-                        parts.remove(tp);
-                    }
-                }
-                GroupEvent::Records(fetched) => {
-                    for fp in fetched.partitions() {
-                        let Some(part) = parts.get_mut(&(fp.topic().to_owned(), fp.partition()))
-                        else {
-                            continue;
-                        };
-                        for r in fp.records() {
-                            summary.records += 1;
-                            let ctx = RecordContext::new(fp.topic(), fp.partition(), &r.record);
-                            let decoded = if part.decoder.needs_prepare(&ctx) {
-                                // Fetching a schema from the registry blocks: keep it off the reactor.
-                                tokio::task::block_in_place(|| part.decoder.prepare(&ctx))
-                                    .and_then(|()| part.decoder.append(&ctx))
-                            } else {
-                                part.decoder.append(&ctx)
-                            };
-                            if let Err(e) = decoded {
-                                summary.errors += 1;
-                                on_bad_record(
-                                    &config,
-                                    &ctx,
-                                    e,
-                                    &summary,
-                                    limit,
-                                    dead_letter.as_mut(),
-                                )?;
-                            }
-                        }
-                        if part.decoder.rows() == 0 && part.first == part.next {
-                            part.since = Instant::now();
-                        }
-                        part.next = fp.next_offset();
-                    }
-                }
-            },
-        }
-        // Write partitions that reached a threshold; commit files the sink made durable.
-        for ((topic, partition), part) in parts.iter_mut() {
-            let due = part.decoder.rows() as u64 >= config.flush.rows
-                || part.decoder.estimated_bytes() as u64 >= config.flush.bytes.0
-                || (part.next > part.first && part.since.elapsed() >= age);
-            if due {
-                write_part(&mut sink, topic, *partition, part, &mut summary).await?;
-            }
-        }
-        if sink.should_flush() {
-            let files = sink.flush_due().await?;
-            commit(&mut consumer, &files, &mut summary).await;
-        }
-        if options.until_eof && !parts.is_empty() {
-            let pc = consumer.partition_consumer();
-            let caught_up = parts.keys().all(|(t, p)| pc.lag(t, *p) == Some(0));
-            if caught_up {
-                break;
-            }
-        }
-    }
-    for ((topic, partition), part) in parts.iter_mut() {
-        write_part(&mut sink, topic, *partition, part, &mut summary).await?;
-    }
-    if let Some((path, mut w)) = dead_letter {
-        w.flush()
-            .map_err(|source| EngineError::DeadLetter { path, source })?;
-    }
-    let files = sink.close().await?;
-    commit(&mut consumer, &files, &mut summary).await;
-    consumer.close().await?;
-    Ok(summary)
-}
-
-/// Hands a partition's decoded rows to the sink (nothing when no new offset was read).
-async fn write_part(
-    sink: &mut AnySink,
-    topic: &str,
-    partition: i32,
-    part: &mut Part,
-    summary: &mut RunSummary,
-) -> Result<(), EngineError> {
-    if part.next <= part.first {
-        return Ok(());
-    }
-    let batch = part.decoder.finish();
-    if batch.num_rows() > 0 {
-        sink.write(
-            &PartitionKey::new(topic, partition),
-            &batch,
-            OffsetRange::new(part.first, part.next),
-        )
-        .await?;
-        summary.rows += batch.num_rows() as u64;
-        part.first = part.next;
-    }
-    part.since = Instant::now();
-    Ok(())
-}
-
-/// Commits the offsets of durable files to the group, for lag tools; the sink's own offsets
-/// are the ones that count, so a failed commit is only logged.
-async fn commit(consumer: &mut GroupConsumer, files: &[CommittedFile], summary: &mut RunSummary) {
-    summary.files += files.len();
-    let mut offsets: HashMap<(String, i32), i64> = HashMap::new();
-    for f in files {
-        let e = offsets
-            .entry((f.partition.topic.clone(), f.partition.partition))
-            .or_insert(f.offsets.next);
-        *e = (*e).max(f.offsets.next);
-    }
-    if let Err(e) = consumer.commit_offsets(&offsets).await {
-        tracing::warn!(error = %e, "committing sink offsets to the group failed (the sink's offsets still hold)");
-    }
-}
-
-fn on_bad_record(
-    config: &Config,
-    ctx: &RecordContext<'_>,
-    error: DecodeError,
-    summary: &RunSummary,
-    limit: Option<ErrorLimit>,
-    dead_letter: Option<&mut (String, std::io::BufWriter<std::fs::File>)>,
-) -> Result<(), EngineError> {
-    if config.errors.on_error == OnError::Fail {
-        return Err(EngineError::Record {
-            topic: ctx.topic.to_owned(),
-            partition: ctx.partition,
-            offset: ctx.offset,
-            source: Box::new(error),
-        });
-    }
-    tracing::warn!(topic = ctx.topic, partition = ctx.partition, offset = ctx.offset, error = %error, "bad record");
-    if let Some((path, w)) = dead_letter {
-        let line = serde_json::json!({
-            "topic": ctx.topic, "partition": ctx.partition, "offset": ctx.offset, "timestamp": ctx.timestamp,
-            "error": error.to_string(),
-            "key_hex": ctx.key.map(hex::encode), "value_hex": ctx.value.map(hex::encode),
-        });
-        writeln!(w, "{line}").map_err(|source| EngineError::DeadLetter {
-            path: path.clone(),
-            source,
-        })?;
-    }
-    let over = match limit {
-        None => false,
-        Some(ErrorLimit::Count(n)) => summary.errors > n,
-        // A fraction needs some records to mean anything: judged from 100 records on.
-        Some(ErrorLimit::Fraction(f)) => {
-            summary.records >= 100 && summary.errors as f64 > f * summary.records as f64
-        }
-    };
-    if over {
-        return Err(EngineError::ErrorLimit {
-            errors: summary.errors,
-            records: summary.records,
-            limit: config
-                .errors
-                .max_errors
-                .as_ref()
-                .map(|v| v.to_string())
-                .unwrap_or_default(),
-            topic: ctx.topic.to_owned(),
-            partition: ctx.partition,
-            offset: ctx.offset,
-            last: error.to_string(),
-        });
-    }
-    Ok(())
+    group_properties(config, &mut group_config)?;
+    Ok(group_config)
 }
 
 /// Columns for a JSON or Avro job that names none: for JSON inferred from up to 200 records at

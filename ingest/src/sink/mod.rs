@@ -11,9 +11,11 @@
 //! reads back from what it stored, so a process killed at any point neither loses nor repeats
 //! records (see [`parquet`] for how the Parquet sink makes that hold).
 //!
-//! Two sinks live here:
+//! Three sinks live here:
 //! - [`ParquetSink`]: Parquet files in a local directory or an object store (S3, GCS, Azure),
 //!   exactly once.
+//! - [`PostgresSink`]: a PostgreSQL table, by binary COPY, rows and offsets in one
+//!   transaction: exactly once.
 //! - [`StdoutSink`]: JSON lines on standard output, for inspection and pipes; at least once (a
 //!   pipe cannot take back what it was given, nor say how far it got).
 //!
@@ -24,6 +26,7 @@
 mod layout;
 mod meta;
 pub mod parquet;
+pub mod postgres;
 pub mod stdout;
 mod store;
 #[cfg(test)]
@@ -39,6 +42,7 @@ use thiserror::Error;
 
 pub use self::meta::OFFSETS_KEY;
 pub use self::parquet::{ParquetCompression, ParquetSink, ParquetSinkConfig, Recovery, RollPolicy};
+pub use self::postgres::{PostgresSink, PostgresSinkConfig};
 pub use self::stdout::StdoutSink;
 
 /// A Kafka topic partition: the unit the engine reads and the sink keeps offsets for.
@@ -107,6 +111,20 @@ pub struct CommittedFile {
     pub rows: u64,
     /// Size in bytes (for stdout: bytes of JSON written).
     pub bytes: u64,
+}
+
+/// A row the sink's store refused (a database constraint, a value out of range), reported by
+/// [`Sink::take_rejected`] for the engine's error policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRow {
+    /// The Kafka partition of the row.
+    pub partition: PartitionKey,
+    /// The row's Kafka offset, when the engine passed row offsets ([`Sink::write_rows`]).
+    pub offset: Option<i64>,
+    /// Why the store refused it.
+    pub error: String,
+    /// The row as a JSON object.
+    pub row: String,
 }
 
 /// Committed offsets as [`Sink::committed_offsets`] returns them: `(topic, partition)` to the
@@ -216,6 +234,26 @@ pub enum SinkError {
         #[source]
         source: ArrowError,
     },
+    /// A PostgreSQL operation failed (after retrying, where a retry could help).
+    #[error("PostgreSQL {server}: {context}: {message}")]
+    Postgres {
+        /// `host:port/database`.
+        server: String,
+        /// What was being done.
+        context: String,
+        /// The server's or the client's error.
+        message: String,
+    },
+    /// The database refused a row (constraint, type, encoding) and `on_error = "fail"`.
+    #[error("{partition} offset {}: the database rejected the row: {message}", offset.map_or_else(|| "unknown".to_owned(), |o| o.to_string()))]
+    Rejected {
+        /// The Kafka partition of the row.
+        partition: PartitionKey,
+        /// Its offset (unknown when the engine gave no row offsets).
+        offset: Option<i64>,
+        /// The database's error.
+        message: String,
+    },
     /// An earlier write or flush failed part way; the sink's files are in an unknown state, so
     /// it refuses further work. Drop it and open a new one: opening recovers.
     #[error("the sink failed earlier ({0}); reopen it")]
@@ -239,6 +277,27 @@ pub trait Sink: Send {
         batch: &RecordBatch,
         offsets: OffsetRange,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// [`Sink::write`] with each row's Kafka offset (`row_offsets[i]` for row `i`), so that
+    /// rows the store refuses later can be named. Sinks that cannot refuse single rows ignore
+    /// them.
+    fn write_rows(
+        &mut self,
+        partition: &PartitionKey,
+        batch: &RecordBatch,
+        offsets: OffsetRange,
+        row_offsets: &[i64],
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = row_offsets;
+        self.write(partition, batch, offsets)
+    }
+
+    /// Rows the store refused during the last flush, for the engine's error policy. A flush
+    /// that refused rows committed nothing; the next flush commits the other rows without
+    /// them.
+    fn take_rejected(&mut self) -> Vec<RejectedRow> {
+        Vec::new()
+    }
 
     /// Whether some output reached a roll threshold (rows, bytes or age), so the engine should
     /// call [`Sink::flush_due`]. Age counts even without writes: poll this on a timer.
@@ -272,6 +331,8 @@ pub enum AnySink {
     Parquet(Box<ParquetSink>),
     /// JSON lines on standard output.
     Stdout(StdoutSink),
+    /// A PostgreSQL table (boxed, like Parquet).
+    Postgres(Box<PostgresSink>),
 }
 
 impl Sink for AnySink {
@@ -279,6 +340,7 @@ impl Sink for AnySink {
         match self {
             AnySink::Parquet(s) => s.schema(),
             AnySink::Stdout(s) => s.schema(),
+            AnySink::Postgres(s) => s.schema(),
         }
     }
 
@@ -291,6 +353,29 @@ impl Sink for AnySink {
         match self {
             AnySink::Parquet(s) => s.write(partition, batch, offsets).await,
             AnySink::Stdout(s) => s.write(partition, batch, offsets).await,
+            AnySink::Postgres(s) => s.write(partition, batch, offsets).await,
+        }
+    }
+
+    async fn write_rows(
+        &mut self,
+        partition: &PartitionKey,
+        batch: &RecordBatch,
+        offsets: OffsetRange,
+        row_offsets: &[i64],
+    ) -> Result<()> {
+        match self {
+            AnySink::Parquet(s) => s.write_rows(partition, batch, offsets, row_offsets).await,
+            AnySink::Stdout(s) => s.write_rows(partition, batch, offsets, row_offsets).await,
+            AnySink::Postgres(s) => s.write_rows(partition, batch, offsets, row_offsets).await,
+        }
+    }
+
+    fn take_rejected(&mut self) -> Vec<RejectedRow> {
+        match self {
+            AnySink::Parquet(s) => s.take_rejected(),
+            AnySink::Stdout(s) => s.take_rejected(),
+            AnySink::Postgres(s) => s.take_rejected(),
         }
     }
 
@@ -298,6 +383,7 @@ impl Sink for AnySink {
         match self {
             AnySink::Parquet(s) => s.should_flush(),
             AnySink::Stdout(s) => s.should_flush(),
+            AnySink::Postgres(s) => s.should_flush(),
         }
     }
 
@@ -305,6 +391,7 @@ impl Sink for AnySink {
         match self {
             AnySink::Parquet(s) => s.flush_due().await,
             AnySink::Stdout(s) => s.flush_due().await,
+            AnySink::Postgres(s) => s.flush_due().await,
         }
     }
 
@@ -312,6 +399,7 @@ impl Sink for AnySink {
         match self {
             AnySink::Parquet(s) => s.flush().await,
             AnySink::Stdout(s) => s.flush().await,
+            AnySink::Postgres(s) => s.flush().await,
         }
     }
 
@@ -320,7 +408,8 @@ impl Sink for AnySink {
         // Not `async fn`: the future must not hold `&self` (the sinks are `Send`, not `Sync`).
         match self {
             AnySink::Parquet(s) => Either::Left(s.committed_offsets()),
-            AnySink::Stdout(s) => Either::Right(Sink::committed_offsets(s)),
+            AnySink::Stdout(s) => Either::Right(Either::Left(Sink::committed_offsets(s))),
+            AnySink::Postgres(s) => Either::Right(Either::Right(Sink::committed_offsets(&**s))),
         }
     }
 
@@ -328,6 +417,7 @@ impl Sink for AnySink {
         match self {
             AnySink::Parquet(s) => s.close().await,
             AnySink::Stdout(s) => s.close().await,
+            AnySink::Postgres(s) => s.close().await,
         }
     }
 }

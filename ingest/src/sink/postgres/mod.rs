@@ -1,0 +1,657 @@
+//! The PostgreSQL sink: record batches into a table with binary COPY, exactly once.
+//!
+//! # Exactly once
+//!
+//! Written batches wait in memory until a flush; a flush is one transaction that COPYs every
+//! waiting batch and then upserts, in the offsets table (default `kingest_offsets`), the row
+//! `(consumer_group, topic, partition) → next_offset` of each partition written. Rows and
+//! offsets commit together, so [`PostgresSink::committed_offsets`] (which reads that table)
+//! is exactly where the stored rows end: a process killed at any point resumes from there, and
+//! nothing is lost or stored twice. See `txn.rs` for how a transaction redone after a lost
+//! connection (whose COMMIT may or may not have gone through) stays exactly once, and how a
+//! process that lost its partitions without noticing is kept from writing them.
+//!
+//! # Modes
+//!
+//! `insert` COPYs into the table. `upsert` COPYs into a temporary staging table and merges it
+//! with `INSERT ... ON CONFLICT (key) DO UPDATE`, keeping the last row per key.
+//!
+//! # Rejected rows
+//!
+//! A row the server refuses (a constraint, a value out of range, text it cannot store) is
+//! isolated while the rest of its batch goes in. With [`RejectPolicy::Fail`] the flush fails
+//! with an error naming the row's topic, partition and offset, and nothing of that
+//! transaction is committed; with [`RejectPolicy::Report`] the flush commits nothing either
+//! but hands the rows to [`Sink::take_rejected`] (for the engine's skip or dead-letter
+//! policy), and the next flush commits the rest without them.
+//!
+//! # Connection loss
+//!
+//! Any failure a reconnect can cure (broken connection, server restart, failover, too many
+//! connections) is retried with backoff ([`RetryPolicy`]); the pending batches are still in
+//! memory, so the redo writes exactly what the failed attempt would have.
+
+mod conn;
+mod encode;
+mod json;
+mod schema;
+mod txn;
+mod types;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use tokio_postgres::Client;
+
+pub use self::conn::RetryPolicy;
+use self::conn::{classify, describe, Backoff, ErrorClass, Settings};
+use self::encode::Encoder;
+pub use self::schema::Difference;
+use self::schema::TableName;
+use self::txn::{Failure, Outcome, Pending, Plan};
+use self::types::Target;
+use super::{
+    CommittedFile, CommittedOffsets, OffsetRange, PartitionKey, RejectedRow, Result, Sink,
+    SinkError,
+};
+
+/// How rows are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostgresMode {
+    /// Plain inserts (COPY).
+    Insert,
+    /// Insert or update on these key columns; the last row per key wins.
+    Upsert(Vec<String>),
+}
+
+/// What happens to a row the server rejects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectPolicy {
+    /// Fail the flush, naming the row (`errors.on_error = "fail"`).
+    Fail,
+    /// Report it through [`Sink::take_rejected`] and commit the other rows without it.
+    Report,
+}
+
+/// How to open a [`PostgresSink`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresSinkConfig {
+    /// The connection string: `postgres://user:password@host:port/db?sslmode=...` or libpq's
+    /// `key=value` form (see the `sslmode` notes in the [module docs](self)).
+    pub url: String,
+    /// The target table, `name` or `schema.name`.
+    pub table: String,
+    /// Insert or upsert.
+    pub mode: PostgresMode,
+    /// The offsets table, `name` or `schema.name`.
+    pub offsets_table: String,
+    /// The consumer group the offsets are kept for.
+    pub group_id: String,
+    /// What happens to rejected rows.
+    pub on_reject: RejectPolicy,
+    /// Reconnecting.
+    pub retry: RetryPolicy,
+}
+
+impl PostgresSinkConfig {
+    /// Defaults (insert, `kingest_offsets`, fail on rejected rows) for a table and a group.
+    pub fn new(
+        url: impl Into<String>,
+        table: impl Into<String>,
+        group_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            url: url.into(),
+            table: table.into(),
+            mode: PostgresMode::Insert,
+            offsets_table: "kingest_offsets".to_owned(),
+            group_id: group_id.into(),
+            on_reject: RejectPolicy::Fail,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    fn key(&self) -> &[String] {
+        match &self.mode {
+            PostgresMode::Insert => &[],
+            PostgresMode::Upsert(k) => k,
+        }
+    }
+}
+
+/// What `kingest setup` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetupReport {
+    /// The `CREATE TABLE` run for the target table, if it did not exist.
+    pub created_table: Option<String>,
+    /// The `CREATE TABLE` run for the offsets table, if it did not exist.
+    pub created_offsets: Option<String>,
+    /// How existing tables differ from what the job needs.
+    pub differences: Vec<Difference>,
+}
+
+impl SetupReport {
+    /// Whether a difference stops the job from running.
+    pub fn blocked(&self) -> bool {
+        self.differences.iter().any(|d| d.blocking)
+    }
+}
+
+fn pg_error(server: &str, context: impl Into<String>, message: impl Into<String>) -> SinkError {
+    SinkError::Postgres {
+        server: server.to_owned(),
+        context: context.into(),
+        message: message.into(),
+    }
+}
+
+/// Connects, retrying what a retry can cure.
+async fn connect(settings: &Settings, retry: RetryPolicy) -> Result<Arc<Client>> {
+    let mut backoff = Backoff::new(retry);
+    loop {
+        match settings.connect().await {
+            Ok(c) => return Ok(c),
+            Err(e) if classify(&e) == ErrorClass::Retry => {
+                tracing::warn!(server = %settings.display, error = %describe(&e), "connecting to PostgreSQL failed; retrying");
+                if !backoff.wait().await {
+                    return Err(pg_error(&settings.display, "connecting", describe(&e)));
+                }
+            }
+            Err(e) => return Err(pg_error(&settings.display, "connecting", describe(&e))),
+        }
+    }
+}
+
+/// Creates the target and offsets tables when they do not exist, and reports how existing ones
+/// differ from what the job writes (`kingest setup`).
+pub async fn setup(config: &PostgresSinkConfig, schema: &SchemaRef) -> Result<SetupReport> {
+    let settings = Settings::parse(&config.url).map_err(|reason| SinkError::Location {
+        location: "sink.url".to_owned(),
+        reason,
+    })?;
+    let server = settings.display.clone();
+    let table = TableName::parse(&config.table).map_err(|reason| SinkError::Location {
+        location: "sink.table".to_owned(),
+        reason,
+    })?;
+    let offsets =
+        TableName::parse(&config.offsets_table).map_err(|reason| SinkError::Location {
+            location: "sink.offsets_table".to_owned(),
+            reason,
+        })?;
+    let client = connect(&settings, config.retry).await?;
+    let mut report = SetupReport::default();
+    let ddl = schema::create_table_sql(&table, schema, config.key())
+        .map_err(|m| pg_error(&server, "mapping columns", m))?;
+    let before = schema::inspect_table(&client, &table, schema, config.key())
+        .await
+        .map_err(|m| pg_error(&server, "checking the table", m))?;
+    if before.exists {
+        report.differences.extend(before.differences);
+    } else {
+        client
+            .batch_execute(&ddl)
+            .await
+            .map_err(|e| pg_error(&server, ddl.clone(), describe(&e)))?;
+        report.created_table = Some(ddl);
+    }
+    match schema::inspect_offsets(&client, &offsets)
+        .await
+        .map_err(|m| pg_error(&server, "checking the offsets table", m))?
+    {
+        Some(d) => report.differences.extend(d),
+        None => {
+            let ddl = schema::create_offsets_sql(&offsets);
+            client
+                .batch_execute(&ddl)
+                .await
+                .map_err(|e| pg_error(&server, ddl.clone(), describe(&e)))?;
+            report.created_offsets = Some(ddl);
+        }
+    }
+    Ok(report)
+}
+
+/// Writes record batches into a PostgreSQL table. See the [module docs](self).
+pub struct PostgresSink {
+    config: PostgresSinkConfig,
+    schema: SchemaRef,
+    settings: Settings,
+    table: TableName,
+    plan: Arc<Plan>,
+    client: Option<Arc<Client>>,
+    pending: Vec<Pending>,
+    rejected: Vec<RejectedRow>,
+    /// Per partition, the `next` of the last write: batches must not go back.
+    written: HashMap<PartitionKey, i64>,
+    poisoned: Option<String>,
+}
+
+impl fmt::Debug for PostgresSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresSink")
+            .field("server", &self.settings.display)
+            .field("table", &self.table.text)
+            .field("pending_batches", &self.pending.len())
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresSink {
+    /// Connects and checks that the target table takes batches of `schema` and that the
+    /// offsets table exists (`kingest setup` creates both).
+    pub async fn open(config: PostgresSinkConfig, schema: SchemaRef) -> Result<Self> {
+        let settings = Settings::parse(&config.url).map_err(|reason| SinkError::Location {
+            location: "sink.url".to_owned(),
+            reason,
+        })?;
+        let server = settings.display.clone();
+        let table = TableName::parse(&config.table).map_err(|reason| SinkError::Location {
+            location: "sink.table".to_owned(),
+            reason,
+        })?;
+        let offsets =
+            TableName::parse(&config.offsets_table).map_err(|reason| SinkError::Location {
+                location: "sink.offsets_table".to_owned(),
+                reason,
+            })?;
+        let client = connect(&settings, config.retry).await?;
+        let inspection = schema::inspect_table(&client, &table, &schema, config.key())
+            .await
+            .map_err(|m| pg_error(&server, "checking the table", m))?;
+        let Some(targets) = inspection.targets else {
+            return Err(table_error(&server, &table, &inspection.differences));
+        };
+        for d in &inspection.differences {
+            tracing::info!(table = %table.text, "{d}");
+        }
+        match schema::inspect_offsets(&client, &offsets)
+            .await
+            .map_err(|m| pg_error(&server, "checking the offsets table", m))?
+        {
+            None => {
+                return Err(pg_error(
+                    &server,
+                    "checking the offsets table",
+                    format!(
+                        "{} does not exist: `kingest setup` creates it",
+                        offsets.text
+                    ),
+                ))
+            }
+            Some(d) if d.iter().any(|d| d.blocking) => {
+                return Err(table_error(&server, &offsets, &d))
+            }
+            Some(_) => {}
+        }
+        let plan = plan_for(&config, &schema, &table, &offsets, targets);
+        let sink = PostgresSink {
+            config,
+            schema,
+            settings,
+            table,
+            plan,
+            client: None,
+            pending: Vec::new(),
+            rejected: Vec::new(),
+            written: HashMap::new(),
+            poisoned: None,
+        };
+        let mut sink = sink;
+        sink.client = Some(sink.prepare_session(client).await?);
+        Ok(sink)
+    }
+
+    /// Sets up a new connection's session (the upsert staging table).
+    async fn prepare_session(&self, client: Arc<Client>) -> Result<Arc<Client>> {
+        if let Some(u) = &self.plan.upsert {
+            client.batch_execute(&u.create).await.map_err(|e| {
+                pg_error(
+                    &self.settings.display,
+                    "creating the staging table",
+                    describe(&e),
+                )
+            })?;
+        }
+        Ok(client)
+    }
+
+    /// A live connection: the current one, or a new one (retrying until the policy gives up).
+    async fn client(&mut self) -> Result<Arc<Client>> {
+        if let Some(c) = &self.client {
+            if !c.is_closed() {
+                return Ok(c.clone());
+            }
+        }
+        self.client = None;
+        let c = connect(&self.settings, self.config.retry).await?;
+        let c = self.prepare_session(c).await?;
+        self.client = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Rows waiting for the next flush.
+    pub fn pending_rows(&self) -> usize {
+        self.pending.iter().map(|p| p.batch.num_rows()).sum()
+    }
+
+    /// The table's location for [`CommittedFile::path`]: `postgres://host:port/db/table`.
+    fn location(&self) -> String {
+        format!("postgres://{}/{}", self.settings.display, self.table.text)
+    }
+
+    fn check_poisoned(&self) -> Result<()> {
+        match &self.poisoned {
+            Some(reason) => Err(SinkError::Poisoned(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    async fn write_batch(
+        &mut self,
+        partition: &PartitionKey,
+        batch: &RecordBatch,
+        offsets: OffsetRange,
+        row_offsets: Option<&[i64]>,
+    ) -> Result<()> {
+        self.check_poisoned()?;
+        if batch.schema().fields() != self.schema.fields() {
+            return Err(SinkError::SchemaMismatch {
+                partition: partition.clone(),
+                expected: self.schema.to_string(),
+                found: batch.schema().to_string(),
+            });
+        }
+        let bad = |reason: String| SinkError::Offsets {
+            partition: partition.clone(),
+            offsets,
+            reason,
+        };
+        if offsets.next < offsets.first {
+            return Err(bad("next is before first".to_owned()));
+        }
+        if let Some(o) = row_offsets {
+            if o.len() != batch.num_rows() {
+                return Err(bad(format!(
+                    "{} row offsets for {} rows",
+                    o.len(),
+                    batch.num_rows()
+                )));
+            }
+        }
+        if let Some(&prev) = self.written.get(partition) {
+            if offsets.first < prev {
+                // The engine read the partition again from an earlier offset (it was lost and
+                // assigned again): what is pending for it was never committed and is read
+                // again, so it goes; anything else would be a duplicate.
+                let first_pending = self
+                    .pending
+                    .iter()
+                    .filter(|p| &p.partition == partition)
+                    .map(|p| p.range.first)
+                    .min();
+                match first_pending {
+                    Some(f) if offsets.first <= f => {
+                        self.pending.retain(|p| &p.partition != partition);
+                    }
+                    _ => {
+                        return Err(bad(format!(
+                            "this partition was already written up to {prev}"
+                        )))
+                    }
+                }
+            }
+        }
+        self.written.insert(partition.clone(), offsets.next);
+        self.pending.push(Pending {
+            partition: partition.clone(),
+            batch: batch.clone(),
+            range: offsets,
+            row_offsets: row_offsets.map(<[i64]>::to_vec),
+            excluded: vec![false; batch.num_rows()],
+            bytes: 0,
+        });
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<Vec<CommittedFile>> {
+        self.check_poisoned()?;
+        if self.pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut backoff = Backoff::new(self.config.retry);
+        loop {
+            let client = match self.client().await {
+                Ok(c) => c,
+                Err(e) => {
+                    self.poisoned = Some(e.to_string());
+                    return Err(e);
+                }
+            };
+            match txn::attempt(&client, &self.plan, &mut self.pending).await {
+                Ok(Outcome::Committed { written, dropped }) => {
+                    let location = self.location();
+                    let files = self
+                        .pending
+                        .drain(..)
+                        .zip(written)
+                        .filter(|(p, _)| !dropped.contains(&p.partition))
+                        .map(|(p, wrote)| CommittedFile {
+                            path: location.clone(),
+                            partition: p.partition,
+                            offsets: p.range,
+                            rows: if wrote {
+                                p.excluded.iter().filter(|x| !**x).count() as u64
+                            } else {
+                                0
+                            },
+                            bytes: p.bytes,
+                        })
+                        .collect();
+                    for d in dropped {
+                        self.written.remove(&d);
+                    }
+                    return Ok(files);
+                }
+                Ok(Outcome::Refused(refused)) => {
+                    let rows: Vec<RejectedRow> = refused
+                        .into_iter()
+                        .map(|r| {
+                            let p = &self.pending[r.pending];
+                            RejectedRow {
+                                partition: p.partition.clone(),
+                                offset: p.row_offsets.as_ref().map(|o| o[r.row]),
+                                error: r.error,
+                                row: row_json(&p.batch, r.row),
+                            }
+                        })
+                        .collect();
+                    match self.config.on_reject {
+                        RejectPolicy::Fail => {
+                            let first = &rows[0];
+                            return Err(SinkError::Rejected {
+                                partition: first.partition.clone(),
+                                offset: first.offset,
+                                message: format!(
+                                    "{} (row {}; {} of {} rows pending rejected)",
+                                    first.error,
+                                    first.row,
+                                    rows.len(),
+                                    self.pending_rows()
+                                ),
+                            });
+                        }
+                        RejectPolicy::Report => {
+                            // Nothing is committed yet: the engine deals with these rows first,
+                            // and the next flush commits the rest.
+                            self.rejected.extend(rows);
+                            return Ok(Vec::new());
+                        }
+                    }
+                }
+                Err(Failure::Retry(message)) => {
+                    tracing::warn!(server = %self.settings.display, error = %message, "PostgreSQL transaction failed; reconnecting and redoing it");
+                    self.client = None;
+                    if !backoff.wait().await {
+                        let e = pg_error(&self.settings.display, "flushing", message);
+                        self.poisoned = Some(e.to_string());
+                        return Err(e);
+                    }
+                }
+                Err(Failure::Fatal(message)) => {
+                    return Err(pg_error(&self.settings.display, "flushing", message));
+                }
+            }
+        }
+    }
+}
+
+fn table_error(server: &str, table: &TableName, differences: &[Difference]) -> SinkError {
+    let list: Vec<String> = differences
+        .iter()
+        .filter(|d| d.blocking)
+        .map(ToString::to_string)
+        .collect();
+    pg_error(
+        server,
+        format!("checking {}", table.text),
+        format!(
+            "{} (`kingest setup CONFIG` lists every difference)",
+            list.join("; ")
+        ),
+    )
+}
+
+fn plan_for(
+    config: &PostgresSinkConfig,
+    schema: &SchemaRef,
+    table: &TableName,
+    offsets: &TableName,
+    targets: Vec<Target>,
+) -> Arc<Plan> {
+    let key = config.key();
+    let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    txn::plan(
+        Encoder::new(targets, !key.is_empty()),
+        &table.quoted,
+        &columns,
+        key,
+        offsets.quoted.clone(),
+        config.group_id.clone(),
+    )
+}
+
+/// One row as a JSON object, for dead letters.
+fn row_json(batch: &RecordBatch, row: usize) -> String {
+    let mut out = Vec::new();
+    let mut w = arrow_json::LineDelimitedWriter::new(&mut out);
+    let written = w.write(&batch.slice(row, 1)).and_then(|()| w.finish());
+    match written {
+        Ok(()) => String::from_utf8_lossy(&out).trim_end().to_owned(),
+        Err(e) => format!("{{\"unprintable_row\": {:?}}}", e.to_string()),
+    }
+}
+
+/// Reads the stored offsets of `group`, reconnecting as needed.
+async fn read_offsets(
+    settings: Settings,
+    client: Option<Arc<Client>>,
+    offsets_table: String,
+    group: String,
+    retry: RetryPolicy,
+) -> Result<CommittedOffsets> {
+    let sql = format!(
+        "SELECT topic, partition, next_offset FROM {offsets_table} \
+         WHERE consumer_group = $1 AND next_offset >= 0"
+    );
+    let mut client = client.filter(|c| !c.is_closed());
+    let mut backoff = Backoff::new(retry);
+    loop {
+        let c = match client.take() {
+            Some(c) => c,
+            None => connect(&settings, retry).await?,
+        };
+        match c.query(&sql, &[&group]).await {
+            Ok(rows) => {
+                return Ok(rows
+                    .iter()
+                    .map(|r| ((r.get::<_, String>(0), r.get::<_, i32>(1)), r.get(2)))
+                    .collect())
+            }
+            Err(e) if classify(&e) == ErrorClass::Retry => {
+                tracing::warn!(error = %describe(&e), "reading offsets failed; retrying");
+                if !backoff.wait().await {
+                    return Err(pg_error(&settings.display, "reading offsets", describe(&e)));
+                }
+            }
+            Err(e) => return Err(pg_error(&settings.display, "reading offsets", describe(&e))),
+        }
+    }
+}
+
+impl Sink for PostgresSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn write(
+        &mut self,
+        partition: &PartitionKey,
+        batch: &RecordBatch,
+        offsets: OffsetRange,
+    ) -> Result<()> {
+        self.write_batch(partition, batch, offsets, None).await
+    }
+
+    async fn write_rows(
+        &mut self,
+        partition: &PartitionKey,
+        batch: &RecordBatch,
+        offsets: OffsetRange,
+        row_offsets: &[i64],
+    ) -> Result<()> {
+        self.write_batch(partition, batch, offsets, Some(row_offsets))
+            .await
+    }
+
+    /// Batches are written in the flush's transaction: any pending batch is due (the engine
+    /// already sized it by its own thresholds).
+    fn should_flush(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    async fn flush(&mut self) -> Result<Vec<CommittedFile>> {
+        self.commit().await
+    }
+
+    fn take_rejected(&mut self) -> Vec<RejectedRow> {
+        std::mem::take(&mut self.rejected)
+    }
+
+    fn committed_offsets(&self) -> impl Future<Output = Result<CommittedOffsets>> + Send {
+        read_offsets(
+            self.settings.clone(),
+            self.client.clone(),
+            self.plan.offsets_table.clone(),
+            self.config.group_id.clone(),
+            self.config.retry,
+        )
+    }
+
+    async fn close(mut self) -> Result<Vec<CommittedFile>> {
+        let mut files = Vec::new();
+        // A flush that rejected rows commits nothing; the next one commits the rest.
+        while !self.pending.is_empty() {
+            files.extend(self.commit().await?);
+            for r in std::mem::take(&mut self.rejected) {
+                tracing::warn!(partition = %r.partition, offset = ?r.offset, error = %r.error, row = %r.row, "row rejected by PostgreSQL while closing");
+            }
+        }
+        Ok(files)
+    }
+}
