@@ -4,6 +4,7 @@
 
 pub mod certs;
 pub mod nisshi;
+pub mod postgres;
 pub mod registry;
 pub mod stunnel;
 
