@@ -153,7 +153,10 @@ async fn json_to_parquet_then_resume() {
     let mut expected = produce(&client, 0, 5000).await;
     let summary = run(
         job(&broker.addr(), dir.path()),
-        RunOptions { until_eof: true },
+        RunOptions {
+            until_eof: true,
+            ..RunOptions::default()
+        },
         std::future::pending(),
     )
     .await
@@ -167,7 +170,10 @@ async fn json_to_parquet_then_resume() {
     // Nothing new: a second run writes nothing.
     let summary = run(
         job(&broker.addr(), dir.path()),
-        RunOptions { until_eof: true },
+        RunOptions {
+            until_eof: true,
+            ..RunOptions::default()
+        },
         std::future::pending(),
     )
     .await
@@ -177,7 +183,10 @@ async fn json_to_parquet_then_resume() {
     expected.extend(produce(&client, 5000, 1500).await);
     let summary = run(
         job(&broker.addr(), dir.path()),
-        RunOptions { until_eof: true },
+        RunOptions {
+            until_eof: true,
+            ..RunOptions::default()
+        },
         std::future::pending(),
     )
     .await

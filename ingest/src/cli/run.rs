@@ -1,11 +1,13 @@
 //! `kingest run CONFIG`: the ingest job, streaming until stopped or, with `--until-eof`, until
 //! every partition is caught up.
 
+use std::io::IsTerminal as _;
+use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::Config;
-use crate::engine::{self, RunOptions};
+use crate::engine::{self, ProgressMode, RunOptions};
 
 /// Options of `kingest run`.
 #[derive(Debug, clap::Args)]
@@ -15,6 +17,18 @@ pub struct Args {
     /// Exit once every assigned partition is caught up and written (dgkafka's -quit-at-eof).
     #[arg(long, alias = "quit-at-eof")]
     pub until_eof: bool,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics while the job runs (records,
+    /// bytes, rows, errors, filtered and lag per partition; flush latency).
+    #[arg(long, value_name = "HOST:PORT", value_parser = socket_addr)]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// `HOST:PORT`, resolved (`localhost:9100`, `0.0.0.0:9100`, `[::1]:9100`).
+fn socket_addr(text: &str) -> Result<SocketAddr, String> {
+    text.to_socket_addrs()
+        .map_err(|e| format!("{text:?}: {e} (write HOST:PORT, e.g. 127.0.0.1:9100)"))?
+        .next()
+        .ok_or_else(|| format!("{text:?} resolves to no address"))
 }
 
 /// Runs the job; SIGINT/SIGTERM flush, commit and leave the group.
@@ -38,6 +52,13 @@ pub fn run(args: Args) -> ExitCode {
     };
     let options = RunOptions {
         until_eof: args.until_eof,
+        // A live line for a person at a terminal; log events for anything else.
+        progress: if std::io::stderr().is_terminal() {
+            ProgressMode::Line
+        } else {
+            ProgressMode::Log
+        },
+        metrics_addr: args.metrics_addr,
     };
     match runtime.block_on(engine::run(
         config,
@@ -46,8 +67,8 @@ pub fn run(args: Args) -> ExitCode {
     )) {
         Ok(summary) => {
             eprintln!(
-                "kingest run: {} records read, {} rows written in {} files, {} bad records",
-                summary.records, summary.rows, summary.files, summary.errors
+                "kingest run: {} records read, {} rows written in {} files, {} filtered out, {} bad records",
+                summary.records, summary.rows, summary.files, summary.filtered, summary.errors
             );
             ExitCode::SUCCESS
         }

@@ -208,8 +208,13 @@ pub async fn run(
     };
     let errors = errors::BadRecords::open(&config, &client).await?;
     let metrics = metrics::Metrics::new();
+    // Serves until the run returns (dropping it stops the endpoint).
     let _server = match options.metrics_addr {
-        Some(addr) => Some(metrics_http::serve(addr, metrics.registry()).await?),
+        Some(addr) => {
+            let server = metrics_http::serve(addr, metrics.registry()).await?;
+            tracing::info!("serving Prometheus metrics at http://{}/metrics", server.addr());
+            Some(server)
+        }
         None => None,
     };
     let consumer = GroupConsumer::new(client, group_config(&config)?)?;

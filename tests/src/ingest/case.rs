@@ -160,7 +160,10 @@ path = "{}"
     let config = Config::parse(&job, "formats.toml").unwrap();
     let summary = run(
         config,
-        RunOptions { until_eof: true },
+        RunOptions {
+            until_eof: true,
+            ..RunOptions::default()
+        },
         std::future::pending(),
     )
     .await
