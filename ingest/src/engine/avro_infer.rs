@@ -24,7 +24,7 @@ use kingest_client::Client;
 
 use super::{format_spec, EngineError};
 use crate::config::Config;
-use crate::decode::FormatSpec;
+use crate::decode::{FormatSpec, RegistryClient};
 use crate::schema::{avro_columns, format_type, ColumnSpec, Field, SchemaError, Source};
 
 /// How long to wait for a first record before giving up.
@@ -125,6 +125,16 @@ pub async fn infer_avro(
             "Avro columns are inferred only for format.type = \"avro\"".to_owned(),
         ));
     };
+    infer_avro_with(config, client, &registry).await
+}
+
+/// Like [`infer_avro`], with schemas from `registry`: a decoder built on the same client (or
+/// a clone) then finds the schema in the cache instead of fetching it again.
+pub async fn infer_avro_with(
+    config: &Config,
+    client: &Client,
+    registry: &RegistryClient,
+) -> Result<(Vec<ColumnSpec>, AvroOrigin), EngineError> {
     let Some((value, topic, partition, offset)) = first_value(config, client).await? else {
         return Err(EngineError::Setup(
             "no [[columns]] given and no record to take the Avro schema id from: list the \
@@ -177,7 +187,7 @@ pub async fn infer_avro(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{RecordContext, RegistryClient, RowDecoder};
+    use crate::decode::{RecordContext, RowDecoder};
     use apache_avro::types::Value;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int64Type, TimestampMicrosecondType};

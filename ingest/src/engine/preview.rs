@@ -228,8 +228,16 @@ async fn prefetch_schemas(
 /// Reads and decodes up to `options.limit` records (see the module docs).
 pub async fn preview(config: &Config, options: &PreviewOptions) -> Result<Preview, EngineError> {
     let client = Client::connect(client_config(config)?).await?;
-    let columns = resolve_columns(config, &client).await?;
     let value_format = format_spec(&config.format)?;
+    let columns = match &value_format {
+        // Inferred with the decoder's own registry client, so the schema is fetched once.
+        FormatSpec::Avro { registry } if config.columns.is_empty() => {
+            super::avro_infer::infer_avro_with(config, &client, registry)
+                .await?
+                .0
+        }
+        _ => resolve_columns(config, &client).await?,
+    };
     let key_format = config.key_format.as_ref().map(format_spec).transpose()?;
     let mut decoder = RowDecoder::new(&columns, &value_format, key_format.as_ref())
         .map_err(|e| EngineError::Setup(e.to_string()))?;
