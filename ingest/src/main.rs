@@ -8,7 +8,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KINGEST_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                // Progress events (`kingest run` off a terminal) are info: shown by default.
+                .unwrap_or_else(|_| "warn,kingest::progress=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -99,7 +99,7 @@ pub struct Config {
     #[serde(default)]
     pub columns: Vec<ColumnConfig>,
     /// Keep only the rows for which this expression over the columns is true, e.g.
-    /// `count > 10 and uuid is not null`.
+    /// `count > 10 and uuid is not null` (the language: [`crate::filter`]).
     pub filter: Option<String>,
     /// What happens to records that cannot be decoded.
     #[serde(default)]
