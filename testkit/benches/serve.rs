@@ -4,7 +4,10 @@
 //! `PartitionConsumer`, one after the other on the same data. Prints one line per run; the
 //! figures go to BENCHMARKS.md.
 //!
-//! `cargo bench -p kingest-testkit --bench serve [-- MIB]` (default 512 MiB per record size).
+//! `cargo bench -p kingest-testkit --bench serve [-- MIB]` (default 512 MiB per record size;
+//! `BROKERS=N` in the environment spreads the partition leaders over N brokers). The broker
+//! runs on a runtime of its own whose threads are named `testkit`, so its CPU time is reported
+//! apart (`broker_cpu_s`) from the process total.
 
 use std::time::{Duration, Instant};
 
@@ -25,22 +28,31 @@ use rdkafka::{Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 4;
 
-fn cpu_seconds() -> f64 {
-    // utime + stime of this process, from /proc (Linux).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
+/// CPU seconds (utime + stime) of this process's threads whose name starts with `prefix`
+/// (all threads for ""), from /proc (Linux).
+fn cpu_seconds(prefix: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
     };
-    (ticks(11) + ticks(12)) / 100.0
+    let mut total = 0.0;
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !stat[open + 1..close].starts_with(prefix) {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        total += ticks(11) + ticks(12);
+    }
+    total / 100.0
 }
 
 async fn preload(
@@ -89,6 +101,10 @@ fn librdkafka(bootstrap: &str, topic: &str, records: usize) -> Duration {
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760")
         .set("queued.max.messages.kbytes", "1048576")
+        // Keep fetching while the app drains: the defaults (100k messages, then a 1 s
+        // fetch.queue.backoff.ms pause) idle the consumer once 100k messages are queued.
+        .set("queued.min.messages", "10000000")
+        .set("fetch.queue.backoff.ms", "10")
         .set("fetch.wait.max.ms", "100")
         .set("enable.auto.commit", "false")
         .set("check.crcs", "true")
@@ -143,39 +159,57 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(512);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // `BROKERS=4` spreads the partitions' leaders over that many brokers (default 1).
+    let brokers: usize = std::env::var("BROKERS")
+        .ok()
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(1);
+    // The broker gets a runtime of its own with named threads, so its CPU time is measured
+    // apart from the consumers' (librdkafka's threads and the `client` runtime).
+    let broker = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("testkit")
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let cluster = Cluster::start(ClusterConfig {
-            retention_bytes: 8 << 30,
-            ..ClusterConfig::default()
-        })
-        .await
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("client")
+        .enable_all()
+        .build()
         .unwrap();
-        println!("client,record_bytes,records,MB,seconds,records_per_s,MB_per_s,process_cpu_s");
+    let cluster = broker
+        .block_on(Cluster::start(ClusterConfig {
+            brokers,
+            retention_bytes: 16 << 30,
+            ..ClusterConfig::default()
+        }))
+        .unwrap();
+    let _guard = broker.enter();
+    runtime.block_on(async {
+        println!(
+            "client,record_bytes,records,MB,seconds,records_per_s,MB_per_s,process_cpu_s,broker_cpu_s"
+        );
         for record_size in [1024usize, 100] {
             let topic = format!("bench-{record_size}");
             let (records, bytes) = preload(&cluster, &topic, record_size, mib << 20).await;
             let mb = bytes as f64 / 1e6;
             let bootstrap = cluster.bootstrap();
             let (b, t) = (bootstrap.clone(), topic.clone());
-            let cpu0 = cpu_seconds();
+            let (cpu0, broker0) = (cpu_seconds(""), cpu_seconds("testkit"));
             let rd = tokio::task::spawn_blocking(move || librdkafka(&b, &t, records))
                 .await
                 .unwrap();
-            let cpu1 = cpu_seconds();
+            let (cpu1, broker1) = (cpu_seconds(""), cpu_seconds("testkit"));
             let ours = kingest(&bootstrap, &topic, records).await;
-            let cpu2 = cpu_seconds();
-            for (name, d, cpu) in [
-                ("librdkafka", rd, cpu1 - cpu0),
-                ("kingest", ours, cpu2 - cpu1),
+            let (cpu2, broker2) = (cpu_seconds(""), cpu_seconds("testkit"));
+            for (name, d, cpu, broker_cpu) in [
+                ("librdkafka", rd, cpu1 - cpu0, broker1 - broker0),
+                ("kingest", ours, cpu2 - cpu1, broker2 - broker1),
             ] {
                 let s = d.as_secs_f64();
                 println!(
-                    "{name},{record_size},{records},{mb:.0},{s:.3},{:.0},{:.0},{cpu:.2}",
+                    "{name},{record_size},{records},{mb:.0},{s:.3},{:.0},{:.0},{cpu:.2},{broker_cpu:.2}",
                     records as f64 / s,
                     mb / s
                 );

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kingest_protocol::kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
@@ -19,6 +19,7 @@ use kingest_protocol::kafka_protocol::messages::list_offsets_response::{
 use kingest_protocol::kafka_protocol::messages::*;
 use kingest_protocol::ErrorCode;
 
+use super::fetch_encode::FetchReply;
 use super::Ctx;
 use crate::state::ClusterState;
 
@@ -50,7 +51,8 @@ pub(crate) struct Sessions {
     by_id: BTreeMap<i32, Session>,
 }
 
-pub(crate) async fn fetch(ctx: &Ctx, version: i16, r: FetchRequest) -> FetchResponse {
+/// Answers a fetch, its records left as the stored batches (see [`FetchReply`]).
+pub(crate) async fn fetch(ctx: &Ctx, version: i16, r: FetchRequest) -> FetchReply {
     let read_committed = r.isolation_level == 1;
     let supports_sessions = version >= 7;
     // Apply the request to the session (or build a one-off one) first, once.
@@ -63,9 +65,12 @@ pub(crate) async fn fetch(ctx: &Ctx, version: i16, r: FetchRequest) -> FetchResp
         match update_session(&mut sessions, &r, supports_sessions) {
             Ok(v) => v,
             Err(code) => {
-                return FetchResponse::default()
-                    .with_error_code(code.code())
-                    .with_session_id(r.session_id)
+                return FetchReply {
+                    response: FetchResponse::default()
+                        .with_error_code(code.code())
+                        .with_session_id(r.session_id),
+                    records: Vec::new(),
+                }
             }
         }
     };
@@ -76,7 +81,7 @@ pub(crate) async fn fetch(ctx: &Ctx, version: i16, r: FetchRequest) -> FetchResp
         notified.as_mut().enable();
         // Each attempt works on a copy: only the response actually sent updates the session.
         let mut attempt = parts.clone();
-        let (responses, bytes, news) = {
+        let (responses, records, bytes, news) = {
             let state = ctx.shared.lock();
             read(
                 &state,
@@ -99,9 +104,12 @@ pub(crate) async fn fetch(ctx: &Ctx, version: i16, r: FetchRequest) -> FetchResp
                     s.partitions = attempt;
                 }
             }
-            return FetchResponse::default()
-                .with_session_id(session_id)
-                .with_responses(responses);
+            return FetchReply {
+                response: FetchResponse::default()
+                    .with_session_id(session_id)
+                    .with_responses(responses),
+                records,
+            };
         }
         let _ = tokio::time::timeout(deadline - now, notified).await;
     }
@@ -190,8 +198,9 @@ fn update_session(
     }
 }
 
-/// Reads every partition; returns the topic responses, the record bytes included, and whether
-/// an incremental response has anything to say.
+/// Reads every partition; returns the topic responses, each partition's record chunks (in
+/// response order), the record bytes included, and whether an incremental response has
+/// anything to say.
 fn read(
     state: &ClusterState,
     broker: i32,
@@ -199,14 +208,20 @@ fn read(
     max_bytes: i32,
     read_committed: bool,
     incremental: bool,
-) -> (Vec<FetchableTopicResponse>, usize, bool) {
+) -> (
+    Vec<FetchableTopicResponse>,
+    Vec<Option<Vec<Bytes>>>,
+    usize,
+    bool,
+) {
     let mut remaining = max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut news = false;
     let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+    let mut records = Vec::new();
     for ((topic, partition), sp) in parts.iter_mut() {
         let first_with_data = total == 0;
-        let data = read_partition(
+        let (data, chunks) = read_partition(
             state,
             broker,
             topic,
@@ -216,7 +231,7 @@ fn read(
             read_committed,
             first_with_data,
         );
-        let len = data.records.as_ref().map_or(0, Bytes::len);
+        let len: usize = chunks.iter().flatten().map(Bytes::len).sum();
         let marks = (
             data.high_watermark,
             data.last_stable_offset,
@@ -230,6 +245,7 @@ fn read(
         sp.sent = Some(marks);
         total += len;
         remaining = remaining.saturating_sub(len);
+        records.push(chunks);
         match topics.last_mut() {
             Some(t) if t.topic.0.as_str() == topic => t.partitions.push(data),
             _ => topics.push(
@@ -239,7 +255,7 @@ fn read(
             ),
         }
     }
-    (topics, total, news)
+    (topics, records, total, news)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -252,17 +268,25 @@ fn read_partition(
     limit: usize,
     read_committed: bool,
     min_one: bool,
-) -> PartitionData {
+) -> (PartitionData, Option<Vec<Bytes>>) {
+    // Records travel beside the response (see `FetchReply`); errors answer empty records.
     let data = PartitionData::default()
+        .with_records(None)
         .with_partition_index(partition)
         .with_high_watermark(-1)
         .with_last_stable_offset(-1)
         .with_log_start_offset(-1);
     let Some(p) = state.partition(topic, partition) else {
-        return data.with_error_code(ErrorCode::UnknownTopicOrPartition.code());
+        return (
+            data.with_error_code(ErrorCode::UnknownTopicOrPartition.code()),
+            Some(Vec::new()),
+        );
     };
     if p.leader != broker {
-        return data.with_error_code(ErrorCode::NotLeaderOrFollower.code());
+        return (
+            data.with_error_code(ErrorCode::NotLeaderOrFollower.code()),
+            Some(Vec::new()),
+        );
     }
     if sp.leader_epoch >= 0 && sp.leader_epoch != p.leader_epoch {
         let code = if sp.leader_epoch > p.leader_epoch {
@@ -270,7 +294,7 @@ fn read_partition(
         } else {
             ErrorCode::FencedLeaderEpoch
         };
-        return data.with_error_code(code.code());
+        return (data.with_error_code(code.code()), Some(Vec::new()));
     }
     let log = &p.log;
     let (hw, lso) = (log.high_watermark(), log.last_stable_offset());
@@ -279,7 +303,10 @@ fn read_partition(
         .with_last_stable_offset(lso)
         .with_log_start_offset(log.log_start);
     if sp.fetch_offset < log.log_start || sp.fetch_offset > hw {
-        return data.with_error_code(ErrorCode::OffsetOutOfRange.code());
+        return (
+            data.with_error_code(ErrorCode::OffsetOutOfRange.code()),
+            Some(Vec::new()),
+        );
     }
     let upper = if read_committed { lso } else { hw };
     let limit = limit.min(sp.max_bytes.max(0) as usize);
@@ -300,21 +327,9 @@ fn read_partition(
         // Cut the batch at the limit, as a broker's file slice would.
         if limit > size {
             chunks.push(b.bytes.slice(..limit - size));
-            size = limit;
         }
         break;
     }
-    let records = match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.pop().unwrap_or_default(),
-        _ => {
-            let mut all = BytesMut::with_capacity(size);
-            for c in &chunks {
-                all.extend_from_slice(c);
-            }
-            all.freeze()
-        }
-    };
     let aborted = read_committed.then(|| {
         log.aborted
             .iter()
@@ -326,8 +341,7 @@ fn read_partition(
             })
             .collect()
     });
-    data.with_records(Some(records))
-        .with_aborted_transactions(aborted)
+    (data.with_aborted_transactions(aborted), Some(chunks))
 }
 
 pub(crate) fn list_offsets(ctx: &Ctx, r: ListOffsetsRequest) -> ListOffsetsResponse {

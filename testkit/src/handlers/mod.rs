@@ -2,6 +2,7 @@
 //! advertises.
 
 pub(crate) mod fetch;
+pub(crate) mod fetch_encode;
 pub(crate) mod groups;
 pub(crate) mod meta;
 pub(crate) mod produce;
@@ -88,7 +89,9 @@ pub(crate) async fn handle(
             ResponseKind::DeleteTopics(meta::delete_topics(ctx, version, r))
         }
         RequestKind::Produce(r) => return produce::produce(ctx, r).map(ResponseKind::Produce),
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::fetch(ctx, version, r).await),
+        RequestKind::Fetch(r) => {
+            ResponseKind::Fetch(fetch::fetch(ctx, version, r).await.into_response())
+        }
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(fetch::list_offsets(ctx, r)),
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(groups::find_coordinator(ctx, version, r))

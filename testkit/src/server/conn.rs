@@ -1,9 +1,10 @@
 //! One client connection: frames in, responses out, in order.
 
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use kingest_protocol::frame::{FrameDecoder, DEFAULT_MAX_FRAME_SIZE};
 use kingest_protocol::kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use kingest_protocol::message::{decode_request, encode_response};
@@ -129,6 +130,21 @@ pub(crate) async fn serve_connection<S>(
                 tokio::time::sleep(d).await;
                 handlers::handle(&mut ctx, version, request).await
             }
+            // Fetches are written from the stored batches without copying them (see
+            // handlers::fetch_encode), unless a fault needs the whole encoded frame.
+            None => match request {
+                RequestKind::Fetch(r) => {
+                    let reply = handlers::fetch::fetch(&ctx, version, r).await;
+                    if let Some(segments) = reply.zero_copy_frame(correlation_id, version) {
+                        if write_segments(&mut write, segments).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Some(ResponseKind::Fetch(reply.into_response()))
+                }
+                request => handlers::handle(&mut ctx, version, request).await,
+            },
             _ => handlers::handle(&mut ctx, version, request).await,
         };
         let Some(response) = response else { continue }; // acks=0 produce: no answer
@@ -154,4 +170,42 @@ pub(crate) async fn serve_connection<S>(
             out = BytesMut::with_capacity(64 * 1024);
         }
     }
+}
+
+/// Writes a frame given as segments with vectored writes, so stored record batches go to the
+/// socket without being copied into a frame buffer first.
+async fn write_segments<W: AsyncWrite + Unpin>(
+    write: &mut W,
+    segments: Vec<Bytes>,
+) -> std::io::Result<()> {
+    let mut done = 0;
+    let mut offset = 0; // bytes of segments[done] already written
+    while done < segments.len() {
+        let slices: Vec<IoSlice<'_>> = std::iter::once(&segments[done][offset..])
+            .chain(segments[done + 1..].iter().map(|s| &s[..]))
+            .take(64)
+            .map(IoSlice::new)
+            .collect();
+        let mut n = write.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 && done < segments.len() {
+            let left = segments[done].len() - offset;
+            if n >= left {
+                n -= left;
+                done += 1;
+                offset = 0;
+            } else {
+                offset += n;
+                n = 0;
+            }
+        }
+        // Skip empty segments so the next write starts at real bytes.
+        while done < segments.len() && segments[done].len() == offset {
+            done += 1;
+            offset = 0;
+        }
+    }
+    Ok(())
 }
