@@ -21,7 +21,8 @@ const INSTALL_HINT: &str =
 /// How the server is started.
 #[derive(Debug, Clone, Default)]
 pub struct PostgresOptions {
-    /// Serve TLS with this certificate chain and key (PEM); plain connections stay allowed.
+    /// Serve TLS with this certificate chain and key (PEM), and refuse TCP connections without
+    /// it.
     pub tls: Option<(PathBuf, PathBuf)>,
 }
 
@@ -114,6 +115,14 @@ impl Postgres {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        if pg.options.tls.is_some() {
+            // TLS or nothing over TCP, so a test that connects at all has used TLS.
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+            )
+            .expect("write pg_hba.conf");
+        }
         pg.start_server();
         pg
     }
@@ -227,7 +236,14 @@ impl Postgres {
         c.args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-U", "postgres", "-d", "postgres", "-X", "-q"])
             .args(["-v", "ON_ERROR_STOP=1"])
-            .env("PGSSLMODE", "disable")
+            .env(
+                "PGSSLMODE",
+                if self.options.tls.is_some() {
+                    "require"
+                } else {
+                    "disable"
+                },
+            )
             .env("PGCONNECT_TIMEOUT", "10")
             .stdin(Stdio::null());
         c

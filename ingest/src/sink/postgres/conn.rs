@@ -99,7 +99,10 @@ pub(crate) fn classify(e: &tokio_postgres::Error) -> ErrorClass {
                 ErrorClass::Fatal
             }
         }
-        // No SQLSTATE: I/O, a closed connection, a TLS or protocol failure on the way.
+        // A TLS handshake failure (a certificate the CA did not sign, a server without TLS
+        // under sslmode=require) is configuration: retrying gives the same answer.
+        None if e.to_string().starts_with("error performing TLS handshake") => ErrorClass::Fatal,
+        // No SQLSTATE otherwise: I/O, a closed connection, a refused connection.
         None => ErrorClass::Retry,
     }
 }
