@@ -236,6 +236,54 @@ path = "{}"
         group_committed(&broker.addr(), "preview-group", "events", 1),
         BTreeMap::from([(0, 2)])
     );
+
+    // A job whose source.start names an offset starts there (as `kingest run` does), ahead of
+    // the group's offset; so a reset of the group alone is refused, and --sink pins the new
+    // offset in the (Parquet) sink, where the next preview starts.
+    let text_of_job = std::fs::read_to_string(job).unwrap();
+    let pinned = dir.path().join("pinned.toml");
+    std::fs::write(
+        &pinned,
+        text_of_job.replace(
+            "group = \"preview-group\"",
+            "group = \"preview-group\"\nstart = { offsets = { \"events:0\" = 1 } }",
+        ),
+    )
+    .unwrap();
+    let pinned = pinned.to_str().unwrap();
+    let doc = ok_json(&["test", pinned, "--json", "--limit", "1"]);
+    assert_eq!(doc["starts"][0]["from"], "source.start offsets");
+    assert_eq!(doc["records"][0]["offset"], 1);
+    let refused = run(&["reset-offsets", pinned, "--to", "offset=3", "--execute"]);
+    assert!(!refused.status.success());
+    let stderr = text(&refused.stderr);
+    assert!(
+        stderr.contains("source.start (offsets events:0 = 1)") && stderr.contains("--sink"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0);
+    ok(&[
+        "reset-offsets",
+        pinned,
+        "--to",
+        "offset=3",
+        "--sink",
+        "--execute",
+    ]);
+    let doc = ok_json(&["test", pinned, "--json"]);
+    assert_eq!(doc["starts"][0]["from"], "sink");
+    assert_eq!(doc["starts"][0]["offset"], 3);
+    assert_eq!(
+        group_committed(&broker.addr(), "preview-group", "events", 1),
+        BTreeMap::from([(0, 3)])
+    );
+    let files = dataset(&data);
+    assert_eq!(files.len(), 1);
+    assert!(files[0].rows.is_empty());
+    assert_eq!(
+        files[0].offsets,
+        BTreeMap::from([(("events".to_owned(), 0), (3, 3))])
+    );
 }
 
 /// `n` values `{"n": base + i}` for partition `p`, with `first` the index of the first.

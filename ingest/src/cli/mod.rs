@@ -38,6 +38,7 @@ pub enum Command {
     Check(check::Args),
     /// Move the job's group (and with --sink its sink) to new offsets; prints the plan, applies
     /// it with --execute.
+    #[command(long_about = reset::LONG_ABOUT)]
     ResetOffsets(reset::Args),
     /// Create a PostgreSQL sink's table and offsets table, or report how existing ones differ
     /// from the job's columns.

@@ -10,9 +10,8 @@ use crate::engine::reset::{execute, plan_for, ResetPlan, ResetTo};
 
 use super::table::{opt, Table};
 
-/// Options of `kingest reset-offsets`.
-#[derive(Debug, clap::Args)]
-#[command(long_about = "\
+/// The command's `--help` text (clap shows it for `kingest reset-offsets --help`).
+pub const LONG_ABOUT: &str = "\
 Move the job's consumer group to new offsets (dgkafka's -force-reset-earliest/-latest, \
 kafka-consumer-groups --reset-offsets). Without --execute it only prints the plan.
 
@@ -29,7 +28,9 @@ The group must have no active members: stop every `kingest run` of the job first
 Sinks and exactly once: `kingest run` resumes each partition from the offset its sink holds \
 (the Parquet files' footers, the PostgreSQL offsets table) ahead of the group's, so resetting \
 only the group would be ignored where the sink holds an offset. Such partitions are refused \
-unless --sink is given, which records the reset in the sink as well. For a local Parquet \
+unless --sink is given, which records the reset in the sink as well. The same holds where the \
+sink holds nothing but source.start names an offset for the partition or is a time, which the \
+run prefers to the group's offset. For a local Parquet \
 directory, --sink moves the files holding offsets at or past the new offset out of the \
 dataset, into _kingest_reset/<time>-<id>/ under the sink's root (hidden from Spark, Trino, \
 pyarrow and the sink; reset.json there lists them; move them back to undo), so no offset is \
@@ -37,7 +38,10 @@ stored twice once the records are read again. A file's rows are kept or moved wh
 offset inside a file is rewound to the file's first offset (the plan says so). Where the sink \
 must resume somewhere its files do not end (a reset forward, or no files left), an empty \
 Parquet file records the new offset. --sink is not implemented for object stores or \
-PostgreSQL: there the reset is refused with what to do by hand.")]
+PostgreSQL: there the reset is refused with what to do by hand.";
+
+/// Options of `kingest reset-offsets`.
+#[derive(Debug, clap::Args)]
 pub struct Args {
     /// The job's TOML configuration.
     pub config: PathBuf,

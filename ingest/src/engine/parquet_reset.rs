@@ -16,7 +16,9 @@
 //!   partition is committed as the sink commits files (written as a hidden `.tmp`, fsynced,
 //!   renamed, directory fsynced), so the highest `next` becomes N.
 //! - A partition the sink holds no file for is left alone: the job resumes it from the
-//!   group's offset, which the reset commits.
+//!   group's offset, which the reset commits; unless `source.start` names an offset for it or
+//!   a time, which `kingest run` prefers to the group's offset: then an empty file records
+//!   the new offset too.
 //!
 //! Object stores are not handled here (moving objects is a copy and a delete per object, not a
 //! rename); the reset refuses and names the files instead.
@@ -125,11 +127,14 @@ pub async fn committed_files(
 }
 
 /// What resetting one partition to `requested` does to its files (see the module docs).
+/// `pin` records the new offset in the sink even when the partition has no files (for a job
+/// whose `source.start` would otherwise win over the group's offset).
 pub fn plan_partition(
     topic: &str,
     partition: i32,
     requested: i64,
     files: &[SinkFile],
+    pin: bool,
 ) -> PartitionSinkReset {
     let mut new = requested;
     // Moving a file that straddles `new` rewinds to its start, which may straddle another.
@@ -149,7 +154,7 @@ pub fn plan_partition(
         new,
         set_aside,
         // A partition the sink holds nothing for is left to the group's offset.
-        marker: !files.is_empty() && kept != Some(new),
+        marker: (pin || !files.is_empty()) && kept != Some(new),
     }
 }
 

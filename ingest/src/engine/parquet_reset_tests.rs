@@ -21,33 +21,36 @@ fn f(rel: &str, first: i64, next: i64) -> SinkFile {
 fn backward_resets_set_aside_whole_files() {
     let files = [f("a", 0, 100), f("b", 100, 200), f("c", 200, 250)];
     // On a boundary: the later files go, nothing else is needed.
-    let p = plan_partition("t", 0, 100, &files);
+    let p = plan_partition("t", 0, 100, &files, false);
     assert_eq!((p.new, p.marker), (100, false));
     assert_eq!(p.set_aside, vec![files[1].clone(), files[2].clone()]);
     // Inside a file: back to its start.
-    let p = plan_partition("t", 0, 150, &files);
+    let p = plan_partition("t", 0, 150, &files, false);
     assert_eq!((p.requested, p.new, p.marker), (150, 100, false));
     assert_eq!(p.set_aside.len(), 2);
     // To the start: everything goes, and an empty file records 0.
-    let p = plan_partition("t", 0, 0, &files);
+    let p = plan_partition("t", 0, 0, &files, false);
     assert_eq!((p.new, p.marker), (0, true));
     assert_eq!(p.set_aside.len(), 3);
     // Where the sink already is: nothing happens.
-    let p = plan_partition("t", 0, 250, &files);
+    let p = plan_partition("t", 0, 250, &files, false);
     assert_eq!((p.new, p.marker, p.set_aside.len()), (250, false, 0));
 }
 
 #[test]
 fn forward_resets_and_empty_partitions_get_a_marker() {
     let files = [f("a", 0, 100)];
-    let p = plan_partition("t", 0, 300, &files);
+    let p = plan_partition("t", 0, 300, &files, false);
     assert_eq!((p.new, p.marker, p.set_aside.len()), (300, true, 0));
     // A partition without files is left to the group's offset.
-    let p = plan_partition("t", 0, 7, &[]);
+    let p = plan_partition("t", 0, 7, &[], false);
     assert_eq!((p.new, p.marker), (7, false));
+    // ...unless source.start would win over the group's offset: then it is pinned.
+    let p = plan_partition("t", 0, 7, &[], true);
+    assert_eq!((p.new, p.marker), (7, true));
     // An earlier marker past the new offset is set aside like any file.
     let files = [f("a", 0, 100), f("m", 500, 500)];
-    let p = plan_partition("t", 0, 100, &files);
+    let p = plan_partition("t", 0, 100, &files, false);
     assert_eq!((p.new, p.marker), (100, false));
     assert_eq!(p.set_aside, vec![files[1].clone()]);
 }
@@ -126,8 +129,8 @@ async fn applied_resets_are_what_the_sink_reads_back() {
         root: root.clone(),
         group: "g".to_owned(),
         partitions: vec![
-            plan_partition("t", 0, 15, &files[&("t".to_owned(), 0)]),
-            plan_partition("t", 1, 40, &files[&("t".to_owned(), 1)]),
+            plan_partition("t", 0, 15, &files[&("t".to_owned(), 0)], false),
+            plan_partition("t", 1, 40, &files[&("t".to_owned(), 1)], false),
         ],
     };
     assert_eq!(plan.partitions[0].new, 10);
@@ -172,7 +175,13 @@ async fn applied_resets_are_what_the_sink_reads_back() {
     let plan = ParquetResetPlan {
         root: root.clone(),
         group: "g".to_owned(),
-        partitions: vec![plan_partition("t", 1, 0, &files[&("t".to_owned(), 1)])],
+        partitions: vec![plan_partition(
+            "t",
+            1,
+            0,
+            &files[&("t".to_owned(), 1)],
+            false,
+        )],
     };
     assert_eq!(plan.partitions[0].set_aside.len(), 2);
     apply(&plan, &schema()).unwrap();

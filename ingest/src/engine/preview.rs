@@ -4,8 +4,10 @@
 //!
 //! No consumer group is joined (joining would take partitions away from a running job): a
 //! [`PartitionConsumer`] reads every partition of the job from the position `kingest run`
-//! would resume at — the sink's offset, else the group's committed offset (read, not
-//! changed), else `source.start` — or from the earliest offsets with [`PreviewFrom::Earliest`].
+//! would resume at — the sink's offset, else a `source.start` naming an offset or a time, else
+//! the group's committed offset (read, not changed), else `source.start` `earliest`/`latest`
+//! (see [`super::status::start_overrides_group`]) — or from the earliest offsets with
+//! [`PreviewFrom::Earliest`].
 //! Each start is reported with where it came from. A record that does not decode is reported
 //! with its error next to its offset and the preview goes on, whatever `errors.on_error` says.
 
@@ -20,7 +22,9 @@ use kingest_client::Client;
 use serde::Serialize;
 
 use super::avro_infer::confluent_schema_id;
-use super::status::{group_offsets, job_partitions, resolve_columns, sink_offsets};
+use super::status::{
+    group_offsets, job_partitions, resolve_columns, sink_offsets, start_overrides_group,
+};
 use super::{client_config, format_spec, EngineError};
 use crate::config::{Config, Isolation, StartAt as StartConfig};
 use crate::decode::{DecodeError, FormatSpec, RecordContext, RowDecoder};
@@ -139,7 +143,7 @@ async fn starts(
             (Err(OffsetSpec::Earliest), "--from earliest".to_owned())
         } else if let Some(o) = sink.get(&key) {
             (Ok(*o), "sink".to_owned())
-        } else if let Some(o) = group.get(&key) {
+        } else if let (false, Some(o)) = (start_overrides_group(config, &key), group.get(&key)) {
             (Ok(*o), "group".to_owned())
         } else {
             match &config.source.start {

@@ -12,6 +12,10 @@
 //!   see [`super::parquet_reset`]: files past the new offset are set aside, and an empty file
 //!   records the new offset); sinks where that is not implemented (object stores, PostgreSQL)
 //!   refuse with the reason;
+//! - likewise a partition the sink holds nothing for, when `source.start` names an offset for
+//!   it or is a time: `kingest run` starts such a partition there, not at the group's offset
+//!   (see [`super::status::start_overrides_group`]); with `--sink` a Parquet sink records the
+//!   new offset for it;
 //! - the group must have no members (a running job would overwrite the offsets at its next
 //!   commit): [`plan`] reports them and [`execute`] refuses.
 //!
@@ -29,7 +33,7 @@ use thiserror::Error;
 use super::parquet_reset::{self, ParquetResetDone, ParquetResetPlan};
 use super::status::{
     describe_group, group_offsets, job_partitions, log_bounds, schema_for_offsets, sink_label,
-    sink_offsets,
+    sink_offsets, start_overrides_group,
 };
 use super::{client_config, EngineError};
 use crate::config::{Config, Isolation, SinkConfig, StartAt};
@@ -64,6 +68,15 @@ pub enum ResetError {
         /// The sink.
         sink: String,
         /// The partitions, with the sink's offset (`events-0 at 42`).
+        partitions: Vec<String>,
+    },
+    /// `source.start` names an offset or a time for partitions the sink holds nothing for,
+    /// which `kingest run` prefers to the group's offset, and `--sink` was not given.
+    #[error("source.start ({start}) decides where kingest run starts {}, not the group's offsets: add --sink to record the reset in the sink, or set source.start to earliest or latest", partitions.join(", "))]
+    StartOverridesGroup {
+        /// `source.start`, as it reads.
+        start: String,
+        /// The partitions.
         partitions: Vec<String>,
     },
     /// `--sink` cannot record a reset in this sink.
@@ -250,11 +263,17 @@ pub struct ResetPlan {
     pub sink: String,
     /// Whether the reset is recorded in the sink too.
     pub with_sink: bool,
+    /// `source.start`, as it reads (for messages).
+    pub start: String,
     /// Every partition reset.
     pub rows: Vec<ResetRow>,
     /// Partitions whose sink offset differs from the new one, as `events-0 at 42`: without
     /// `--sink`, their reset would be ignored.
     pub sink_conflicts: Vec<String>,
+    /// Partitions the sink holds nothing for but whose `source.start` (an offset or a time)
+    /// `kingest run` prefers to the group's offset: without `--sink`, their reset would be
+    /// ignored too.
+    pub start_conflicts: Vec<String>,
     /// With `--sink` on a local Parquet directory: the files set aside and the offsets
     /// recorded.
     pub parquet: Option<ParquetResetPlan>,
@@ -278,12 +297,34 @@ impl ResetPlan {
                 partitions: self.sink_conflicts.clone(),
             });
         }
+        if !self.with_sink && !self.start_conflicts.is_empty() {
+            return Some(ResetError::StartOverridesGroup {
+                start: self.start.clone(),
+                partitions: self.start_conflicts.clone(),
+            });
+        }
         if self.with_sink {
             if let Some(why) = &self.sink_unsupported {
                 return Some(ResetError::Unsupported(why.clone()));
             }
         }
         None
+    }
+}
+
+/// `source.start` as a user wrote it, near enough.
+fn start_text(start: &StartAt) -> String {
+    match start {
+        StartAt::Earliest => "earliest".to_owned(),
+        StartAt::Latest => "latest".to_owned(),
+        StartAt::Timestamp(ms) => format!("{ms} ms"),
+        StartAt::Offsets(m) => {
+            let items: Vec<String> = m
+                .iter()
+                .map(|((t, p), o)| format!("{t}:{p} = {o}"))
+                .collect();
+            format!("offsets {}", items.join(", "))
+        }
     }
 }
 
@@ -402,8 +443,14 @@ pub async fn plan(
                     for row in &mut rows {
                         let key = (row.topic.clone(), row.partition);
                         let f = files.get(&key).map(Vec::as_slice).unwrap_or(&[]);
-                        let p =
-                            parquet_reset::plan_partition(&row.topic, row.partition, row.new, f);
+                        let pin = row.sink.is_none() && start_overrides_group(config, &key);
+                        let p = parquet_reset::plan_partition(
+                            &row.topic,
+                            row.partition,
+                            row.new,
+                            f,
+                            pin,
+                        );
                         if p.new != row.new {
                             let file = p.set_aside.iter().map(|f| (f.first, f.next)).min();
                             row.note = Some(match file {
@@ -434,7 +481,22 @@ pub async fn plan(
             _ => None,
         })
         .collect();
-    if with_sink && parquet.is_none() && !sink_conflicts.is_empty() {
+    let start_conflicts: Vec<String> = rows
+        .iter()
+        .filter(|r| r.sink.is_none())
+        .filter(|r| start_overrides_group(config, &(r.topic.clone(), r.partition)))
+        .map(|r| format!("{}-{}", r.topic, r.partition))
+        .collect();
+    if with_sink && parquet.is_none() && !start_conflicts.is_empty() {
+        sink_unsupported = Some(format!(
+            "source.start ({}) decides where kingest run starts {} and the {} sink cannot \
+             record a reset: set source.start to earliest or latest and reset without --sink",
+            start_text(&config.source.start),
+            start_conflicts.join(", "),
+            sink_label(config)
+        ));
+    }
+    if with_sink && parquet.is_none() && sink_unsupported.is_none() && !sink_conflicts.is_empty() {
         sink_unsupported = Some(match &object_store {
             Some((path, files)) => {
                 let affected: Vec<&str> = rows
@@ -473,6 +535,8 @@ pub async fn plan(
         with_sink,
         rows,
         sink_conflicts,
+        start_conflicts,
+        start: start_text(&config.source.start),
         parquet,
         sink_unsupported,
     })
@@ -643,11 +707,23 @@ mod tests {
             with_sink: false,
             rows: vec![],
             sink_conflicts: vec!["t-0 at 42".into()],
+            start_conflicts: vec![],
+            start: "earliest".into(),
             parquet: None,
             sink_unsupported: None,
         };
         let e = plan.refusal().unwrap().to_string();
         assert!(e.contains("t-0 at 42") && e.contains("--sink"), "{e}");
+        plan.sink_conflicts.clear();
+        plan.start_conflicts = vec!["t-1".into()];
+        plan.start = "1700000000000 ms".into();
+        let e = plan.refusal().unwrap().to_string();
+        assert!(
+            e.contains("source.start (1700000000000 ms)")
+                && e.contains("t-1")
+                && e.contains("--sink"),
+            "{e}"
+        );
         plan.with_sink = true;
         assert!(plan.refusal().is_none());
         plan.sink_unsupported = Some("object store".into());

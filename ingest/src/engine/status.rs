@@ -17,7 +17,7 @@ use kingest_client::{Client, ClientError};
 use kingest_protocol::ErrorCode;
 
 use super::{columns, open_sink, EngineError};
-use crate::config::{Config, Isolation, SinkConfig};
+use crate::config::{Config, Isolation, SinkConfig, StartAt};
 use crate::schema::{arrow_schema, ColumnSpec};
 use crate::sink::{CommittedOffsets, Sink};
 
@@ -55,6 +55,19 @@ pub async fn resolve_columns(
         super::infer(config, client).await
     } else {
         columns(config)
+    }
+}
+
+/// Whether `kingest run` starts `key` from `source.start` even when the group has a committed
+/// offset for it: when the start names an offset for that partition, or is a time. The run
+/// resumes a partition from the sink's offset, else from such a start, else from the group's
+/// committed offset, else from `earliest`/`latest` (see `Job::assigned` in `job.rs`); this is
+/// the one place `test` and `reset-offsets` mirror that order from.
+pub fn start_overrides_group(config: &Config, key: &(String, i32)) -> bool {
+    match &config.source.start {
+        StartAt::Timestamp(_) => true,
+        StartAt::Offsets(map) => map.contains_key(key),
+        StartAt::Earliest | StartAt::Latest => false,
     }
 }
 
@@ -289,6 +302,27 @@ mod tests {
             )),
             "postgres table events"
         );
+    }
+
+    #[test]
+    fn explicit_offsets_and_times_win_over_the_group() {
+        let with_start = |start: &str| {
+            Config::parse(
+                &format!(
+                    "[source]\nbrokers = \"b:9092\"\ntopics = [\"t\"]\nstart = {start}\n\n[sink]\ntype = \"stdout\"\n"
+                ),
+                "test.toml",
+            )
+            .unwrap()
+        };
+        let k0 = ("t".to_owned(), 0);
+        let k1 = ("t".to_owned(), 1);
+        assert!(!start_overrides_group(&with_start("\"earliest\""), &k0));
+        assert!(!start_overrides_group(&with_start("\"latest\""), &k0));
+        assert!(start_overrides_group(&with_start("\"2024-01-01\""), &k0));
+        let offsets = with_start("{ offsets = { \"t:0\" = 5 } }");
+        assert!(start_overrides_group(&offsets, &k0));
+        assert!(!start_overrides_group(&offsets, &k1));
     }
 
     #[tokio::test]
