@@ -212,7 +212,10 @@ pub async fn run(
     let _server = match options.metrics_addr {
         Some(addr) => {
             let server = metrics_http::serve(addr, metrics.registry()).await?;
-            tracing::info!("serving Prometheus metrics at http://{}/metrics", server.addr());
+            tracing::info!(
+                "serving Prometheus metrics at http://{}/metrics",
+                server.addr()
+            );
             Some(server)
         }
         None => None,
