@@ -694,3 +694,89 @@ path = "{}"
     // inference's cache), `run` twice (inferring, then its decoders' own client).
     assert_eq!(registry.id_requests(id), 3, "{:?}", registry.requests());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_and_reset_offsets_with_a_postgres_sink() {
+    let broker = Nisshi::start();
+    broker.create_topic("pg_events", 1);
+    let addr = broker.addr();
+    let pg = kingest_tests::peers::postgres::Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let job = job_file(
+        dir.path(),
+        &format!(
+            r#"
+[source]
+brokers = "{addr}"
+topics = ["pg_events"]
+group = "pg-job"
+
+[[columns]]
+name = "n"
+type = "int64"
+
+[[columns]]
+name = "kafka_offset"
+type = "int64"
+source = "__offset"
+
+[sink]
+type = "postgres"
+url = "{}"
+table = "pg_rows"
+"#,
+            pg.url()
+        ),
+    );
+    let job = job.to_str().unwrap();
+    ok(&["setup", job]);
+    produce(&addr, "pg_events", &numbered(0, 0, 0, 5)).await;
+    ok(&["run", job, "--until-eof"]);
+    produce(&addr, "pg_events", &numbered(0, 0, 5, 2)).await;
+
+    // The sink's offset comes from the offsets table, through the same open_sink as the run.
+    let doc = ok_json(&["check", job, "--json"]);
+    assert_eq!(doc["sink"], "postgres table pg_rows");
+    assert_eq!(
+        partition_status(&doc, 0),
+        json!({"topic": "pg_events", "partition": 0, "sink": 5, "group": 5,
+               "log_start": 0, "log_end": 7, "lag": 2})
+    );
+
+    // The sink holds offsets: refused without --sink, and with it refused with the SQL that
+    // does it by hand.
+    let refused = run(&["reset-offsets", job, "--to", "earliest", "--execute"]);
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("add --sink"));
+    let refused = run(&[
+        "reset-offsets",
+        job,
+        "--to",
+        "earliest",
+        "--sink",
+        "--execute",
+    ]);
+    assert!(!refused.status.success());
+    let stderr = text(&refused.stderr);
+    let update = "UPDATE kingest_offsets SET next_offset = 0 WHERE consumer_group = 'pg-job' \
+                  AND topic = 'pg_events' AND partition = 0;";
+    assert!(stderr.contains(update), "{stderr}");
+    assert_eq!(pg.psql_value("SELECT count(*) FROM pg_rows"), "5");
+
+    // Done by hand as the message says, the reset of the group goes through, and the next run
+    // reads everything again, once.
+    pg.psql(&format!("BEGIN; DELETE FROM pg_rows; {update} COMMIT;"));
+    ok(&["reset-offsets", job, "--to", "earliest", "--execute"]);
+    assert_eq!(
+        group_committed(&addr, "pg-job", "pg_events", 1),
+        BTreeMap::from([(0, 0)])
+    );
+    ok(&["run", job, "--until-eof"]);
+    assert_eq!(
+        pg.psql("SELECT kafka_offset, n FROM pg_rows ORDER BY kafka_offset"),
+        (0..7).map(|i| format!("{i}\x1f{i}")).collect::<Vec<_>>()
+    );
+    let doc = ok_json(&["check", job, "--json"]);
+    assert_eq!(partition_status(&doc, 0)["sink"], 7);
+    assert_eq!(doc["total_lag"], 0);
+}

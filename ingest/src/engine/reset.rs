@@ -312,6 +312,32 @@ impl ResetPlan {
     }
 }
 
+/// What to do by hand for a PostgreSQL sink: the statements that move its offsets.
+fn postgres_hint(group: &str, offsets_table: &str, table: &str, rows: &[ResetRow]) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let updates: Vec<String> = rows
+        .iter()
+        .filter(|r| r.sink.is_some_and(|s| s != r.new))
+        .map(|r| {
+            format!(
+                "UPDATE {offsets_table} SET next_offset = {} WHERE consumer_group = {} AND \
+                 topic = {} AND partition = {};",
+                r.new,
+                quote(group),
+                quote(&r.topic),
+                r.partition
+            )
+        })
+        .collect();
+    format!(
+        "recording a reset in PostgreSQL is not implemented here. By hand, with the jobs \
+         stopped, in one transaction: remove the rows of {table} that came from offsets at or \
+         past the new ones, if they are to be read again (in upsert mode they replace \
+         themselves), and run {}; then reset the group without --sink",
+        updates.join(" ")
+    )
+}
+
 /// `source.start` as a user wrote it, near enough.
 fn start_text(start: &StartAt) -> String {
     match start {
@@ -520,11 +546,14 @@ pub async fn plan(
                     }
                 )
             }
-            None => format!(
-                "recording a reset in the {} sink is not implemented; its offsets for {} stay",
-                sink_label(config),
-                sink_conflicts.join(", ")
-            ),
+            None => match super::postgres_config(config) {
+                Some(pg) => postgres_hint(&pg.group_id, &pg.offsets_table, &pg.table, &rows),
+                None => format!(
+                    "recording a reset in the {} sink is not implemented; its offsets for {} stay",
+                    sink_label(config),
+                    sink_conflicts.join(", ")
+                ),
+            },
         });
     }
     Ok(ResetPlan {
@@ -695,6 +724,38 @@ mod tests {
         assert!(note.unwrap().contains("no record that late"));
         let only = ResetTo::Offsets(BTreeMap::from([(("t".to_owned(), 1), 3)]));
         assert_eq!(target(&only, &key, 0, 20, &none), None);
+    }
+
+    #[test]
+    fn postgres_resets_are_spelled_out() {
+        let row = |p: i32, sink: Option<i64>, new: i64| ResetRow {
+            topic: "ev'ts".into(),
+            partition: p,
+            group: None,
+            sink,
+            log_start: 0,
+            log_end: 100,
+            new,
+            note: None,
+        };
+        let hint = postgres_hint(
+            "g",
+            "kingest_offsets",
+            "public.events",
+            &[row(0, Some(40), 10), row(1, Some(10), 10), row(2, None, 10)],
+        );
+        assert!(
+            hint.contains(
+                "UPDATE kingest_offsets SET next_offset = 10 WHERE consumer_group = 'g' AND \
+                 topic = 'ev''ts' AND partition = 0;"
+            ),
+            "{hint}"
+        );
+        assert!(
+            !hint.contains("partition = 1") && !hint.contains("partition = 2"),
+            "{hint}"
+        );
+        assert!(hint.contains("public.events"), "{hint}");
     }
 
     #[test]
