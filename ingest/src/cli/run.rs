@@ -78,3 +78,18 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_addresses_resolve_or_say_what_is_expected() {
+        assert_eq!(
+            socket_addr("127.0.0.1:9100").unwrap(),
+            "127.0.0.1:9100".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(socket_addr("localhost:9100").unwrap().port(), 9100);
+        assert!(socket_addr("9100").unwrap_err().contains("HOST:PORT"));
+    }
+}
