@@ -11,6 +11,9 @@ set -euo pipefail
 NISSHI_VERSION=0.8.1
 NISSHI_TOOLCHAIN=1.96.0
 APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libsasl2-dev libssl-dev zlib1g-dev stunnel4 postgresql)
+# PostgreSQL sink tests and benchmark: the server they start themselves (postgresql: initdb,
+# pg_ctl under /usr/lib/postgresql/*/bin) and psql, the independent reader and \copy baseline.
+APT_PACKAGES+=(postgresql-client)
 FIXTURE_APT_PACKAGES=(default-jdk-headless libsnappy-java)
 FIXTURE_PIP_PACKAGES=(kafka-python python-snappy lz4 xxhash)
 
