@@ -10,7 +10,8 @@ set -euo pipefail
 
 NISSHI_VERSION=0.8.1
 NISSHI_TOOLCHAIN=1.96.0
-APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libsasl2-dev libssl-dev zlib1g-dev stunnel4 postgresql)
+# musl-tools: musl-gcc, for the C code (ring, zstd) of the static binary scripts/musl.sh builds.
+APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libsasl2-dev libssl-dev zlib1g-dev stunnel4 postgresql musl-tools)
 # PostgreSQL sink tests and benchmark: the server they start themselves (postgresql: initdb,
 # pg_ctl under /usr/lib/postgresql/*/bin) and psql, the independent reader and \copy baseline.
 APT_PACKAGES+=(postgresql-client)

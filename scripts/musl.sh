@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Builds `kingest` as a fully static x86_64-unknown-linux-musl executable and checks it:
+#   - the Rust target and Debian's musl-tools (musl-gcc, for the C code of ring and zstd) are
+#     installed when missing;
+#   - `ldd` and `file` must say the binary is static, and readelf must show no interpreter and
+#     no shared-library dependency;
+#   - `kingest --version` runs;
+#   - `kingest dev-broker` from that binary serves on a free port, `kingest produce --generate`
+#     writes a few events to it, and `kingest test JOB --limit 5` decodes them;
+#   - its size is printed, and the script fails above 25 MB (25,000,000 bytes).
+#
+# The binary is stripped of symbols and debug information (the release profile keeps line
+# tables for profiling; a shipped static binary does not need them).
+#
+# Usage: scripts/musl.sh            build and check; prints the binary's path last
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+TARGET=x86_64-unknown-linux-musl
+MAX_BYTES=25000000
+
+log() { printf 'musl.sh: %s\n' "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+sudo_if_needed() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+if ! rustup target list --installed | grep -qx "$TARGET"; then
+  log "adding the Rust target $TARGET"
+  rustup target add "$TARGET"
+fi
+if ! command -v musl-gcc >/dev/null 2>&1; then
+  log "installing Debian's musl-tools (musl-gcc)"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends musl-tools >/dev/null
+fi
+
+started=$(date +%s)
+# No debug info and stripped symbols for this build only (its own target directory, so the
+# glibc release build keeps its profile and its cache).
+CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols \
+  cargo build --release --target "$TARGET" -p kingest
+log "built in $(( $(date +%s) - started )) s"
+bin="target/$TARGET/release/kingest"
+[ -x "$bin" ] || die "$bin was not built"
+
+# Static: no program interpreter, no NEEDED entries; and what ldd and file say.
+ldd_out=$(ldd "$bin" 2>&1 || true)
+log "ldd: $ldd_out"
+case "$ldd_out" in
+  *"not a dynamic executable"*|*"statically linked"*) ;;
+  *) die "ldd says $bin is dynamic: $ldd_out" ;;
+esac
+file_out=$(file -b "$bin")
+log "file: $file_out"
+case "$file_out" in
+  *"statically linked"*|*"static-pie linked"*) ;;
+  *) die "file does not say statically linked: $file_out" ;;
+esac
+if command -v readelf >/dev/null 2>&1; then
+  readelf -l "$bin" | grep -q "INTERP" && die "$bin has a program interpreter"
+  readelf -d "$bin" | grep -q "(NEEDED)" && die "$bin needs shared libraries: $(readelf -d "$bin" | grep NEEDED)"
+fi
+
+"$bin" --version || die "$bin --version failed"
+
+work=$(mktemp -d)
+cleanup() {
+  if [ -n "${broker_pid:-}" ]; then kill "$broker_pid" 2>/dev/null || true; wait "$broker_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+brokers="127.0.0.1:$port"
+topic=musl-check
+"$bin" dev-broker --port "$port" --topic "$topic:2" >"$work/broker.log" 2>&1 &
+broker_pid=$!
+for _ in $(seq 100); do grep -q bootstrap.servers "$work/broker.log" && break; sleep 0.1; done
+grep -q bootstrap.servers "$work/broker.log" || die "dev-broker did not start: $(cat "$work/broker.log")"
+"$bin" produce --brokers "$brokers" --topic "$topic" --generate 20 --compression zstd \
+  || die "kingest produce failed"
+cat >"$work/job.toml" <<TOML
+[source]
+brokers = "$brokers"
+topics = ["$topic"]
+group = "musl-check"
+start = "earliest"
+
+[[columns]]
+name = "ts"
+type = "timestamp(ms, UTC)"
+
+[[columns]]
+name = "uuid"
+type = "string"
+
+[[columns]]
+name = "count"
+type = "int64"
+
+[sink]
+type = "stdout"
+TOML
+"$bin" test "$work/job.toml" --limit 5 --json >"$work/test.json" \
+  || die "kingest test failed: $(cat "$work/test.json")"
+rows=$(python3 -c '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+records = doc.get("records", [])
+print(sum(1 for r in records if r.get("row") is not None and not r.get("error")))
+' "$work/test.json") || die "kingest test --json printed no JSON document: $(cat "$work/test.json")"
+[ "$rows" -eq 5 ] || die "kingest test decoded $rows rows, not 5: $(cat "$work/test.json")"
+log "kingest test decoded 5 rows from the static binary's own dev-broker"
+
+size=$(stat -c %s "$bin")
+log "size: $size bytes ($(( size / 1000000 )) MB); the limit is $MAX_BYTES"
+[ "$size" -le "$MAX_BYTES" ] || die "$bin is $size bytes, over $MAX_BYTES"
+echo "$bin"
