@@ -176,7 +176,18 @@ async fn members_share_and_commit() {
     assert_eq!(owned, 4);
     // What the admin API sees of the group.
     let admin = kingest_client::admin::Admin::new(client(&cluster).await);
-    let described = admin.describe_group("g").await.unwrap();
+    // A loaded machine can delay a heartbeat into a rebalance: keep the members polling until
+    // the group settles, as an application would.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let described = loop {
+        let d = admin.describe_group("g").await.unwrap();
+        if d.state == "Stable" || tokio::time::Instant::now() > deadline {
+            break d;
+        }
+        for m in members.iter_mut() {
+            let _ = tokio::time::timeout(Duration::from_millis(100), m.poll()).await;
+        }
+    };
     assert_eq!(
         (
             described.state.as_str(),
@@ -210,6 +221,17 @@ async fn members_share_and_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_static_member_restarting_within_the_session_gets_its_partitions_back_without_a_rebalance(
 ) {
+    static_restart(false).await;
+}
+
+/// KIP-814: the restarting member is the leader; JoinGroup v9 tells it to skip the
+/// assignment, so it does not reassign and nobody is disturbed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_leader_restarting_skips_the_assignment_and_nobody_rebalances() {
+    static_restart(true).await;
+}
+
+async fn static_restart(restart_leader: bool) {
     let cluster = Cluster::start(ClusterConfig::default()).await.unwrap();
     cluster.create_topic("static", 4).unwrap();
     let member = |instance: &str| {
@@ -227,15 +249,27 @@ async fn a_static_member_restarting_within_the_session_gets_its_partitions_back_
             let _ = tokio::time::timeout(Duration::from_millis(100), m.poll()).await;
         }
     }
+    // The member to restart is b; swap so that b is the leader, or the follower, as asked.
+    let leader_is_b = cluster.group_leader_instance("g").as_deref() == Some("b");
+    let (mut a, b, b_name) = if leader_is_b == restart_leader {
+        (a, b, "b")
+    } else {
+        (b, a, "a")
+    };
     let b_before = b.assignment();
     let (_, generation, _) = cluster.group_state("g").unwrap();
     // b "restarts": dropped without leaving (static members never send LeaveGroup on restart)...
     drop(b);
     // ...and comes back with the same instance id well within its 10 s session.
-    let mut b = GroupConsumer::new(client(&cluster).await, member("b")).unwrap();
+    let mut b = GroupConsumer::new(client(&cluster).await, member(b_name)).unwrap();
     let mut events = Vec::new();
     settle(&mut b, 2, &mut events).await;
     assert_eq!(b.assignment(), b_before, "same partitions");
+    assert_eq!(
+        cluster.group_leader_instance("g").as_deref() == Some(b_name),
+        restart_leader,
+        "the restarted member kept its role"
+    );
     // a kept polling meanwhile and saw no revocation; the generation did not move.
     for _ in 0..5 {
         if let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(100), a.poll()).await {
@@ -336,5 +370,75 @@ async fn auto_commit_commits_what_was_handed_out() {
         cluster.group_state("g").map(|(_, _, n)| n),
         Some(0),
         "close left the group"
+    );
+}
+
+/// KIP-814 on the wire: a static leader rejoining a stable group with JoinGroup v9 is told to
+/// skip the assignment and given the members' metadata; with v5 (librdkafka's version) it gets
+/// neither, as from Kafka, and the generation does not move either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejoining_static_leader_is_told_to_skip_the_assignment_from_join_group_v9() {
+    use kingest_client::group::protocol::{Assignment, Subscription};
+    use kingest_protocol::kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kingest_protocol::kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    use kingest_protocol::kafka_protocol::messages::{GroupId, JoinGroupRequest, SyncGroupRequest};
+    use kingest_protocol::kafka_protocol::protocol::StrBytes;
+
+    let cluster = Cluster::start(ClusterConfig {
+        group_initial_rebalance_delay: Duration::ZERO,
+        ..ClusterConfig::default()
+    })
+    .await
+    .unwrap();
+    cluster.create_topic("kip814", 2).unwrap();
+    let conn = client(&cluster)
+        .await
+        .connection(cluster.broker_ids()[0])
+        .await
+        .unwrap();
+    let join = |member: &str| {
+        JoinGroupRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("g814")))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_member_id(StrBytes::from_string(member.to_owned()))
+            .with_group_instance_id(Some(StrBytes::from_static_str("x")))
+            .with_protocol_type(StrBytes::from_static_str("consumer"))
+            .with_protocols(vec![JoinGroupRequestProtocol::default()
+                .with_name(StrBytes::from_static_str("range"))
+                .with_metadata(Subscription::new(["kip814"]).encode().unwrap())])
+    };
+    let first = conn.send_version(9, &join("")).await.unwrap();
+    assert_eq!(first.error_code, 0);
+    assert_eq!(first.leader, first.member_id, "the only member leads");
+    let assignment = Assignment::new(vec![("kip814".to_owned(), 0), ("kip814".to_owned(), 1)]);
+    let sync = SyncGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("g814")))
+        .with_generation_id(first.generation_id)
+        .with_member_id(first.member_id.clone())
+        .with_group_instance_id(Some(StrBytes::from_static_str("x")))
+        .with_protocol_type(Some(StrBytes::from_static_str("consumer")))
+        .with_protocol_name(Some(StrBytes::from_static_str("range")))
+        .with_assignments(vec![SyncGroupRequestAssignment::default()
+            .with_member_id(first.member_id.clone())
+            .with_assignment(assignment.encode().unwrap())]);
+    assert_eq!(conn.send_version(5, &sync).await.unwrap().error_code, 0);
+
+    // The leader restarts: a new JoinGroup with its instance id and no member id.
+    let v9 = conn.send_version(9, &join("")).await.unwrap();
+    assert_eq!(v9.error_code, 0);
+    assert!(v9.skip_assignment, "v9: told to skip the assignment");
+    assert_eq!(v9.leader, v9.member_id, "still the leader, under a new id");
+    assert_eq!(v9.members.len(), 1, "v9: the members' metadata comes along");
+    assert_eq!(v9.generation_id, first.generation_id, "no rebalance");
+
+    let v5 = conn.send_version(5, &join("")).await.unwrap();
+    assert_eq!(v5.error_code, 0);
+    assert!(v5.members.is_empty(), "v5: no members, as from Kafka");
+    assert_eq!(v5.generation_id, first.generation_id, "no rebalance");
+    let (state, generation, members) = cluster.group_state("g814").unwrap();
+    assert_eq!(
+        (state.as_str(), generation, members),
+        ("Stable", first.generation_id, 1)
     );
 }

@@ -231,7 +231,9 @@ impl Member {
                 .unwrap_or_default();
             let leader = response.leader.as_str() == response.member_id.as_str();
             let mut assignments: Vec<SyncGroupRequestAssignment> = Vec::new();
-            if leader {
+            // KIP-814: a static leader rejoining a stable group is told it leads but must not
+            // reassign; it sends no assignments and gets its own back from the coordinator.
+            if leader && !response.skip_assignment {
                 let assignor = super::assignor::select(assignors, &protocol).ok_or_else(|| ClientError::Config(format!("the coordinator chose assignor {protocol:?}, which this member did not offer")))?;
                 let mut subscriptions = BTreeMap::new();
                 for m in &response.members {

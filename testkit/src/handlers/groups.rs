@@ -186,13 +186,22 @@ pub(crate) async fn join_group(ctx: &Ctx, version: i16, r: JoinGroupRequest) -> 
             let m = group.members.get_mut(&member_id).expect("just inserted");
             m.last_heartbeat = now;
             m.session_timeout = session;
+            // KIP-814: a rejoining static leader (v9+) gets the members' metadata and is told
+            // not to reassign; older versions get no members, as from Kafka.
+            let skip = version >= 9 && group.leader.as_deref() == Some(member_id.as_str());
+            let members = if skip {
+                group.member_list(group.protocol.as_deref().unwrap_or_default())
+            } else {
+                Vec::new()
+            };
             return JoinGroupResponse::default()
                 .with_generation_id(group.generation)
                 .with_protocol_type(group.protocol_type.clone().map(sb))
                 .with_protocol_name(group.protocol.clone().map(sb))
                 .with_leader(sb(group.leader.clone().unwrap_or_default()))
                 .with_member_id(sb(member_id))
-                .with_skip_assignment(false);
+                .with_members(members)
+                .with_skip_assignment(skip);
         }
         let is_leader = group.leader.as_deref() == Some(member_id.as_str());
         if group.phase == Phase::Stable && unchanged && !is_leader {

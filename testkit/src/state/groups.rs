@@ -151,22 +151,7 @@ impl Group {
         self.phase = Phase::CompletingRebalance;
         let leader = self.leader.clone().unwrap_or_default();
         let protocol = protocol.unwrap_or_default();
-        let everyone: Vec<JoinGroupResponseMember> = self
-            .members
-            .values()
-            .map(|m| {
-                let metadata = m
-                    .protocols
-                    .iter()
-                    .find(|(n, _)| *n == protocol)
-                    .map(|(_, md)| md.clone())
-                    .unwrap_or_default();
-                JoinGroupResponseMember::default()
-                    .with_member_id(sb(m.id.clone()))
-                    .with_group_instance_id(m.instance_id.clone().map(sb))
-                    .with_metadata(metadata)
-            })
-            .collect();
+        let everyone = self.member_list(&protocol);
         for m in self.members.values_mut() {
             m.assignment = Bytes::new();
             m.last_heartbeat = now;
@@ -185,6 +170,26 @@ impl Group {
                 let _ = tx.send(response);
             }
         }
+    }
+
+    /// Every member with its metadata for `protocol`, as the leader's JoinGroup response
+    /// lists them.
+    pub(crate) fn member_list(&self, protocol: &str) -> Vec<JoinGroupResponseMember> {
+        self.members
+            .values()
+            .map(|m| {
+                let metadata = m
+                    .protocols
+                    .iter()
+                    .find(|(n, _)| n == protocol)
+                    .map(|(_, md)| md.clone())
+                    .unwrap_or_default();
+                JoinGroupResponseMember::default()
+                    .with_member_id(sb(m.id.clone()))
+                    .with_group_instance_id(m.instance_id.clone().map(sb))
+                    .with_metadata(metadata)
+            })
+            .collect()
     }
 
     /// The protocol every member supports that most members prefer (Kafka's vote).
