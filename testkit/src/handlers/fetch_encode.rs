@@ -230,7 +230,10 @@ mod tests {
 
     use super::*;
 
-    fn reply(parts: &[(i16, Option<Vec<Vec<u8>>>, Option<Vec<(i64, i64)>>)]) -> FetchReply {
+    /// One partition: error code, record chunks, aborted transactions.
+    type Part = (i16, Option<Vec<Vec<u8>>>, Option<Vec<(i64, i64)>>);
+
+    fn reply(parts: &[Part]) -> FetchReply {
         let mut reply = FetchReply::default();
         let mut topics: Vec<FetchableTopicResponse> = Vec::new();
         for (i, (code, records, aborted)) in parts.iter().enumerate() {
@@ -286,8 +289,6 @@ mod tests {
         .unwrap();
         buf.to_vec()
     }
-
-    type Part = (i16, Option<Vec<Vec<u8>>>, Option<Vec<(i64, i64)>>);
 
     fn part() -> impl Strategy<Value = Part> {
         (
