@@ -476,3 +476,90 @@ async fn tls_with_certificate_verification() {
     let err = run_job(&text).await.unwrap_err().to_string();
     assert!(err.to_lowercase().contains("certificate"), "{err}");
 }
+
+/// A batch of `ids` for the sink directly.
+fn id_batch(ids: std::ops::Range<i64>) -> arrow_array::RecordBatch {
+    let schema = std::sync::Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+        "id",
+        arrow_schema::DataType::Int64,
+        true,
+    )]));
+    arrow_array::RecordBatch::try_new(
+        schema,
+        vec![std::sync::Arc::new(
+            arrow_array::Int64Array::from_iter_values(ids),
+        )],
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redone_transaction_neither_repeats_nor_overwrites_another_writer() {
+    use kingest::sink::postgres::{PostgresSink, PostgresSinkConfig};
+    use kingest::sink::{OffsetRange, PartitionKey, Sink};
+    let pg = Postgres::start();
+    let config = PostgresSinkConfig::new(pg.url(), "ids", "redo");
+    let schema = id_batch(0..0).schema();
+    let report = kingest::sink::postgres::setup(&config, &schema)
+        .await
+        .unwrap();
+    assert!(report.created_table.is_some() && report.created_offsets.is_some());
+    let p0 = PartitionKey::new("t", 0);
+    let p1 = PartitionKey::new("t", 1);
+
+    let mut sink = PostgresSink::open(config.clone(), schema.clone())
+        .await
+        .unwrap();
+    sink.write(&p0, &id_batch(0..100), OffsetRange::new(0, 100))
+        .await
+        .unwrap();
+    sink.write(&p1, &id_batch(1000..1050), OffsetRange::new(0, 50))
+        .await
+        .unwrap();
+    let files = sink.flush().await.unwrap();
+    assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), 150);
+    let offsets = sink.committed_offsets().await.unwrap();
+    assert_eq!(offsets.get(&("t".to_owned(), 0)), Some(&100));
+    assert_eq!(offsets.get(&("t".to_owned(), 1)), Some(&50));
+
+    // A commit whose answer was lost: the table already holds [100, 200) of t-0 (as if this
+    // very transaction had gone through), so the redo stores nothing twice.
+    sink.write(&p0, &id_batch(100..200), OffsetRange::new(100, 200))
+        .await
+        .unwrap();
+    pg.psql(
+        "INSERT INTO ids SELECT generate_series(100, 199); \
+         UPDATE kingest_offsets SET next_offset = 200 WHERE topic = 't' AND partition = 0",
+    );
+    let files = sink.flush().await.unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].rows, 0, "{files:?}");
+    assert_eq!(pg.psql_value("SELECT count(*) FROM ids"), "250");
+    assert_eq!(pg.psql_value("SELECT count(DISTINCT id) FROM ids"), "250");
+
+    // Another process took t-1 and stored up to 70: this one's [50, 90) is dropped, not
+    // written over it; t-0's rows in the same transaction still commit.
+    sink.write(&p1, &id_batch(1050..1090), OffsetRange::new(50, 90))
+        .await
+        .unwrap();
+    sink.write(&p0, &id_batch(200..210), OffsetRange::new(200, 210))
+        .await
+        .unwrap();
+    pg.psql(
+        "INSERT INTO ids SELECT generate_series(1050, 1069); \
+         UPDATE kingest_offsets SET next_offset = 70 WHERE topic = 't' AND partition = 1",
+    );
+    let files = sink.flush().await.unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].partition, p0);
+    assert_eq!(pg.psql_value("SELECT count(*) FROM ids"), "280");
+    assert_eq!(pg.psql_value("SELECT count(DISTINCT id) FROM ids"), "280");
+    let offsets = sink.committed_offsets().await.unwrap();
+    assert_eq!(offsets.get(&("t".to_owned(), 0)), Some(&210));
+    assert_eq!(offsets.get(&("t".to_owned(), 1)), Some(&70));
+    sink.close().await.unwrap();
+
+    // A new process reads the offsets from the table.
+    let sink = PostgresSink::open(config, schema).await.unwrap();
+    assert_eq!(sink.committed_offsets().await.unwrap(), offsets);
+}

@@ -207,17 +207,19 @@ async fn run(client: &Client, plan: &Plan, pending: &mut [Pending]) -> Result<Ou
             .collect();
         let (bad, bytes) = isolate(client, plan, &p.batch, &rows).await?;
         p.bytes = bytes;
-        for (row, error) in bad {
-            p.excluded[row] = true;
-            refused.push(Refused {
-                pending: i,
-                row,
-                error,
-            });
-        }
+        refused.extend(bad.into_iter().map(|(row, error)| Refused {
+            pending: i,
+            row,
+            error,
+        }));
     }
     if !refused.is_empty() {
         exec(client, "ROLLBACK").await?;
+        // Only now, with the rows on their way to the caller: an attempt that fails later
+        // (a lost connection) must not leave rows excluded that nobody was told about.
+        for r in &refused {
+            pending[r.pending].excluded[r.row] = true;
+        }
         return Ok(Outcome::Refused(refused));
     }
 
