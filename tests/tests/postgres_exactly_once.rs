@@ -7,7 +7,7 @@
 //!   exactly the offsets `[0, next_offset)` the offsets table records;
 //! - PostgreSQL restarted (cleanly, then as a crash) while a streaming `kingest run` writes:
 //!   it reconnects, redoes the transaction it was in, and the table still holds exactly the
-//!   input.
+//!   input, and `kingest check` shows the table's offsets beside the group's and the log end.
 //!
 //! Small flush thresholds make every run commit many transactions, so kills and restarts land
 //! before, during and after commits. The job is a static group member (`group.instance.id`),
@@ -368,6 +368,26 @@ async fn postgres_restarts_mid_run_without_loss_or_duplicates() {
         log_tail(&log)
     );
     check_exact(&pg, &produced, "after two restarts");
+    // `kingest check` shows the table's offsets beside the group's and the log end.
+    let out = kingest(&["check", config.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let end = end_offsets(&produced);
+    let parts = status["partitions"].as_array().unwrap();
+    assert_eq!(parts.len(), end.len(), "{status}");
+    for p in parts {
+        let want = end[&(p["partition"].as_i64().unwrap() as i32)];
+        assert_eq!(p["sink"], want, "{status}");
+        assert_eq!(p["group"], want, "{status}");
+        assert_eq!(p["log_end"], want, "{status}");
+        assert_eq!(p["lag"], 0, "{status}");
+    }
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(
         log_text.contains("reconnecting") || log_text.contains("retrying"),
