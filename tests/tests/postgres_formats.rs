@@ -233,7 +233,7 @@ name = "weird key"
 type = "string"
 source = "/a~1b"
 "#;
-    let records = (0..400)
+    let records = (0..400usize)
         .map(|i| {
             let id = i as i64;
             let small = (i % 256) as u8 as i8;
@@ -256,12 +256,12 @@ source = "/a~1b"
             let day = 19_754 + (i % 29) as i32;
             let cents = id * 12_345 - 2_000_000;
             // 10 decimals: 0.0000000001 * (i * 7 - 3), and a large one.
-            let tiny: i128 = if i % 5 == 0 { -12_345_678_901_234_567_890_123_456_789 } else { i128::from(id * 7 - 3) };
+            let tiny: i128 = if i.is_multiple_of(5) { -12_345_678_901_234_567_890_123_456_789 } else { i128::from(id * 7 - 3) };
             let tiny_text = {
                 let mag = tiny.unsigned_abs();
                 format!("{}{}.{:010}", if tiny < 0 { "-" } else { "" }, mag / 10u128.pow(10), mag % 10u128.pow(10))
             };
-            let tags: Vec<String> = if i % 6 == 0 {
+            let tags: Vec<String> = if i.is_multiple_of(6) {
                 Vec::new()
             } else {
                 vec!["a".into(), "日本".into(), format!("{i}")]
@@ -277,7 +277,7 @@ source = "/a~1b"
                 "u16": u16v,
                 "big_u": big_u,
                 "quarter": quarter,
-                "ok": i % 2 == 0,
+                "ok": i.is_multiple_of(2),
                 "escaped": escaped,
                 "ts": ts,
                 "local_ts": local_us,
@@ -286,7 +286,7 @@ source = "/a~1b"
                 "price": cents_text(cents),
                 "tags": tags,
                 "counts": counts,
-                "nested": if i % 7 == 0 { serde_json::Value::Null } else { serde_json::json!({"y": "é\"", "x": id}) },
+                "nested": if i.is_multiple_of(7) { serde_json::Value::Null } else { serde_json::json!({"y": "é\"", "x": id}) },
                 "a/b": format!("slash {i}"),
             });
             match name {
@@ -303,7 +303,7 @@ source = "/a~1b"
                 ("big_u", Cell::UInt(big_u)),
                 ("quarter", Cell::Float(quarter.into())),
                 ("tenth", Cell::Float(tenth)),
-                ("ok", Cell::Bool(i % 2 == 0)),
+                ("ok", Cell::Bool(i.is_multiple_of(2))),
                 ("name", if name == Some("present") { Cell::Str(name_text) } else { Cell::Null }),
                 ("escaped", Cell::Str(escaped)),
                 ("ts", Cell::Ts(ts)),
@@ -321,7 +321,7 @@ source = "/a~1b"
                 ),
                 (
                     "nested",
-                    if i % 7 == 0 {
+                    if i.is_multiple_of(7) {
                         Cell::Null
                     } else {
                         Cell::Struct(vec![("x".into(), Cell::Int(id)), ("y".into(), Cell::s("é\""))])
@@ -403,7 +403,7 @@ name = "c_since"
 type = "timestamp(s, UTC)"
 source = "since"
 "#;
-    let records = (0..300)
+    let records = (0..300usize)
         .map(|i| {
             let id = i as i64 + 1;
             let name = format!("Customer#{id:09}");
@@ -416,18 +416,18 @@ source = "since"
                 2 => ("NULL".to_owned(), Cell::Null),
                 _ => (format!("Straße {id}"), Cell::Str(format!("Straße {id}"))),
             };
-            let (nation_text, nation) = if i % 9 == 0 {
+            let (nation_text, nation) = if i.is_multiple_of(9) {
                 (String::new(), Cell::Null)
             } else {
                 (format!("{}", i % 25), Cell::Int((i % 25) as i64))
             };
             let cents = id * 7_919 % 1_000_000 - 99_999;
-            let comment_text = if i % 8 == 0 {
+            let comment_text = if i.is_multiple_of(8) {
                 "\"NULL\"".to_owned()
             } else {
                 format!("ironic 日本 {i}")
             };
-            let comment = if i % 8 == 0 {
+            let comment = if i.is_multiple_of(8) {
                 Cell::s("NULL")
             } else {
                 Cell::Str(format!("ironic 日本 {i}"))
@@ -485,7 +485,7 @@ name = "other"
 type = "binary"
 source = "__header$other"
 "#;
-    let records = (0..300)
+    let records = (0..300usize)
         .map(|i| {
             let value: Option<Vec<u8>> = match i % 6 {
                 0 => None,
@@ -543,7 +543,7 @@ name = "as_time"
 type = "timestamp(s, UTC)"
 source = "__value"
 "#;
-    let records = (0..300)
+    let records = (0..300usize)
         .map(|i| {
             let n = (i as i64 - 150) * 1_000_003;
             let r = envelope(i, Some(n.to_string().into_bytes()));
@@ -637,15 +637,15 @@ source = "customer.email"
 "#,
         registry.url()
     );
-    let records = (0..300)
+    let records = (0..300usize)
         .map(|i| {
             let oid = i as i64;
             let cents = oid * 101 - 30_000;
             let ts = 1_644_586_485_807 + oid * 1_001;
             let day = 19_000 + i as i32;
-            let name = (i % 4 != 0).then(|| format!("Zoë «{i}» 東京"));
-            let email = (i % 3 != 0).then(|| format!("u{i}@exämple.org"));
-            let score = (i % 5 != 0).then(|| i as f64 * 1.5 - 7.25);
+            let name = (!i.is_multiple_of(4)).then(|| format!("Zoë «{i}» 東京"));
+            let email = (!i.is_multiple_of(3)).then(|| format!("u{i}@exämple.org"));
+            let score = (!i.is_multiple_of(5)).then_some(i as f64 * 1.5 - 7.25);
             let tags: Vec<String> = (0..i % 3).map(|t| format!("t{t}-ß")).collect();
             let opt = |s: &Option<String>| match s {
                 Some(s) => AvroValue::Union(1, Box::new(AvroValue::String(s.clone()))),
