@@ -207,6 +207,32 @@ path = "{}"
         "{out}"
     );
 
+    // With a filter, each row says whether the run would keep it.
+    let filtered = dir.path().join("filtered.toml");
+    std::fs::write(
+        &filtered,
+        format!(
+            "filter = \"id > 1\"\n{}",
+            std::fs::read_to_string(job).unwrap()
+        ),
+    )
+    .unwrap();
+    let out = ok(&["test", filtered.to_str().unwrap()]);
+    line_matching(
+        &out,
+        r"^TOPIC\s+PARTITION\s+OFFSET\s+id\s+name\s+at\s+offset\s+KEPT\s+ERROR$",
+    );
+    line_matching(
+        &out,
+        r"^events\s+0\s+0\s+1\s+a\s+2023-11-14T22:13:20\S*\s+0\s+no$",
+    );
+    line_matching(&out, r"^events\s+0\s+3\s+4\s+null\s+null\s+3\s+yes$");
+    assert_eq!(
+        out.lines().last(),
+        Some("4 records read: 2 rows (1 not kept by the filter \"id > 1\"), 2 errors"),
+        "{out}"
+    );
+
     // Nothing was written, nothing committed.
     assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0);
     assert!(group_committed(&broker.addr(), "preview-group", "events", 1).is_empty());

@@ -79,6 +79,10 @@ fn print_tables(config: &Config, p: &Preview) {
         "OFFSET".to_owned(),
     ];
     header.extend(p.columns.iter().map(|c| c.name.clone()));
+    let filtered = config.filter.is_some();
+    if filtered {
+        header.push("KEPT".to_owned());
+    }
     header.push("ERROR".to_owned());
     let mut rows = Table::new(header);
     for r in &p.records {
@@ -92,13 +96,25 @@ fn print_tables(config: &Config, p: &Preview) {
                 .iter()
                 .map(|c| cell(r.row.as_ref().and_then(|row| row.get(&c.name)))),
         );
+        if filtered {
+            cells.push(match r.kept {
+                Some(true) => "yes".to_owned(),
+                Some(false) => "no".to_owned(),
+                None => String::new(),
+            });
+        }
         cells.push(r.error.clone().unwrap_or_default());
         rows.row(cells);
     }
     print!("{}", rows.render());
     let errors = p.records.iter().filter(|r| r.error.is_some()).count();
+    let dropped = p.records.iter().filter(|r| r.kept == Some(false)).count();
+    let by_filter = match &config.filter {
+        Some(f) => format!(" ({dropped} not kept by the filter {f:?})"),
+        None => String::new(),
+    };
     println!(
-        "{} records read: {} rows, {} errors",
+        "{} records read: {} rows{by_filter}, {} errors",
         p.records.len(),
         p.records.len() - errors,
         errors

@@ -95,9 +95,11 @@ pub async fn committed_files(
     config: &Config,
     schema: SchemaRef,
 ) -> Result<BTreeMap<(String, i32), Vec<SinkFile>>, ResetError> {
-    let Some(pc) = parquet_config(config)? else {
+    let Some(mut pc) = parquet_config(config)? else {
         return Ok(BTreeMap::new());
     };
+    // Footers are read whatever the layout (see `status::sink_offsets`).
+    pc.partition_by = None;
     let root = local_root(&pc.location);
     if root.as_ref().is_some_and(|r| !r.exists()) {
         return Ok(BTreeMap::new());

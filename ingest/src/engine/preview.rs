@@ -10,6 +10,7 @@
 //! [`PreviewFrom::Earliest`].
 //! Each start is reported with where it came from. A record that does not decode is reported
 //! with its error next to its offset and the preview goes on, whatever `errors.on_error` says.
+//! With a `filter`, each row says whether it passes (and would be written).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -28,6 +29,7 @@ use super::status::{
 use super::{client_config, format_spec, EngineError};
 use crate::config::{Config, Isolation, StartAt as StartConfig};
 use crate::decode::{DecodeError, FormatSpec, RecordContext, RowDecoder};
+use crate::filter::BoundFilter;
 use crate::schema::{arrow_schema, ColumnSpec};
 
 /// Where the preview starts reading.
@@ -92,6 +94,9 @@ pub struct PreviewRecord {
     pub row: Option<serde_json::Map<String, serde_json::Value>>,
     /// Why the record was rejected.
     pub error: Option<String>,
+    /// With a `filter`: whether the row passes it and would be written (`None` without a
+    /// filter, or when the record failed).
+    pub kept: Option<bool>,
 }
 
 /// What a preview read.
@@ -294,6 +299,7 @@ pub async fn preview(config: &Config, options: &PreviewOptions) -> Result<Previe
                 timestamp: r.record.timestamp,
                 row: None,
                 error,
+                kept: None,
             });
         }
         let done = assign.iter().all(|(t, p, _)| {
@@ -309,8 +315,23 @@ pub async fn preview(config: &Config, options: &PreviewOptions) -> Result<Previe
 
     let batch = decoder.finish();
     let json = rows_as_json(&batch)?;
+    // The job's filter, as the run applies it to decoded rows: true keeps a row, false or
+    // NULL drops it.
+    let kept = match &config.filter {
+        Some(text) => {
+            let mask = BoundFilter::new(text, &batch.schema())
+                .and_then(|f| f.evaluate(&batch))
+                .map_err(|e| EngineError::Setup(format!("filter: {e}")))?;
+            Some(mask)
+        }
+        None => None,
+    };
     for (record, row) in records.iter_mut().zip(rows) {
         record.row = row.and_then(|i| json.get(i).cloned());
+        record.kept = match (&kept, row) {
+            (Some(mask), Some(i)) => Some(arrow_array::Array::is_valid(mask, i) && mask.value(i)),
+            _ => None,
+        };
     }
     records
         .sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));

@@ -601,6 +601,13 @@ pub async fn execute(
     let parquet = match &plan.parquet {
         Some(p) => {
             let schema = schema_for_offsets(config, client).await;
+            if schema.fields().is_empty() && p.partitions.iter().any(|x| x.marker) {
+                return Err(ResetError::Unsupported(
+                    "the job's columns are unknown (none listed, none inferred), so no file \
+                     with the sink's schema can record the new offsets: list [[columns]]"
+                        .to_owned(),
+                ));
+            }
             let p = p.clone();
             let done = tokio::task::spawn_blocking(move || parquet_reset::apply(&p, &schema))
                 .await

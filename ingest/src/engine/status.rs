@@ -103,6 +103,13 @@ pub async fn sink_offsets(
     if missing_local_dir(config) {
         return Ok(CommittedOffsets::new());
     }
+    if let Some(mut pc) = super::parquet_config(config)? {
+        // Footers are read whatever the layout: without `partition_by` the columns do not
+        // matter (they may be unknown when they cannot be inferred).
+        pc.partition_by = None;
+        let sink = crate::sink::ParquetSink::open(pc, schema).await?;
+        return Ok(sink.committed_offsets().await?);
+    }
     let sink = open_sink(config, schema).await?;
     let offsets = sink.committed_offsets().await?;
     // Nothing was written, so closing flushes nothing; it releases connections.
