@@ -339,6 +339,37 @@ pub enum SinkConfig {
     },
 }
 
+/// serde ignores every field beside `type` in a variant that has no fields (`json`,
+/// `stdout`), even with `deny_unknown_fields`: `[format] type = "json"` with a stray
+/// `delimiter = "|"` would load silently. Refused here, as any other unknown field is.
+fn refuse_fields_of_fieldless_types(text: &str, origin: &str) -> Result<(), ConfigError> {
+    // The text parsed as a Config already, so it parses as a table.
+    let Ok(table) = toml::from_str::<toml::Table>(text) else {
+        return Ok(());
+    };
+    for (section, fieldless) in [
+        ("format", "json"),
+        ("key_format", "json"),
+        ("sink", "stdout"),
+    ] {
+        let Some(toml::Value::Table(t)) = table.get(section) else {
+            continue;
+        };
+        if t.get("type").and_then(toml::Value::as_str) != Some(fieldless) {
+            continue;
+        }
+        if let Some(extra) = t.keys().find(|k| *k != "type") {
+            return Err(ConfigError::Parse {
+                path: origin.to_owned(),
+                message: format!(
+                    "unknown field `{extra}` in [{section}]: type = \"{fieldless}\" has no other fields"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn default_compression() -> String {
     "zstd".to_owned()
 }
@@ -363,6 +394,7 @@ impl Config {
             path: origin.to_owned(),
             message: e.to_string(),
         })?;
+        refuse_fields_of_fieldless_types(text, origin)?;
         config.validate()?;
         Ok(config)
     }

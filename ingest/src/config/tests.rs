@@ -147,6 +147,8 @@ fn errors_name_the_field() {
         ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[flush]\nage = \"5 fortnights\"\n[sink]\ntype = \"stdout\"\n", "fortnights"),
         ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[source.sasl]\nmechanism = \"GSSAPI\"\n[sink]\ntype = \"stdout\"\n", "source.sasl.mechanism"),
         ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[sink]\ntype = \"postgres\"\nurl = \"postgres://x\"\ntable = \"t\"\nmode = \"upsert\"\n", "sink.key"),
+        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[format]\ntype = \"json\"\ndelimiter = \"|\"\n[sink]\ntype = \"stdout\"\n", "unknown field `delimiter` in [format]"),
+        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[sink]\ntype = \"stdout\"\npath = \"d\"\n", "unknown field `path` in [sink]"),
     ];
     assert!(Config::parse(base, "ok").is_ok());
     for (text, needle) in cases {
