@@ -88,6 +88,12 @@ impl Job {
         partitions: Vec<(String, i32)>,
     ) -> Result<(), EngineError> {
         let resume = self.sink.committed_offsets().await?;
+        // The group may lag the sink (a process killed between a sink commit and the group
+        // commit): bring it up to date, for lag tools.
+        let sink_offsets: HashMap<(String, i32), i64> = partitions
+            .iter()
+            .filter_map(|k| resume.get(k).map(|o| (k.clone(), *o)))
+            .collect();
         for (topic, partition) in partitions {
             let d = &self.decoding;
             let decoder = RowDecoder::new(&d.columns, &d.value, d.key.as_ref())
@@ -117,6 +123,11 @@ impl Job {
                     metrics,
                 },
             );
+        }
+        if !sink_offsets.is_empty() {
+            if let Err(e) = self.consumer.commit_offsets(&sink_offsets).await {
+                tracing::warn!(error = %e, "committing the sink's offsets to the group failed (the sink's offsets still hold)");
+            }
         }
         Ok(())
     }
