@@ -77,7 +77,7 @@ pub fn envelope(i: usize, value: Option<Vec<u8>>) -> Produced {
     }
     Produced {
         partition: (i % PARTITIONS as usize) as i32,
-        key: (i % 5 != 0).then(|| format!("key-{i}-é").into_bytes()),
+        key: (!i.is_multiple_of(5)).then(|| format!("key-{i}-é").into_bytes()),
         value,
         headers,
         timestamp: 1_700_000_000_000 + (i as i64) * 1_001,

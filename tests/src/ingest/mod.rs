@@ -22,9 +22,12 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::TopicPartitionList;
 
-/// The `kingest` binary of this build, built by cargo on first use (an integration test of
-/// another package does not get it built by `cargo test` otherwise). Panics with cargo's output
-/// when the build fails.
+/// The `kingest` binary of this build. `cargo test --workspace --all-targets` builds it (the
+/// `kingest` package has benchmarks, so its binary is built with them); a narrower run such
+/// as `cargo test -p kingest-tests --test X` does not, and neither does any run after the
+/// sources changed. So it is used as it is only when it is newer than every source it is
+/// built from, and otherwise built first with `cargo build -p kingest --bin kingest`, once
+/// per test process. Panics with cargo's output when the build fails.
 pub fn kingest_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -35,15 +38,18 @@ pub fn kingest_binary() -> &'static Path {
             .and_then(Path::parent)
             .expect("the test runs from target/<profile>/deps")
             .to_path_buf();
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") => "dev".to_owned(),
-            Some(other) => other.to_owned(),
-            None => "dev".to_owned(),
-        };
+        let bin = profile_dir.join("kingest");
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("workspace root");
+        if is_newer_than_sources(&bin, workspace) {
+            return bin;
+        }
+        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev".to_owned(),
+            Some(other) => other.to_owned(),
+        };
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let out = Command::new(cargo)
             .current_dir(workspace)
@@ -58,10 +64,29 @@ pub fn kingest_binary() -> &'static Path {
             "cargo build -p kingest --bin kingest failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let bin = profile_dir.join("kingest");
         assert!(bin.is_file(), "{} was not built", bin.display());
         bin
     })
+}
+
+/// Whether `bin` exists and is newer than every file the `kingest` binary is built from (the
+/// workspace manifests and lock file, and the crates it depends on).
+fn is_newer_than_sources(bin: &Path, workspace: &Path) -> bool {
+    let Some(built) = std::fs::metadata(bin).and_then(|m| m.modified()).ok() else {
+        return false;
+    };
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    let mut see = |p: &Path| {
+        if let Ok(t) = std::fs::metadata(p).and_then(|m| m.modified()) {
+            newest = newest.max(t);
+        }
+    };
+    see(&workspace.join("Cargo.toml"));
+    see(&workspace.join("Cargo.lock"));
+    for dir in ["ingest", "client", "protocol", "testkit", "vendor"] {
+        read::walk(&workspace.join(dir), &mut see);
+    }
+    newest < built
 }
 
 /// A command running the `kingest` binary with `args`, logging warnings to its stderr.
@@ -170,4 +195,121 @@ pub fn group_committed(
                 .map(|o| (e.partition(), o))
         })
         .collect()
+}
+
+/// A `kingest run` process whose stderr goes to a log file; killed when dropped, so a failing
+/// test leaves no process behind.
+pub struct Job {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Job {
+    /// Starts `kingest run CONFIG [--until-eof]`, appending its stderr to `log`.
+    pub fn start(config: &Path, log: &Path, until_eof: bool) -> Job {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the job's log");
+        let mut args = vec!["run", config.to_str().expect("a UTF-8 path")];
+        if until_eof {
+            args.push("--until-eof");
+        }
+        let child = kingest(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::from(file))
+            .spawn()
+            .expect("start kingest run");
+        Job {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// The process.
+    pub fn child(&mut self) -> &mut std::process::Child {
+        &mut self.child
+    }
+
+    /// Sends `signal`.
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        send_signal(&self.child, signal);
+    }
+
+    /// Its exit status, if it has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("wait for kingest run")
+    }
+
+    /// Waits for it to exit.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("wait for kingest run")
+    }
+
+    /// The last lines of its log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log)
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The last 40 lines of a log file.
+pub fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Polls `done` every 20 ms until it holds, failing with `what` (and `context()`) after
+/// `limit`: a guard against a hang, not a measurement.
+pub async fn wait_for(
+    what: &str,
+    limit: Duration,
+    mut done: impl FnMut() -> bool,
+    context: impl Fn() -> String,
+) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not reached within {limit:?}; {}",
+            context()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Per partition, one past the highest offset in `offsets`: where a complete output ends.
+pub fn end_offsets<'a>(offsets: impl IntoIterator<Item = &'a (i32, i64)>) -> BTreeMap<i32, i64> {
+    let mut end = BTreeMap::new();
+    for (p, o) in offsets {
+        let e = end.entry(*p).or_insert(0);
+        *e = (*e).max(o + 1);
+    }
+    end
+}
+
+/// Per partition of `topic`, the highest `next` offset of the files' footers: where the sink
+/// says a restart resumes.
+pub fn sink_offsets(files: &[FileContents], topic: &str) -> BTreeMap<i32, i64> {
+    let mut out = BTreeMap::new();
+    for f in files {
+        for ((t, p), (_, next)) in &f.offsets {
+            if t == topic {
+                let e = out.entry(*p).or_insert(*next);
+                *e = (*e).max(*next);
+            }
+        }
+    }
+    out
 }

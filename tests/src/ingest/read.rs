@@ -131,7 +131,8 @@ pub fn temporary_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
+/// Calls `f` with every file under `dir`, recursively.
+pub(crate) fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };

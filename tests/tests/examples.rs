@@ -1,0 +1,529 @@
+//! The examples under `examples/` work as their READMEs say, and `docs/config.md` describes
+//! every configuration field.
+//!
+//! Every `examples/**/*.toml` must load and validate, and its columns must build. The JSON,
+//! CSV and raw examples run end to end exactly as their READMEs show (`kingest dev-broker`,
+//! `kingest produce --file`, `kingest run job.toml --until-eof`, all the real binary), with
+//! only the broker address and the output directory rewritten; the Avro example runs against
+//! the test schema registry with its sample orders written by apache-avro. The output, read
+//! back with the parquet crate, must equal the sample data.
+//!
+//! The documentation check asks the configuration parser itself which fields each section
+//! has (an unknown field's error lists the expected ones), so a field added later without
+//! documentation fails here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use apache_avro::schema::Schema as AvroSchema;
+use apache_avro::to_avro_datum;
+use apache_avro::types::Value as AvroValue;
+use kingest::config::Config;
+use kingest_tests::ingest::{
+    end_offsets, exactly_once, kingest, log_tail, produce, read_dir, wait_for, Cell, Produced,
+};
+use kingest_tests::peers::free_port;
+use kingest_tests::peers::registry::Registry;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn example_tomls() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "toml") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&repo().join("examples"), &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn every_example_job_loads_validates_and_builds_its_columns() {
+    let files = example_tomls();
+    for name in ["json", "csv", "raw", "avro"] {
+        let want = repo().join("examples").join(name).join("job.toml");
+        assert!(files.contains(&want), "{} is missing", want.display());
+    }
+    for f in &files {
+        let config = Config::load(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let columns = kingest::engine::columns(&config)
+            .unwrap_or_else(|e| panic!("{}: columns: {e}", f.display()));
+        assert!(!columns.is_empty(), "{}: no columns", f.display());
+    }
+}
+
+/// `kingest dev-broker --port P --topic T:N`, as the READMEs start it; stopped when dropped.
+struct DevBroker {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+}
+
+impl DevBroker {
+    async fn start(dir: &Path, topic: &str) -> DevBroker {
+        let port = free_port();
+        let log = dir.join("dev-broker.log");
+        let child = kingest(&["dev-broker", "--port", &port.to_string(), "--topic", topic])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .spawn()
+            .unwrap();
+        let addr = format!("127.0.0.1:{port}");
+        wait_for(
+            "the dev broker listening",
+            Duration::from_secs(60),
+            || std::net::TcpStream::connect(&addr).is_ok(),
+            || log_tail(&log),
+        )
+        .await;
+        DevBroker { child, addr, log }
+    }
+}
+
+impl Drop for DevBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Copies `examples/NAME/job.toml` with the broker, the sink path and (for Avro) the registry
+/// rewritten, and returns the copy's path.
+fn rewritten_job(name: &str, dir: &Path, broker: &str, registry: Option<&str>) -> PathBuf {
+    let text =
+        std::fs::read_to_string(repo().join("examples").join(name).join("job.toml")).unwrap();
+    let mut job: toml::Table = text.parse().unwrap();
+    job["source"]["brokers"] = toml::Value::String(broker.to_owned());
+    job["sink"]["path"] = toml::Value::String(dir.join("out").display().to_string());
+    if let Some(url) = registry {
+        job["format"]["registry"] = toml::Value::String(url.to_owned());
+    }
+    let path = dir.join("job.toml");
+    std::fs::write(&path, toml::to_string(&job).unwrap()).unwrap();
+    Config::load(&path).unwrap();
+    path
+}
+
+/// `kingest produce --topic TOPIC --file examples/NAME/FILE`, as the README says.
+fn produce_file(broker: &DevBroker, topic: &str, file: &Path) {
+    let out = kingest(&[
+        "produce",
+        "--brokers",
+        &broker.addr,
+        "--topic",
+        topic,
+        "--file",
+    ])
+    .arg(file)
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "kingest produce: {}\nbroker log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        log_tail(&broker.log)
+    );
+}
+
+/// `kingest run JOB --until-eof`, then every row read back (exactly once by offsets), keyed by
+/// (partition, offset).
+fn run_until_eof(
+    job: &Path,
+    dir: &Path,
+    topic: &str,
+    partition_column: Option<&str>,
+) -> Vec<BTreeMap<String, Cell>> {
+    let out = kingest(&["run", job.to_str().unwrap(), "--until-eof"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kingest run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = read_dir(&dir.join("out"));
+    assert!(!files.is_empty(), "no output");
+    match partition_column {
+        Some(column) => {
+            let offsets: Vec<(i32, i64)> = files
+                .iter()
+                .flat_map(|f| &f.rows)
+                .map(|r| match (&r[column], &r["offset"]) {
+                    (Cell::Int(p), Cell::Int(o)) => (*p as i32, *o),
+                    other => panic!("partition/offset {other:?}"),
+                })
+                .collect();
+            exactly_once(&files, topic, &end_offsets(&offsets), column, "offset")
+                .into_values()
+                .collect()
+        }
+        None => files.into_iter().flat_map(|f| f.rows).collect(),
+    }
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_example_runs_as_its_readme_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = DevBroker::start(dir.path(), "events:3").await;
+    let data = repo().join("examples/json/events.jsonl");
+    produce_file(&broker, "events", &data);
+    let job = rewritten_job("json", dir.path(), &broker.addr, None);
+    let rows = run_until_eof(&job, dir.path(), "events", Some("partition"));
+    let mut got: Vec<(i64, String, i64)> = rows
+        .iter()
+        .map(|r| {
+            assert!(matches!(r["kafka_ts"], Cell::Ts(_)), "{r:?}");
+            match (&r["ts"], &r["uuid"], &r["count"]) {
+                (Cell::Ts(ts), Cell::Str(u), Cell::Int(c)) => (*ts, u.clone(), *c),
+                other => panic!("{other:?}"),
+            }
+        })
+        .collect();
+    let mut want: Vec<(i64, String, i64)> = lines(&data)
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["ts"].as_i64().unwrap(),
+                v["uuid"].as_str().unwrap().to_owned(),
+                v["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+/// `711.56` as a decimal's unscaled value at scale 2.
+fn cents(text: &str) -> i128 {
+    let (int, frac) = text.split_once('.').unwrap_or((text, "0"));
+    let neg = int.starts_with('-');
+    let v = int.trim_start_matches('-').parse::<i128>().unwrap() * 100
+        + format!("{frac:0<2}").parse::<i128>().unwrap();
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_example_runs_as_its_readme_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = DevBroker::start(dir.path(), "customer:3").await;
+    let data = repo().join("examples/csv/customer.csv");
+    produce_file(&broker, "customer", &data);
+    let job = rewritten_job("csv", dir.path(), &broker.addr, None);
+    let rows = run_until_eof(&job, dir.path(), "customer", None);
+    let by_key: BTreeMap<i64, &BTreeMap<String, Cell>> = rows
+        .iter()
+        .map(|r| match r["c_custkey"] {
+            Cell::Int(k) => (k, r),
+            ref other => panic!("{other:?}"),
+        })
+        .collect();
+    let want = lines(&data);
+    assert_eq!((rows.len(), by_key.len()), (want.len(), want.len()));
+    for line in &want {
+        let f: Vec<&str> = line.split('|').collect();
+        let key: i64 = f[0].parse().unwrap();
+        let row = by_key[&key];
+        let expected: BTreeMap<String, Cell> = [
+            ("c_custkey", Cell::Int(key)),
+            ("c_name", Cell::s(f[1])),
+            ("c_address", Cell::s(f[2])),
+            ("c_nationkey", Cell::Int(f[3].parse().unwrap())),
+            ("c_acctbal", Cell::Dec(cents(f[5]))),
+            ("c_mktsegment", Cell::s(f[6])),
+            ("c_comment", Cell::s(f[7])),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        assert_eq!(row, &expected, "{line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_example_runs_as_its_readme_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = DevBroker::start(dir.path(), "test:1").await;
+    let data = repo().join("examples/raw/messages.txt");
+    produce_file(&broker, "test", &data);
+    let job = rewritten_job("raw", dir.path(), &broker.addr, None);
+    let rows = run_until_eof(&job, dir.path(), "test", None);
+    // One partition: the offsets are the lines' order.
+    let mut by_offset: Vec<(i64, Cell, Cell)> = rows
+        .iter()
+        .map(|r| match &r["offset"] {
+            Cell::Int(o) => (*o, r["message"].clone(), r["key"].clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    by_offset.sort_by_key(|(o, _, _)| *o);
+    let want: Vec<(i64, Cell, Cell)> = lines(&data)
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| (i as i64, Cell::Str(l), Cell::Null))
+        .collect();
+    assert_eq!(by_offset, want);
+}
+
+/// A JSON-encoded Avro datum (the encoding `kafka-avro-console-producer` reads) as a value of
+/// `schema`: unions as `null` or `{"branch": value}`.
+fn avro_from_json(schema: &AvroSchema, json: &serde_json::Value) -> AvroValue {
+    match schema {
+        AvroSchema::Null => AvroValue::Null,
+        AvroSchema::Long => AvroValue::Long(json.as_i64().unwrap()),
+        AvroSchema::TimestampMillis => AvroValue::TimestampMillis(json.as_i64().unwrap()),
+        AvroSchema::Double => AvroValue::Double(json.as_f64().unwrap()),
+        AvroSchema::String => AvroValue::String(json.as_str().unwrap().to_owned()),
+        AvroSchema::Enum(e) => {
+            let s = json.as_str().unwrap();
+            let i = e.symbols.iter().position(|x| x == s).unwrap();
+            AvroValue::Enum(i as u32, s.to_owned())
+        }
+        AvroSchema::Array(a) => AvroValue::Array(
+            json.as_array()
+                .unwrap()
+                .iter()
+                .map(|j| avro_from_json(&a.items, j))
+                .collect(),
+        ),
+        AvroSchema::Record(r) => AvroValue::Record(
+            r.fields
+                .iter()
+                .map(|f| (f.name.clone(), avro_from_json(&f.schema, &json[&f.name])))
+                .collect(),
+        ),
+        AvroSchema::Union(u) => {
+            let (branch, value) = match json {
+                serde_json::Value::Null => ("null", &serde_json::Value::Null),
+                serde_json::Value::Object(o) => {
+                    let (k, v) = o.iter().next().unwrap();
+                    (k.as_str(), v)
+                }
+                other => panic!("a union value is null or {{\"type\": value}}, not {other}"),
+            };
+            let i = u
+                .variants()
+                .iter()
+                .position(|v| match v {
+                    AvroSchema::Null => branch == "null",
+                    AvroSchema::String => branch == "string",
+                    _ => false,
+                })
+                .unwrap();
+            AvroValue::Union(i as u32, Box::new(avro_from_json(&u.variants()[i], value)))
+        }
+        other => panic!("the example has no {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avro_example_runs_with_a_schema_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = DevBroker::start(dir.path(), "orders:3").await;
+    let registry = Registry::start();
+    let schema_text = std::fs::read_to_string(repo().join("examples/avro/order.avsc")).unwrap();
+    let id = registry.register("orders-value", &schema_text);
+    let schema = AvroSchema::parse_str(&schema_text).unwrap();
+    let orders: Vec<serde_json::Value> = lines(&repo().join("examples/avro/orders.json"))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let records: Vec<Produced> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let mut value = vec![0];
+            value.extend_from_slice(&id.to_be_bytes());
+            value.extend(to_avro_datum(&schema, avro_from_json(&schema, o)).unwrap());
+            Produced {
+                partition: (i % 3) as i32,
+                key: None,
+                value: Some(value),
+                headers: Vec::new(),
+                timestamp: o["ts"].as_i64().unwrap(),
+            }
+        })
+        .collect();
+    produce(&broker.addr, "orders", &records).await;
+    let job = rewritten_job("avro", dir.path(), &broker.addr, Some(registry.url()));
+    let rows = run_until_eof(&job, dir.path(), "orders", None);
+    let by_id: BTreeMap<i64, &BTreeMap<String, Cell>> = rows
+        .iter()
+        .map(|r| match r["id"] {
+            Cell::Int(k) => (k, r),
+            ref other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!((rows.len(), by_id.len()), (orders.len(), orders.len()));
+    for o in &orders {
+        let row = by_id[&o["id"].as_i64().unwrap()];
+        let s = |v: &serde_json::Value| Cell::s(v.as_str().unwrap());
+        let want = [
+            ("ts", Cell::Ts(o["ts"].as_i64().unwrap())),
+            ("customer", s(&o["customer"])),
+            ("amount", Cell::Float(o["amount"].as_f64().unwrap())),
+            ("status", s(&o["status"])),
+            (
+                "items",
+                Cell::List(o["items"].as_array().unwrap().iter().map(s).collect()),
+            ),
+            ("city", s(&o["address"]["city"])),
+            (
+                "address",
+                Cell::Struct(vec![
+                    ("city".into(), s(&o["address"]["city"])),
+                    ("country".into(), s(&o["address"]["country"])),
+                ]),
+            ),
+            ("note", o["note"].get("string").map_or(Cell::Null, s)),
+        ];
+        for (column, cell) in want {
+            assert_eq!(row[column], cell, "order {}: {column}", o["id"]);
+        }
+    }
+    assert_eq!(registry.id_requests(id), 1);
+}
+
+/// A minimal valid job the documentation probes add an unknown field to.
+const PROBE_BASE: &str = r#"
+[source]
+brokers = "localhost:9092"
+topics = ["t"]
+
+[format]
+type = "raw"
+
+[[columns]]
+name = "v"
+type = "binary"
+source = "__value"
+
+[sink]
+type = "stdout"
+"#;
+
+/// The fields a section accepts, as the parser lists them when `job` (which has an unknown
+/// field `zz_unknown` in that section) is refused.
+fn accepted_fields(section: &str, job: &str) -> Vec<String> {
+    let message = match Config::parse(job, "probe.toml") {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("{section}: an unknown field was accepted:\n{job}"),
+    };
+    assert!(
+        message.contains("unknown field `zz_unknown`"),
+        "{section}: unexpected error {message}"
+    );
+    let Some((_, expected)) = message.split_once("expected") else {
+        // "there are no fields"
+        return Vec::new();
+    };
+    let name = regex::Regex::new(r"`([A-Za-z0-9_]+)`").unwrap();
+    name.captures_iter(expected)
+        .map(|c| c[1].to_owned())
+        .collect()
+}
+
+#[test]
+fn docs_config_md_describes_every_field() {
+    let docs = std::fs::read_to_string(repo().join("docs/config.md")).unwrap();
+    let with = |from: &str, to: &str| {
+        assert!(PROBE_BASE.contains(from));
+        PROBE_BASE.replace(from, to)
+    };
+    let table = |header: &str| format!("{PROBE_BASE}\n{header}\nzz_unknown = 1\n");
+    let mut probes: Vec<(&str, String)> = vec![
+        ("", format!("zz_unknown = 1\n{PROBE_BASE}")),
+        ("source", with("[source]\n", "[source]\nzz_unknown = 1\n")),
+        ("source.tls", table("[source.tls]")),
+        ("source.sasl", table("[source.sasl]\nmechanism = \"PLAIN\"")),
+        (
+            "columns[]",
+            with("[[columns]]\n", "[[columns]]\nzz_unknown = 1\n"),
+        ),
+        ("errors", table("[errors]")),
+        ("flush", table("[flush]")),
+    ];
+    let formats = [
+        ("format", "json", ""),
+        ("format", "csv", ""),
+        ("format", "avro", "registry = \"http://registry:8081\""),
+        ("format", "raw", ""),
+        ("sink", "parquet", "path = \"/tmp/out\""),
+        ("sink", "stdout", ""),
+        (
+            "sink",
+            "postgres",
+            "url = \"postgres://db/app\"\ntable = \"t\"",
+        ),
+    ];
+    for (section, kind, rest) in formats {
+        let header = if section == "format" {
+            "[format]\ntype = \"raw\"\n"
+        } else {
+            "[sink]\ntype = \"stdout\"\n"
+        };
+        probes.push((
+            section,
+            with(
+                header,
+                &format!("[{section}]\ntype = \"{kind}\"\n{rest}\nzz_unknown = 1\n"),
+            ),
+        ));
+    }
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for (section, job) in &probes {
+        for field in accepted_fields(section, job) {
+            let path = match *section {
+                "" => field,
+                s => format!("{s}.{field}"),
+            };
+            checked += 1;
+            if !docs.contains(&format!("`{path}`")) {
+                missing.push(path);
+            }
+        }
+    }
+    for tag in ["format.type", "sink.type"] {
+        if !docs.contains(&format!("`{tag}`")) {
+            missing.push(tag.to_owned());
+        }
+    }
+    assert!(
+        checked > 50,
+        "only {checked} fields found: the probes are broken"
+    );
+    assert!(
+        missing.is_empty(),
+        "docs/config.md does not describe these configuration fields: {missing:?}"
+    );
+}
