@@ -32,11 +32,12 @@ use thiserror::Error;
 
 use super::parquet_reset::{self, ParquetResetDone, ParquetResetPlan};
 use super::status::{
-    describe_group, group_offsets, job_partitions, log_bounds, schema_for_offsets, sink_label,
-    sink_offsets, start_overrides_group,
+    describe_group, group_offsets, job_partitions, log_bounds, resolve_columns, schema_for_offsets,
+    sink_label, sink_offsets, start_overrides_group,
 };
 use super::{client_config, EngineError};
 use crate::config::{Config, Isolation, SinkConfig, StartAt};
+use crate::schema::arrow_schema;
 use crate::sink::SinkError;
 
 /// Why a reset could not be planned or applied.
@@ -600,14 +601,19 @@ pub async fn execute(
     }
     let parquet = match &plan.parquet {
         Some(p) => {
-            let schema = schema_for_offsets(config, client).await;
-            if schema.fields().is_empty() && p.partitions.iter().any(|x| x.marker) {
-                return Err(ResetError::Unsupported(
-                    "the job's columns are unknown (none listed, none inferred), so no file \
-                     with the sink's schema can record the new offsets: list [[columns]]"
-                        .to_owned(),
-                ));
-            }
+            // Files recording offsets have the sink's schema, so readers of the dataset see
+            // one schema.
+            let schema = if p.partitions.iter().any(|x| x.marker) {
+                let columns = resolve_columns(config, client).await.map_err(|e| {
+                    ResetError::Unsupported(format!(
+                        "the job's columns are needed for the file that records the new \
+                         offsets: {e}"
+                    ))
+                })?;
+                arrow_schema(&columns)
+            } else {
+                std::sync::Arc::new(arrow_schema::Schema::empty())
+            };
             let p = p.clone();
             let done = tokio::task::spawn_blocking(move || parquet_reset::apply(&p, &schema))
                 .await

@@ -5,8 +5,10 @@
 //! The sink's offsets are the ones that count: `kingest run` resumes each partition from the
 //! sink's offset when it has one, and only otherwise from the group's committed offset (the
 //! engine commits to the group after each durable write, for lag tools). The sink is opened
-//! through [`super::open_sink`] like the run does, so every sink (Parquet, PostgreSQL) reports
-//! its offsets the same way. A local Parquet directory that does not exist yet holds no
+//! through [`super::open_sink`] like the run does, so every sink (PostgreSQL, and any added
+//! later) reports its offsets the same way; a Parquet sink is opened with the run's settings
+//! but without `partition_by`, since its footers are read whatever the layout and the job's
+//! columns are then not needed. A local Parquet directory that does not exist yet holds no
 //! offsets and is not created.
 
 use std::collections::HashMap;
@@ -117,9 +119,13 @@ pub async fn sink_offsets(
     Ok(offsets)
 }
 
-/// The schema to open the sink with when only its offsets are wanted: the job's columns, or,
-/// when they cannot be inferred (an empty topic), no columns (reading offsets needs none).
+/// The schema to open the sink with when only its offsets are wanted. Parquet footers and
+/// stdout need no columns, so none are inferred for them; a PostgreSQL sink checks its table
+/// against the job's columns, or, when they cannot be inferred (an empty topic), none.
 pub async fn schema_for_offsets(config: &Config, client: &Client) -> SchemaRef {
+    if !matches!(config.sink, SinkConfig::Postgres { .. }) {
+        return std::sync::Arc::new(Schema::empty());
+    }
     match resolve_columns(config, client).await {
         Ok(cols) => arrow_schema(&cols),
         Err(e) => {
