@@ -43,7 +43,9 @@ pub struct SourceConfig {
     /// partitions.
     #[serde(default = "default_group", alias = "consumer_group")]
     pub group: String,
-    /// Where to start when neither the sink nor the group has an offset.
+    /// Where to start a partition the sink has no offset for. `earliest` and `latest` apply
+    /// only when the group has no committed offset either; an explicit offset or a timestamp
+    /// wins over the group's offset (the sink's offset always wins: it is what is durable).
     #[serde(default)]
     pub start: StartAt,
     /// `read_committed` (default: aborted transactions are never ingested) or
