@@ -13,6 +13,10 @@
 //! numeric(12,2) amount and a short non-ASCII text. kingest's time covers encoding from Arrow
 //! and every transaction (one per 100,000-row batch, like a `flush.rows = 100000` job);
 //! psql's covers reading and sending the CSV file it is given (written beforehand).
+//!
+//! Then the whole pipeline: the same rows as JSON records in a nisshi topic (2 partitions),
+//! loaded by `kingest run --until-eof` in this process (fetch, decode into Arrow, COPY,
+//! commit), timed from the start of the run, group join included.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -227,4 +231,124 @@ fn main() {
     println!("| kingest PostgreSQL sink (binary COPY, 100k-row transactions) | {k:.0} | {kingest_best:.2?} |");
     println!("| psql \\copy (CSV) | {p:.0} | {psql_best:.2?} |");
     println!("kingest / psql: {:.0}%", 100.0 * k / p);
+    end_to_end(&pg, &runtime, &batches, rows, p);
+}
+
+/// `kingest run --until-eof` from a nisshi topic holding the same rows as JSON: fetch, decode
+/// into Arrow, COPY, commit; timed from the start of the run (group join included) to its end.
+fn end_to_end(
+    pg: &Postgres,
+    runtime: &tokio::runtime::Runtime,
+    batches: &[RecordBatch],
+    rows: usize,
+    psql_rows_per_s: f64,
+) {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Decimal128Type, Int64Type, TimestampMillisecondType};
+    use kingest_tests::ingest::{produce, Produced};
+    use kingest_tests::peers::nisshi::Nisshi;
+
+    let broker = Nisshi::start();
+    broker.create_topic("events", 2);
+    let mut records = Vec::with_capacity(rows);
+    for b in batches {
+        let (ts, id, count, amount, label) = (
+            b.column(0).as_primitive::<TimestampMillisecondType>(),
+            b.column(1).as_string::<i32>(),
+            b.column(2).as_primitive::<Int64Type>(),
+            b.column(3).as_primitive::<Decimal128Type>(),
+            b.column(4).as_string::<i32>(),
+        );
+        for i in 0..b.num_rows() {
+            let cents = amount.value(i);
+            let sign = if cents < 0 { "-" } else { "" };
+            let value = format!(
+                r#"{{"ts":{},"uuid":"{}","count":{},"amount":{sign}{}.{:02},"label":"{}"}}"#,
+                ts.value(i),
+                id.value(i),
+                count.value(i),
+                cents.unsigned_abs() / 100,
+                cents.unsigned_abs() % 100,
+                label.value(i)
+            );
+            records.push(Produced {
+                partition: (records.len() % 2) as i32,
+                key: None,
+                value: Some(value.into_bytes()),
+                headers: Vec::new(),
+                timestamp: 1_700_000_000_000,
+            });
+        }
+    }
+    // In chunks: librdkafka's queue holds 100,000 messages.
+    for chunk in records.chunks(50_000) {
+        runtime.block_on(produce(&broker.addr(), "events", chunk));
+    }
+    drop(records);
+    let job = format!(
+        r#"
+[source]
+brokers = "{}"
+topics = ["events"]
+group = "bench-e2e"
+
+[[columns]]
+name = "ts"
+type = "timestamp(ms, UTC)"
+
+[[columns]]
+name = "uuid"
+type = "string"
+
+[[columns]]
+name = "count"
+type = "int64"
+
+[[columns]]
+name = "amount"
+type = "decimal(12, 2)"
+
+[[columns]]
+name = "label"
+type = "string"
+
+[flush]
+rows = 100000
+
+[sink]
+type = "postgres"
+url = "{}"
+table = "e_events"
+"#,
+        broker.addr(),
+        pg.url()
+    );
+    let config = kingest::config::Config::parse(&job, "bench.toml").expect("job");
+    let sink = kingest::engine::postgres_config(&config).expect("postgres sink");
+    runtime
+        .block_on(setup(&sink, &schema()))
+        .expect("kingest setup");
+    let started = Instant::now();
+    let summary = runtime
+        .block_on(kingest::engine::run(
+            config,
+            kingest::engine::RunOptions {
+                until_eof: true,
+                ..Default::default()
+            },
+            std::future::pending(),
+        ))
+        .expect("kingest run");
+    let took = started.elapsed();
+    assert_eq!(summary.rows, rows as u64);
+    let diff = pg.psql_value(
+        "SELECT count(*) FROM ((TABLE e_events EXCEPT ALL TABLE k_events) \
+         UNION ALL (TABLE k_events EXCEPT ALL TABLE e_events)) d",
+    );
+    assert_eq!(diff, "0", "the end-to-end load differs");
+    let e = rows as f64 / took.as_secs_f64();
+    println!(
+        "| kingest run end to end (nisshi, JSON decode, binary COPY) | {e:.0} | {took:.2?} | {:.0}% of psql |",
+        100.0 * e / psql_rows_per_s
+    );
 }
