@@ -7,6 +7,14 @@
 //! of two partitions. The first offset is zero-padded so a plain listing sorts files of a
 //! partition in offset order. Nothing reads offsets from names: they come from the footer.
 //!
+//! An offset marker (a zero-row file recording offsets a flush covered without rows) has the
+//! same kind of name, its first offset being the offset it records. It goes where a file
+//! holding rows would: in the root, or with `partition_by` in the directory of null values
+//! (`{column}=__HIVE_DEFAULT_PARTITION__/`), so every file stays at the depth and under the
+//! one `column=` key that Hive-style readers expect of a partitioned dataset (DuckDB's
+//! `hive_partitioning = true`, for one, refuses a file in the root beside `column=`
+//! directories), and the scan for committed offsets, which walks the whole tree, finds it.
+//!
 //! In-progress local files are `.{name}.tmp` beside their final name (hidden: Spark, Trino and
 //! pyarrow skip dot files; same directory: the rename cannot cross file systems). Multi-file
 //! commits on object stores are staged under `_kingest_staging/` (skipped by the same readers
@@ -169,6 +177,12 @@ impl PartitionBy {
             kind,
             prefix,
         })
+    }
+
+    /// The directory of null values, where offset markers go (they hold no rows, so no
+    /// value to place them by).
+    pub(crate) fn marker_dir(&self) -> String {
+        self.dir(Value::Null)
     }
 
     fn dir(&self, value: Value<'_>) -> String {

@@ -34,6 +34,30 @@
 //! footers of committed files and returns, per partition, the highest `next`: the engine
 //! resumes there, and nothing before it is read twice, nothing after it was stored.
 //!
+//! # Offsets without rows: markers
+//!
+//! When every record a partition read since its last commit was dropped (by the `filter`, or
+//! as a bad record skipped or dead-lettered), the engine still hands the sink a batch without
+//! rows whose offsets advance. They are recorded as `kingest reset-offsets --sink` records a
+//! reset: by an *offset marker*, a Parquet file with the sink's schema and no rows whose
+//! footer records `[next, next)`, so the highest `next` moves on and a restarted process does
+//! not read (and dead-letter) those records again. Offsets without rows open a commit like
+//! rows do and follow the same roll policy (a commit without rows is due at
+//! [`RollPolicy::max_age`], and at every [`Sink::flush`]); if rows follow before it is due,
+//! their file covers the gap and no marker is written. A marker is committed like any file
+//! (temporary name, fsync, rename; on object stores an upload under its final name), so it is
+//! exactly as durable, and recovery treats it like any file. It is named like a file of rows
+//! starting at `next` and placed where one would be: in the root, or with `partition_by` in
+//! the `column=__HIVE_DEFAULT_PARTITION__/` directory (see `layout.rs`), where readers of the
+//! dataset see zero rows and the scan of footers finds it.
+//!
+//! Markers do not pile up: once a newer committed file of the same partition (rows or marker)
+//! is durable, the sink deletes the markers it supersedes after its flushes, including ones
+//! an earlier process or a reset left, which it learns of whenever it scans the footers. A
+//! crash between the new file's rename and the deletion leaves both; the highest `next`
+//! counts, so that is harmless, and the old marker is deleted later. See `parquet/markers.rs`
+//! for why concurrent deletions never remove a partition's last word.
+//!
 //! A commit with several files (`partition_by`) is made visible file by file. All its files
 //! are complete and fsynced (or uploaded to `_kingest_staging/`) before the first becomes
 //! visible, and recovery finishes an interrupted commit, so the only trace of a crash at that
@@ -62,6 +86,9 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use uuid::Uuid;
 
+mod markers;
+
+use self::markers::Markers;
 use super::layout::{batch_bytes, file_name, join_rel, PartitionBy};
 use super::meta::{FileMeta, OFFSETS_KEY};
 pub use super::store::Recovery;
@@ -191,11 +218,21 @@ struct Commit {
     id: Uuid,
     range: OffsetRange,
     opened: Instant,
-    /// By partition directory (`""` without `partition_by`).
+    /// By partition directory (`""` without `partition_by`). Empty while the commit covers
+    /// offsets without rows only: committed then as an offset marker.
     files: BTreeMap<String, OpenFile>,
 }
 
 impl Commit {
+    fn new(range: OffsetRange) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            range,
+            opened: Instant::now(),
+            files: BTreeMap::new(),
+        }
+    }
+
     fn due(&self, roll: &RollPolicy, now: Instant) -> bool {
         now.duration_since(self.opened) >= roll.max_age
             || self
@@ -216,6 +253,8 @@ pub struct ParquetSink {
     /// Per partition, the `next` of the last write: batches must not go back.
     written: HashMap<PartitionKey, i64>,
     recovery: Recovery,
+    /// Committed files seen, for deleting superseded offset markers.
+    markers: Markers,
     poisoned: Option<String>,
 }
 
@@ -302,6 +341,7 @@ impl ParquetSink {
             commits: BTreeMap::new(),
             written: HashMap::new(),
             recovery,
+            markers: Markers::default(),
             poisoned: None,
         })
     }
@@ -333,21 +373,30 @@ impl ParquetSink {
     }
 
     /// Every committed file of this group with the partition and offsets its footer records,
-    /// sorted by path.
+    /// sorted by path. Offset markers (files without rows) are among them.
     pub fn committed_files(
         &self,
     ) -> impl Future<Output = Result<Vec<(String, PartitionKey, OffsetRange)>>> + Send + 'static
     {
         let scanner: Scanner = self.backend.scanner();
         let group = self.config.group_id.clone();
+        let markers = self.markers.clone();
         async move {
             let mut out = Vec::new();
-            for (path, meta) in scanner.committed().await? {
+            for file in scanner.committed().await? {
+                let meta = &file.meta;
                 if meta.group != group {
+                    let path = &file.shown;
                     tracing::debug!(%path, group = %meta.group, "file of another consumer group ignored");
                     continue;
                 }
-                out.extend(meta.ranges().map(|(key, range)| (path.clone(), key, range)));
+                // Only a file of one partition, alone in its commit, counts as a marker.
+                let ranges: Vec<(PartitionKey, OffsetRange)> = meta.ranges().collect();
+                let marker = file.rows == 0 && ranges.len() == 1 && meta.files.len() == 1;
+                for (key, range) in ranges {
+                    markers.seen(&key, &file.rel, range.next, marker);
+                    out.push((file.shown.clone(), key, range));
+                }
             }
             Ok(out)
         }
@@ -395,9 +444,14 @@ impl ParquetSink {
             }
         }
         if batch.num_rows() == 0 {
-            // Nothing to store, but an open commit may as well cover the gap.
-            if let Some(c) = self.commits.get_mut(key) {
-                c.range.next = offsets.next;
+            // No rows, but the offsets count as read: the open commit covers them, or a new
+            // one that, if no rows join it, is committed as an offset marker.
+            if offsets.next > offsets.first || self.commits.contains_key(key) {
+                let commit = self
+                    .commits
+                    .entry(key.clone())
+                    .or_insert_with(|| Commit::new(offsets));
+                commit.range.next = offsets.next;
             }
             self.written.insert(key.clone(), offsets.next);
             return Ok(());
@@ -418,36 +472,24 @@ impl ParquetSink {
         parts: Vec<(String, RecordBatch)>,
         offsets: OffsetRange,
     ) -> Result<()> {
-        let commit = self.commits.entry(key.clone()).or_insert_with(|| Commit {
-            id: Uuid::new_v4(),
-            range: offsets,
-            opened: Instant::now(),
-            files: BTreeMap::new(),
-        });
+        let commit = self
+            .commits
+            .entry(key.clone())
+            .or_insert_with(|| Commit::new(offsets));
         commit.range.next = offsets.next;
         for (dir, part) in parts {
             if !commit.files.contains_key(&dir) {
                 let rel = join_rel(&dir, &file_name(key, commit.range.first, commit.id));
-                let dest = self.backend.create(&rel).await?;
-                let writer = AsyncArrowWriter::try_new(
-                    dest,
-                    Arc::clone(&self.schema),
-                    Some(self.props.clone()),
+                let file = open_file(
+                    &mut self.backend,
+                    &self.schema,
+                    &self.props,
+                    key,
+                    rel,
+                    false,
                 )
-                .map_err(|source| SinkError::Encode {
-                    path: self.backend.display(&rel),
-                    partition: key.clone(),
-                    source,
-                })?;
-                commit.files.insert(
-                    dir.clone(),
-                    OpenFile {
-                        rel,
-                        writer,
-                        rows: 0,
-                        bytes: 0,
-                    },
-                );
+                .await?;
+                commit.files.insert(dir.clone(), file);
             }
             let Some(file) = commit.files.get_mut(&dir) else {
                 continue;
@@ -466,7 +508,8 @@ impl ParquetSink {
         Ok(())
     }
 
-    /// Finishes and commits the open files of `keys`.
+    /// Finishes and commits the open files of `keys`, then deletes the offset markers that
+    /// are superseded.
     async fn commit_partitions(&mut self, keys: Vec<PartitionKey>) -> Result<Vec<CommittedFile>> {
         self.check_usable()?;
         let mut out = Vec::new();
@@ -477,23 +520,56 @@ impl ParquetSink {
             let r = self.commit_one(&key, commit).await;
             out.extend(self.poison(r)?);
         }
+        self.delete_superseded_markers().await;
         Ok(out)
+    }
+
+    /// Deletes the offset markers that a durable newer file supersedes (see
+    /// `parquet/markers.rs`). A failed deletion costs only a small file, and is retried after
+    /// the next flush: it is logged, not returned.
+    async fn delete_superseded_markers(&mut self) {
+        for (key, rank) in self.markers.superseded() {
+            match self.backend.remove(&rank.rel).await {
+                Ok(()) => {
+                    tracing::debug!(partition = %key, path = %self.backend.display(&rank.rel), next = rank.next, "superseded offset marker deleted");
+                    self.markers.deleted(&key, &rank);
+                }
+                Err(e) => {
+                    tracing::warn!(partition = %key, error = %e, "deleting a superseded offset marker failed (it holds no rows; retried after the next flush)")
+                }
+            }
+        }
     }
 
     async fn commit_one(
         &mut self,
         key: &PartitionKey,
-        commit: Commit,
+        mut commit: Commit,
     ) -> Result<Vec<CommittedFile>> {
+        if commit.files.is_empty() {
+            // Offsets without rows: an offset marker records where to resume, `[next, next)`,
+            // as a reset does.
+            commit.range.first = commit.range.next;
+            let dir = self
+                .partition_by
+                .as_ref()
+                .map(PartitionBy::marker_dir)
+                .unwrap_or_default();
+            let rel = join_rel(&dir, &file_name(key, commit.range.first, commit.id));
+            let file =
+                open_file(&mut self.backend, &self.schema, &self.props, key, rel, true).await?;
+            commit.files.insert(dir, file);
+        }
         let rels: Vec<String> = commit.files.values().map(|f| f.rel.clone()).collect();
         let meta = FileMeta::new(
             &self.config.group_id,
             key,
             commit.range,
             &commit.id.simple().to_string(),
-            rels,
+            rels.clone(),
         );
         let json = meta.to_json();
+        let marker = rels.len() == 1 && commit.files.values().all(|f| f.rows == 0);
         let mut finished = Vec::with_capacity(commit.files.len());
         let mut rows = Vec::with_capacity(commit.files.len());
         let mut files = commit.files.into_values();
@@ -525,6 +601,10 @@ impl ParquetSink {
             });
         }
         let committed = self.backend.commit(finished).await?;
+        // Durable now: the markers this commit supersedes may go.
+        for rel in &rels {
+            self.markers.seen(key, rel, commit.range.next, marker);
+        }
         Ok(committed
             .into_iter()
             .zip(rows)
@@ -581,6 +661,32 @@ impl Sink for ParquetSink {
     async fn close(mut self) -> Result<Vec<CommittedFile>> {
         self.flush().await
     }
+}
+
+/// Creates the file `rel` of a commit of `key` and its Parquet writer. `alone`: the commit has
+/// this one file (see [`Backend::create`]).
+async fn open_file(
+    backend: &mut Backend,
+    schema: &SchemaRef,
+    props: &WriterProperties,
+    key: &PartitionKey,
+    rel: String,
+    alone: bool,
+) -> Result<OpenFile> {
+    let dest = backend.create(&rel, alone).await?;
+    let writer = AsyncArrowWriter::try_new(dest, Arc::clone(schema), Some(props.clone())).map_err(
+        |source| SinkError::Encode {
+            path: backend.display(&rel),
+            partition: key.clone(),
+            source,
+        },
+    )?;
+    Ok(OpenFile {
+        rel,
+        writer,
+        rows: 0,
+        bytes: 0,
+    })
 }
 
 /// An object store client for `scheme://bucket/...`, configured from the environment.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
-use super::{io_err, join_task, Dest, Finished, Recovery};
+use super::{io_err, join_task, Dest, Finished, Recovery, Scanned};
 use crate::sink::layout::{final_name_of_tmp, tmp_name};
 use crate::sink::meta::FileMeta;
 use crate::sink::{Result, SinkError};
@@ -114,6 +114,17 @@ impl LocalDir {
             .into_iter()
             .map(|(_, _, path, bytes)| (path.display().to_string(), bytes))
             .collect())
+    }
+
+    /// Deletes a committed file. Not fsynced: a deletion lost in a crash leaves a superseded
+    /// marker, which counts for nothing and is deleted again later.
+    pub(super) async fn remove(&self, rel: &str) -> Result<()> {
+        let path = self.root.join(rel);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", &path)(e)),
+        }
     }
 }
 
@@ -311,8 +322,9 @@ pub(super) fn recover(root: &Path) -> Result<Recovery> {
     Ok(report)
 }
 
-/// Every committed file under `root` with its commit record (`None`: not written by kingest).
-pub(super) fn scan(root: &Path) -> Result<Vec<(String, Option<FileMeta>)>> {
+/// Every committed file under `root` with its commit record (`None`: not written by kingest)
+/// and row count.
+pub(super) fn scan(root: &Path) -> Result<Vec<Scanned>> {
     let mut out = Vec::new();
     for e in walk(root)?.into_iter().filter(|e| !e.tmp) {
         let shown = e.path.display().to_string();
@@ -326,7 +338,12 @@ pub(super) fn scan(root: &Path) -> Result<Vec<(String, Option<FileMeta>)>> {
             source,
         })?;
         let meta = FileMeta::from_footer(&shown, &footer)?;
-        out.push((shown, meta));
+        out.push(Scanned {
+            rel: e.rel,
+            rows: footer.file_metadata().num_rows(),
+            shown,
+            meta,
+        });
     }
     Ok(out)
 }

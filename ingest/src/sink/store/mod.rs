@@ -15,6 +15,11 @@
 //!
 //! Phase 1 finishes for every file of a commit before phase 2 starts, so a crash during phase 2
 //! leaves only complete files behind, which recovery moves into place.
+//!
+//! An offset marker (a zero-row file, see the Parquet sink's docs) is a commit of one file by
+//! construction, so on an object store it is uploaded under its final name even when other
+//! commits are staged; and a marker that a newer committed file supersedes is deleted
+//! ([`Backend::remove`]) only after that newer file is durable.
 
 mod local;
 mod object;
@@ -87,6 +92,15 @@ impl AsyncFileWriter for Dest {
 pub(crate) struct Finished {
     pub dest: Dest,
     pub bytes: u64,
+}
+
+/// A Parquet file a backend's scan found, before files of other tools are set apart.
+struct Scanned {
+    rel: String,
+    shown: String,
+    /// `None`: the footer has no `kingest.offsets` (not written by kingest).
+    meta: Option<FileMeta>,
+    rows: i64,
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SinkError + 'a {
@@ -167,11 +181,22 @@ impl Backend {
         }
     }
 
-    /// Starts a file that will end up at `rel` (root-relative, `/`-separated).
-    pub(crate) async fn create(&mut self, rel: &str) -> Result<Dest> {
+    /// Starts a file that will end up at `rel` (root-relative, `/`-separated). `alone`: the
+    /// file is the only one of its commit, so an object store uploads it under its final name
+    /// (an upload appears whole) rather than through the staging folder.
+    pub(crate) async fn create(&mut self, rel: &str, alone: bool) -> Result<Dest> {
         match self {
             Backend::Local(d) => d.create(rel).await,
-            Backend::Store(d) => d.create(rel),
+            Backend::Store(d) => d.create(rel, alone),
+        }
+    }
+
+    /// Deletes the committed file at `rel`; one that is gone already is no error (another
+    /// process may have deleted the same superseded marker).
+    pub(crate) async fn remove(&self, rel: &str) -> Result<()> {
+        match self {
+            Backend::Local(d) => d.remove(rel).await,
+            Backend::Store(d) => d.remove(rel).await,
         }
     }
 
@@ -217,6 +242,18 @@ impl Backend {
     }
 }
 
+/// A committed file found by [`Scanner::committed`].
+pub(crate) struct ScannedFile {
+    /// Root-relative path (`/`-separated), as [`Backend::remove`] takes it.
+    pub rel: String,
+    /// How the path is shown (a local path, an object URL).
+    pub shown: String,
+    /// Its commit record.
+    pub meta: FileMeta,
+    /// Rows in the file, from the footer: 0 for an offset marker.
+    pub rows: i64,
+}
+
 /// Reads committed files' footers; detached from the sink so a scan borrows nothing.
 #[derive(Clone)]
 pub(crate) enum Scanner {
@@ -225,10 +262,10 @@ pub(crate) enum Scanner {
 }
 
 impl Scanner {
-    /// Every committed file written by kingest, with its shown path and commit record. Files
-    /// without `kingest.offsets` (written by other tools) are skipped with a warning.
-    pub(crate) async fn committed(&self) -> Result<Vec<(String, FileMeta)>> {
-        let found: Vec<(String, Option<FileMeta>)> = match self {
+    /// Every committed file written by kingest, sorted by shown path. Files without
+    /// `kingest.offsets` (written by other tools) are skipped with a warning.
+    pub(crate) async fn committed(&self) -> Result<Vec<ScannedFile>> {
+        let found: Vec<Scanned> = match self {
             Scanner::Local(root) => {
                 let root = root.clone();
                 join_task(tokio::task::spawn_blocking(move || local::scan(&root)).await)?
@@ -236,15 +273,21 @@ impl Scanner {
             Scanner::Store(dir) => dir.scan().await?,
         };
         let mut out = Vec::with_capacity(found.len());
-        for (path, meta) in found {
-            match meta {
-                Some(meta) => out.push((path, meta)),
+        for s in found {
+            match s.meta {
+                Some(meta) => out.push(ScannedFile {
+                    rel: s.rel,
+                    shown: s.shown,
+                    meta,
+                    rows: s.rows,
+                }),
                 None => {
+                    let path = s.shown;
                     tracing::warn!(%path, "Parquet file without kingest.offsets metadata ignored")
                 }
             }
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_by(|a, b| a.shown.cmp(&b.shown));
         Ok(out)
     }
 }

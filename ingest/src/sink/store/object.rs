@@ -15,7 +15,7 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use parquet::arrow::async_reader::MetadataFetch;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
-use super::{store_err, Dest, Finished, Recovery};
+use super::{store_err, Dest, Finished, Recovery, Scanned};
 use crate::sink::layout::STAGING_DIR;
 use crate::sink::meta::FileMeta;
 use crate::sink::{Result, SinkError};
@@ -39,9 +39,9 @@ pub(crate) struct ObjectDir {
 }
 
 impl ObjectDir {
-    pub(super) fn create(&self, rel: &str) -> Result<Dest> {
+    pub(super) fn create(&self, rel: &str, alone: bool) -> Result<Dest> {
         let final_path = self.object_path(rel)?;
-        let (target, staged) = if self.stage {
+        let (target, staged) = if self.stage && !alone {
             let staged = self.object_path(&format!("{STAGING_DIR}/{rel}"))?;
             (staged.clone(), Some(staged))
         } else {
@@ -55,9 +55,15 @@ impl ObjectDir {
         })
     }
 
+    /// Deletes a committed object (gone already is fine).
+    pub(super) async fn remove(&self, rel: &str) -> Result<()> {
+        let path = self.object_path(rel)?;
+        delete_if_present(&*self.store, &path).await
+    }
+
     /// Every committed object under the prefix with its commit record (`None`: not written by
-    /// kingest), footers read concurrently.
-    pub(super) async fn scan(&self) -> Result<Vec<(String, Option<FileMeta>)>> {
+    /// kingest) and row count, footers read concurrently.
+    pub(super) async fn scan(&self) -> Result<Vec<Scanned>> {
         let staging = format!("{STAGING_DIR}/");
         let finals: Vec<ObjectMeta> = list(&*self.store, &self.prefix)
             .await?
@@ -78,7 +84,12 @@ impl ObjectDir {
                             source,
                         })?;
                 let meta = FileMeta::from_footer(&shown, &footer)?;
-                Ok::<_, SinkError>((shown, meta))
+                Ok::<_, SinkError>(Scanned {
+                    rel: self.rel_of(&m.location).unwrap_or_default().to_owned(),
+                    rows: footer.file_metadata().num_rows(),
+                    shown,
+                    meta,
+                })
             })
             .buffer_unordered(SCAN_CONCURRENCY)
             .try_collect()
