@@ -127,7 +127,7 @@ name = "weird key"
 type = "string"
 source = "/a~1b"
 "#;
-    let records = (0..700)
+    let records = (0..700usize)
         .map(|i| {
             let id = i as i64;
             let big = 9_007_199_254_740_993 + id; // beyond f64's exact integers
@@ -186,7 +186,7 @@ source = "/a~1b"
                 ("u16", Cell::UInt(u16v.into())),
                 ("quarter", Cell::Float(quarter.into())),
                 ("tenth", Cell::Float(tenth)),
-                ("ok", Cell::Bool(i % 2 == 0)),
+                ("ok", Cell::Bool(i.is_multiple_of(2))),
                 ("name", if name == Some("present") { Cell::Str(name_text) } else { Cell::Null }),
                 ("escaped", Cell::Str(escaped)),
                 ("ts", Cell::Ts(ts)),
@@ -518,7 +518,7 @@ fn order(
     let cents = id * 101 - 30_000;
     let ts = 1_644_586_485_807 + id * 1_001;
     let cid = (i * 2) as i32;
-    let (email, email_cell) = opt_string((i % 7 != 0).then(|| format!("c{i}@例え.jp")));
+    let (email, email_cell) = opt_string((!i.is_multiple_of(7)).then(|| format!("c{i}@例え.jp")));
     let customer = AvroValue::Record(vec![
         ("cid".into(), AvroValue::Int(cid)),
         ("email".into(), email),
@@ -531,13 +531,13 @@ fn order(
         |names: &[&'static str]| names.iter().map(|n| (*n, Cell::Null)).collect::<Vec<_>>();
     if i % 3 != 2 {
         let name = format!("Zoë-{i}-日本");
-        let tags: Vec<String> = if i % 5 == 0 {
+        let tags: Vec<String> = if i.is_multiple_of(5) {
             Vec::new()
         } else {
             vec!["a".into(), "日本".into(), i.to_string()]
         };
         let kind = ["NEW", "PAID", "SHIPPED"][i % 3];
-        let score = (i % 4 != 0).then(|| id as f64 / 8.0);
+        let score = (!i.is_multiple_of(4)).then(|| id as f64 / 8.0);
         let fx = vec![i as u8, 0xde, 0xad, 0xbe];
         let ratio = i as f32 * 0.25;
         let qty = -(i as i32) * 3;
@@ -565,7 +565,7 @@ fn order(
                 },
             ),
             ("fx".into(), AvroValue::Fixed(4, fx.clone())),
-            ("ok".into(), AvroValue::Boolean(i % 2 == 0)),
+            ("ok".into(), AvroValue::Boolean(i.is_multiple_of(2))),
             ("ratio".into(), AvroValue::Float(ratio)),
             ("qty".into(), AvroValue::Int(qty)),
             ("customer".into(), customer),
@@ -584,7 +584,7 @@ fn order(
             ("kind", Cell::s(kind)),
             ("score", score.map_or(Cell::Null, Cell::Float)),
             ("fx", Cell::Bytes(fx)),
-            ("ok", Cell::Bool(i % 2 == 0)),
+            ("ok", Cell::Bool(i.is_multiple_of(2))),
             ("ratio", Cell::Float(ratio.into())),
             ("qty", Cell::Int(qty.into())),
             ("cid", Cell::Int(cid.into())),
@@ -594,8 +594,8 @@ fn order(
         cells.extend(null_cells(&["note"]));
         (confluent(v1.0, to_avro_datum(v1.1, value).unwrap()), cells)
     } else {
-        let (note, note_cell) = opt_string((i % 5 != 0).then(|| format!("note {i} ✓")));
-        let has_customer = i % 4 != 0;
+        let (note, note_cell) = opt_string((!i.is_multiple_of(5)).then(|| format!("note {i} ✓")));
+        let has_customer = !i.is_multiple_of(4);
         let value = AvroValue::Record(vec![
             ("note".into(), note),
             ("id".into(), AvroValue::Long(id)),
@@ -612,13 +612,13 @@ fn order(
                 "amount".into(),
                 AvroValue::Decimal(Decimal::from((cents * 10).to_be_bytes())),
             ),
-            ("ok".into(), AvroValue::Boolean(i % 2 == 0)),
+            ("ok".into(), AvroValue::Boolean(i.is_multiple_of(2))),
         ]);
         let mut cells = vec![
             ("id", Cell::Int(id)),
             ("amount", Cell::Dec(cents.into())),
             ("ts", Cell::Ts(ts)),
-            ("ok", Cell::Bool(i % 2 == 0)),
+            ("ok", Cell::Bool(i.is_multiple_of(2))),
             ("note", note_cell),
         ];
         if has_customer {
