@@ -11,6 +11,15 @@
 //! connection (whose COMMIT may or may not have gone through) stays exactly once, and how a
 //! process that lost its partitions without noticing is kept from writing them.
 //!
+//! # Pipelining
+//!
+//! [`Sink::flush_due`] (the engine's flush on its thresholds) hands the pending batches to a
+//! committer task and returns at once with what earlier commits made durable, so the engine
+//! decodes the next batches while PostgreSQL takes these; one commit is in flight at a time,
+//! batches written meanwhile wait for the next (at most 256 MiB of them before a write waits).
+//! [`Sink::flush`] (rebalance, shutdown) waits for everything. Reading the stored offsets waits
+//! for a commit in flight, so a partition is never resumed from an offset about to move.
+//!
 //! # Modes
 //!
 //! `insert` COPYs into the table. `upsert` COPYs into a temporary staging table and merges it
@@ -31,6 +40,7 @@
 //! connections) is retried with backoff ([`RetryPolicy`]); the pending batches are still in
 //! memory, so the redo writes exactly what the failed attempt would have.
 
+mod commit;
 mod conn;
 mod encode;
 mod json;
@@ -45,14 +55,17 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 
+use self::commit::{Committer, Done};
 pub use self::conn::RetryPolicy;
 use self::conn::{classify, describe, Backoff, ErrorClass, Settings};
 use self::encode::Encoder;
 pub use self::schema::Difference;
 use self::schema::TableName;
-use self::txn::{Failure, Outcome, Pending, Plan};
+use self::txn::{Pending, Plan};
 use self::types::Target;
 use super::{
     CommittedFile, CommittedOffsets, OffsetRange, PartitionKey, RejectedRow, Result, Sink,
@@ -223,7 +236,13 @@ pub struct PostgresSink {
     settings: Settings,
     table: TableName,
     plan: Arc<Plan>,
-    client: Option<Arc<Client>>,
+    /// Runs transactions; `None` while it runs one (`in_flight`).
+    committer: Option<Committer>,
+    in_flight: Option<JoinHandle<(Committer, Vec<Pending>, Done)>>,
+    /// Held by a commit in flight: reading the stored offsets waits for it.
+    gate: Arc<Mutex<()>>,
+    /// Committed since the engine last asked.
+    completed: Vec<CommittedFile>,
     pending: Vec<Pending>,
     rejected: Vec<RejectedRow>,
     /// Per partition, the `next` of the last write: batches must not go back.
@@ -237,6 +256,7 @@ impl fmt::Debug for PostgresSink {
             .field("server", &self.settings.display)
             .field("table", &self.table.text)
             .field("pending_batches", &self.pending.len())
+            .field("committing", &self.in_flight.is_some())
             .field("poisoned", &self.poisoned)
             .finish_non_exhaustive()
     }
@@ -290,49 +310,30 @@ impl PostgresSink {
             Some(_) => {}
         }
         let plan = plan_for(&config, &schema, &table, &offsets, targets);
-        let sink = PostgresSink {
+        let client = commit::prepare_session(&settings, &plan, client).await?;
+        let gate = Arc::new(Mutex::new(()));
+        let committer = Committer {
+            settings: settings.clone(),
+            plan: plan.clone(),
+            retry: config.retry,
+            client: Some(client),
+            gate: gate.clone(),
+        };
+        Ok(PostgresSink {
             config,
             schema,
             settings,
             table,
             plan,
-            client: None,
+            committer: Some(committer),
+            in_flight: None,
+            gate,
+            completed: Vec::new(),
             pending: Vec::new(),
             rejected: Vec::new(),
             written: HashMap::new(),
             poisoned: None,
-        };
-        let mut sink = sink;
-        sink.client = Some(sink.prepare_session(client).await?);
-        Ok(sink)
-    }
-
-    /// Sets up a new connection's session (the upsert staging table).
-    async fn prepare_session(&self, client: Arc<Client>) -> Result<Arc<Client>> {
-        if let Some(u) = &self.plan.upsert {
-            client.batch_execute(&u.create).await.map_err(|e| {
-                pg_error(
-                    &self.settings.display,
-                    "creating the staging table",
-                    describe(&e),
-                )
-            })?;
-        }
-        Ok(client)
-    }
-
-    /// A live connection: the current one, or a new one (retrying until the policy gives up).
-    async fn client(&mut self) -> Result<Arc<Client>> {
-        if let Some(c) = &self.client {
-            if !c.is_closed() {
-                return Ok(c.clone());
-            }
-        }
-        self.client = None;
-        let c = connect(&self.settings, self.config.retry).await?;
-        let c = self.prepare_session(c).await?;
-        self.client = Some(c.clone());
-        Ok(c)
+        })
     }
 
     /// Rows waiting for the next flush.
@@ -384,6 +385,14 @@ impl PostgresSink {
                 )));
             }
         }
+        if self
+            .written
+            .get(partition)
+            .is_some_and(|prev| offsets.first < *prev)
+        {
+            // A commit in flight may hold the rows in question: let it end first.
+            self.finish_commit().await?;
+        }
         if let Some(&prev) = self.written.get(partition) {
             if offsets.first < prev {
                 // The engine read the partition again from an earlier offset (it was lost and
@@ -407,6 +416,15 @@ impl PostgresSink {
                 }
             }
         }
+        // Bounded memory: while a commit is in flight, at most PIPELINE_BYTES wait behind it.
+        if self.in_flight.is_some()
+            && self.pending_bytes() + batch.get_array_memory_size() > PIPELINE_BYTES
+        {
+            self.finish_commit().await?;
+            if self.rejected.is_empty() && !self.pending.is_empty() {
+                self.start_commit();
+            }
+        }
         self.written.insert(partition.clone(), offsets.next);
         self.pending.push(Pending {
             partition: partition.clone(),
@@ -419,25 +437,47 @@ impl PostgresSink {
         Ok(())
     }
 
-    async fn commit(&mut self) -> Result<Vec<CommittedFile>> {
-        self.check_poisoned()?;
-        if self.pending.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut backoff = Backoff::new(self.config.retry);
-        loop {
-            let client = match self.client().await {
-                Ok(c) => c,
-                Err(e) => {
-                    self.poisoned = Some(e.to_string());
-                    return Err(e);
-                }
-            };
-            match txn::attempt(&client, &self.plan, &mut self.pending).await {
-                Ok(Outcome::Committed { written, dropped }) => {
-                    let location = self.location();
-                    let files = self
-                        .pending
+    fn pending_bytes(&self) -> usize {
+        self.pending
+            .iter()
+            .map(|p| p.batch.get_array_memory_size())
+            .sum()
+    }
+
+    /// Hands the pending batches to the committer, on its own task.
+    fn start_commit(&mut self) {
+        let Some(committer) = self.committer.take() else {
+            return;
+        };
+        let pending = std::mem::take(&mut self.pending);
+        self.in_flight = Some(tokio::spawn(committer.commit(pending)));
+    }
+
+    /// Waits for the commit in flight, if any, and takes in its outcome: committed files go
+    /// to `completed`; refused rows to `rejected` (or an error under [`RejectPolicy::Fail`]),
+    /// their batches back in front of what was written since.
+    async fn finish_commit(&mut self) -> Result<()> {
+        let Some(handle) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let (committer, mut batches, done) = match handle.await {
+            Ok(r) => r,
+            Err(e) => {
+                let e = pg_error(
+                    &self.settings.display,
+                    "flushing",
+                    format!("the commit task failed: {e}"),
+                );
+                self.poisoned = Some(e.to_string());
+                return Err(e);
+            }
+        };
+        self.committer = Some(committer);
+        match done {
+            Done::Committed { written, dropped } => {
+                let location = self.location();
+                self.completed.extend(
+                    batches
                         .drain(..)
                         .zip(written)
                         .filter(|(p, _)| !dropped.contains(&p.partition))
@@ -451,65 +491,64 @@ impl PostgresSink {
                                 0
                             },
                             bytes: p.bytes,
-                        })
-                        .collect();
-                    for d in dropped {
-                        self.written.remove(&d);
-                    }
-                    return Ok(files);
+                        }),
+                );
+                for d in dropped {
+                    self.written.remove(&d);
                 }
-                Ok(Outcome::Refused(refused)) => {
-                    let rows: Vec<RejectedRow> = refused
-                        .into_iter()
-                        .map(|r| {
-                            let p = &self.pending[r.pending];
-                            RejectedRow {
-                                partition: p.partition.clone(),
-                                offset: p.row_offsets.as_ref().map(|o| o[r.row]),
-                                error: r.error,
-                                row: row_json(&p.batch, r.row),
-                            }
-                        })
-                        .collect();
-                    match self.config.on_reject {
-                        RejectPolicy::Fail => {
-                            let first = &rows[0];
-                            return Err(SinkError::Rejected {
-                                partition: first.partition.clone(),
-                                offset: first.offset,
-                                message: format!(
-                                    "{} (row {}; {} of {} rows pending rejected)",
-                                    first.error,
-                                    first.row,
-                                    rows.len(),
-                                    self.pending_rows()
-                                ),
-                            });
+                Ok(())
+            }
+            Done::Refused(refused) => {
+                let total: usize = batches.iter().map(|p| p.batch.num_rows()).sum();
+                let rows: Vec<RejectedRow> = refused
+                    .into_iter()
+                    .map(|r| {
+                        let p = &batches[r.pending];
+                        RejectedRow {
+                            partition: p.partition.clone(),
+                            offset: p.row_offsets.as_ref().map(|o| o[r.row]),
+                            error: r.error,
+                            row: row_json(&p.batch, r.row),
                         }
-                        RejectPolicy::Report => {
-                            // Nothing is committed yet: the engine deals with these rows first,
-                            // and the next flush commits the rest.
-                            self.rejected.extend(rows);
-                            return Ok(Vec::new());
-                        }
+                    })
+                    .collect();
+                batches.append(&mut self.pending);
+                self.pending = batches;
+                match self.config.on_reject {
+                    RejectPolicy::Fail => {
+                        let first = &rows[0];
+                        Err(SinkError::Rejected {
+                            partition: first.partition.clone(),
+                            offset: first.offset,
+                            message: format!(
+                                "{} ({} of {total} rows rejected)",
+                                first.error,
+                                rows.len(),
+                            ),
+                        })
+                    }
+                    RejectPolicy::Report => {
+                        // Nothing is committed yet: the engine deals with these rows first,
+                        // and the next flush commits the rest.
+                        self.rejected.extend(rows);
+                        Ok(())
                     }
                 }
-                Err(Failure::Retry(message)) => {
-                    tracing::warn!(server = %self.settings.display, error = %message, "PostgreSQL transaction failed; reconnecting and redoing it");
-                    self.client = None;
-                    if !backoff.wait().await {
-                        let e = pg_error(&self.settings.display, "flushing", message);
-                        self.poisoned = Some(e.to_string());
-                        return Err(e);
-                    }
+            }
+            Done::Failed { error, poison } => {
+                batches.append(&mut self.pending);
+                self.pending = batches;
+                if poison {
+                    self.poisoned = Some(error.to_string());
                 }
-                Err(Failure::Fatal(message)) => {
-                    return Err(pg_error(&self.settings.display, "flushing", message));
-                }
+                Err(error)
             }
         }
     }
 }
+
+/// Rows (by Arrow memory) that may wait behind a commit in flight before a write waits for it.
+const PIPELINE_BYTES: usize = 256 << 20;
 
 fn table_error(server: &str, table: &TableName, differences: &[Difference]) -> SinkError {
     let list: Vec<String> = differences
@@ -564,7 +603,10 @@ async fn read_offsets(
     offsets_table: String,
     group: String,
     retry: RetryPolicy,
+    gate: Arc<Mutex<()>>,
 ) -> Result<CommittedOffsets> {
+    // After any commit in flight: its offsets are about to count.
+    let _after_commits = gate.lock().await;
     let sql = format!(
         "SELECT topic, partition, next_offset FROM {offsets_table} \
          WHERE consumer_group = $1 AND next_offset >= 0"
@@ -620,13 +662,37 @@ impl Sink for PostgresSink {
     }
 
     /// Batches are written in the flush's transaction: any pending batch is due (the engine
-    /// already sized it by its own thresholds).
+    /// already sized it by its own thresholds), once the commit in flight has ended.
     fn should_flush(&self) -> bool {
-        !self.pending.is_empty()
+        match &self.in_flight {
+            Some(h) => h.is_finished(),
+            None => !self.pending.is_empty(),
+        }
     }
 
+    /// Starts committing what is pending on the committer's task and returns what earlier
+    /// commits made durable, without waiting: the engine decodes the next batches meanwhile.
+    async fn flush_due(&mut self) -> Result<Vec<CommittedFile>> {
+        self.check_poisoned()?;
+        if self.in_flight.as_ref().is_some_and(JoinHandle::is_finished) {
+            self.finish_commit().await?;
+        }
+        if self.in_flight.is_none() && self.rejected.is_empty() && !self.pending.is_empty() {
+            self.start_commit();
+        }
+        Ok(std::mem::take(&mut self.completed))
+    }
+
+    /// Commits everything pending and waits for it (unless rows were refused: then the next
+    /// flush commits the rest).
     async fn flush(&mut self) -> Result<Vec<CommittedFile>> {
-        self.commit().await
+        self.check_poisoned()?;
+        self.finish_commit().await?;
+        if self.rejected.is_empty() && !self.pending.is_empty() {
+            self.start_commit();
+            self.finish_commit().await?;
+        }
+        Ok(std::mem::take(&mut self.completed))
     }
 
     fn take_rejected(&mut self) -> Vec<RejectedRow> {
@@ -636,18 +702,22 @@ impl Sink for PostgresSink {
     fn committed_offsets(&self) -> impl Future<Output = Result<CommittedOffsets>> + Send {
         read_offsets(
             self.settings.clone(),
-            self.client.clone(),
+            self.committer.as_ref().and_then(|c| c.client.clone()),
             self.plan.offsets_table.clone(),
             self.config.group_id.clone(),
             self.config.retry,
+            self.gate.clone(),
         )
     }
 
     async fn close(mut self) -> Result<Vec<CommittedFile>> {
         let mut files = Vec::new();
         // A flush that rejected rows commits nothing; the next one commits the rest.
-        while !self.pending.is_empty() {
-            files.extend(self.commit().await?);
+        loop {
+            files.extend(self.flush().await?);
+            if self.pending.is_empty() && self.in_flight.is_none() && self.rejected.is_empty() {
+                break;
+            }
             for r in std::mem::take(&mut self.rejected) {
                 tracing::warn!(partition = %r.partition, offset = ?r.offset, error = %r.error, row = %r.row, "row rejected by PostgreSQL while closing");
             }
