@@ -76,6 +76,9 @@ pub struct ParquetResetPlan {
     pub root: PathBuf,
     /// The consumer group whose files these are.
     pub group: String,
+    /// Where offset markers go under the root: `column=__HIVE_DEFAULT_PARTITION__` with
+    /// `partition_by` (as the sink places its own markers), the root itself without.
+    pub marker_dir: Option<String>,
     /// Per partition.
     pub partitions: Vec<PartitionSinkReset>,
 }
@@ -268,9 +271,17 @@ pub fn apply(plan: &ParquetResetPlan, schema: &SchemaRef) -> Result<ParquetReset
         fsync_dir(&root.join(RESET_DIR))?;
         done.set_aside_dir = Some(dir);
     }
+    let marker_root = match &plan.marker_dir {
+        Some(dir) => {
+            let d = root.join(dir);
+            std::fs::create_dir_all(&d).map_err(io("create directory", &d))?;
+            d
+        }
+        None => root.to_path_buf(),
+    };
     for p in plan.partitions.iter().filter(|p| p.marker) {
         done.markers
-            .push(write_marker(root, &plan.group, schema, p)?);
+            .push(write_marker(&marker_root, &plan.group, schema, p)?);
     }
     Ok(done)
 }

@@ -126,6 +126,7 @@ async fn applied_resets_are_what_the_sink_reads_back() {
     assert_eq!(files[&("t".to_owned(), 1)].len(), 1);
     // Partition 0 back to 15 (inside [10, 20): to 10), partition 1 forward to 40.
     let plan = ParquetResetPlan {
+        marker_dir: None,
         root: root.clone(),
         group: "g".to_owned(),
         partitions: vec![
@@ -173,6 +174,7 @@ async fn applied_resets_are_what_the_sink_reads_back() {
     // Back to the start of partition 1: the marker is set aside and a new one records 0.
     let files = committed_files(&c, schema()).await.unwrap();
     let plan = ParquetResetPlan {
+        marker_dir: None,
         root: root.clone(),
         group: "g".to_owned(),
         partitions: vec![plan_partition(
@@ -202,4 +204,41 @@ fn object_stores_have_no_local_root() {
     assert_eq!(local_root("./data"), Some(PathBuf::from("./data")));
     assert_eq!(local_root("file:///tmp/x"), Some(PathBuf::from("/tmp/x")));
     assert_eq!(local_root("s3://bucket/p"), None);
+}
+
+/// With `partition_by`, a reset's marker goes where the sink puts its own markers (the
+/// column's null directory), so the dataset stays Hive-partitioned, and the sink, opened with
+/// the same `partition_by`, reads the reset back.
+#[tokio::test]
+async fn reset_markers_follow_partition_by() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let mut c = ParquetSinkConfig::new(root.display().to_string(), "g");
+    c.partition_by = Some("n".to_owned());
+    let mut sink = ParquetSink::open(c.clone(), schema()).await.unwrap();
+    write(&mut sink, 0, 0, 10).await;
+    drop(sink);
+    let plan = ParquetResetPlan {
+        marker_dir: Some(crate::sink::marker_subdir("n")),
+        root: root.clone(),
+        group: "g".to_owned(),
+        partitions: vec![plan_partition("t", 0, 25, &[], true)],
+    };
+    let done = apply(&plan, &schema()).unwrap();
+    assert_eq!(done.markers.len(), 1);
+    assert!(
+        done.markers[0].starts_with(root.join("n=__HIVE_DEFAULT_PARTITION__")),
+        "{:?}",
+        done.markers
+    );
+    // Nothing but partition directories at the top (and no reset folder: nothing moved).
+    for e in std::fs::read_dir(&root).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(name.starts_with("n="), "{name} at the root");
+    }
+    let reopened = ParquetSink::open(c, schema()).await.unwrap();
+    assert_eq!(
+        reopened.committed_offsets().await.unwrap()[&("t".to_owned(), 0)],
+        25
+    );
 }

@@ -462,7 +462,10 @@ pub async fn plan(
     let mut sink_unsupported = None;
     let mut object_store = None;
     if with_sink {
-        if let SinkConfig::Parquet { path, .. } = &config.sink {
+        if let SinkConfig::Parquet {
+            path, partition_by, ..
+        } = &config.sink
+        {
             let files = parquet_reset::committed_files(config, schema).await?;
             match parquet_reset::local_root(path) {
                 Some(root) => {
@@ -494,6 +497,7 @@ pub async fn plan(
                     parquet = Some(ParquetResetPlan {
                         root,
                         group: group.clone(),
+                        marker_dir: partition_by.as_deref().map(crate::sink::marker_subdir),
                         partitions,
                     });
                 }

@@ -78,6 +78,17 @@ pub(crate) fn final_name_of_tmp(tmp: &str) -> Option<&str> {
 /// `segment_encoding="uri"`, Spark, Trino): everything but ASCII letters, digits, `-`, `_` and
 /// `.` becomes `%XX` of its UTF-8 bytes. A leading `.` or `_` is encoded too, since readers
 /// treat such directories as hidden.
+/// The directory (relative to the sink's root) where offset markers go when the sink splits
+/// files by `column`: the column's null-value directory, so every file stays one `column=`
+/// level down and Hive-partitioned readers accept the dataset.
+pub(crate) fn marker_subdir(column: &str) -> String {
+    let mut dir = String::new();
+    escape_segment(column, &mut dir);
+    dir.push('=');
+    dir.push_str(NULL_PARTITION);
+    dir
+}
+
 fn escape_segment(s: &str, out: &mut String) {
     for (i, b) in s.bytes().enumerate() {
         let plain = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');

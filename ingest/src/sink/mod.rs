@@ -40,6 +40,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::{ArrowError, SchemaRef};
 use thiserror::Error;
 
+pub(crate) use self::layout::marker_subdir;
 pub use self::meta::OFFSETS_KEY;
 pub use self::parquet::{ParquetCompression, ParquetSink, ParquetSinkConfig, Recovery, RollPolicy};
 pub use self::postgres::{PostgresSink, PostgresSinkConfig};
