@@ -141,7 +141,7 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
         tokio::spawn(async move {
             let mut next = 0;
             while !stop.load(Ordering::SeqCst) {
-                let n = if next == 0 { 3000 } else { 150 };
+                let n = if next == 0 { 3000 } else { 400 };
                 let batch: Vec<Produced> = (next..next + n).map(record).collect();
                 next += n;
                 let at = produce(&addr, TOPIC, &batch).await;
