@@ -75,6 +75,7 @@ trap cleanup EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 brokers="127.0.0.1:$port"
 topic=musl-check
+: >"$work/broker.log"
 "$bin" dev-broker --port "$port" --topic "$topic:2" >"$work/broker.log" 2>&1 &
 broker_pid=$!
 for _ in $(seq 100); do grep -q bootstrap.servers "$work/broker.log" && break; sleep 0.1; done

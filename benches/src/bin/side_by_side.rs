@@ -48,9 +48,10 @@ struct Args {
     /// Directions.
     #[arg(long, value_delimiter = ',', default_value = "consume,produce")]
     modes: Vec<Mode>,
-    /// Megabytes (10^6) of values per case (records = this / record size).
-    #[arg(long, default_value_t = 256.0)]
-    mb: f64,
+    /// Megabytes (10^6) of values per case (records = this / record size): one number for
+    /// every size, or SIZE=MB pairs. 1 KiB runs get more data so that they last seconds too.
+    #[arg(long, value_delimiter = ',', default_value = "100=256,1024=1024")]
+    mb: Vec<Volume>,
     /// Partitions per topic.
     #[arg(long, default_value_t = 4)]
     partitions: i32,
@@ -69,6 +70,45 @@ struct Args {
     /// The bench-client executable (default: next to this one).
     #[arg(long)]
     bench_client: Option<PathBuf>,
+}
+
+/// `--mb`: megabytes per case, for one record size or for all.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Volume {
+    size: Option<usize>,
+    mb: f64,
+}
+
+impl std::str::FromStr for Volume {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (size, mb) = match s.split_once('=') {
+            Some((size, mb)) => (
+                Some(
+                    size.parse()
+                        .map_err(|_| format!("bad size in --mb {s:?}"))?,
+                ),
+                mb,
+            ),
+            None => (None, s),
+        };
+        let mb: f64 = mb
+            .parse()
+            .map_err(|_| format!("bad megabytes in --mb {s:?}"))?;
+        if !(mb.is_finite() && mb > 0.0) {
+            return Err(format!("--mb {s:?} must be positive"));
+        }
+        Ok(Volume { size, mb })
+    }
+}
+
+/// Megabytes for `size`: its own entry, else a plain number, else 256.
+fn megabytes(volumes: &[Volume], size: usize) -> f64 {
+    volumes
+        .iter()
+        .find(|v| v.size == Some(size))
+        .or_else(|| volumes.iter().find(|v| v.size.is_none()))
+        .map_or(256.0, |v| v.mb)
 }
 
 fn sibling(name: &str) -> Result<PathBuf, Error> {
@@ -193,7 +233,8 @@ impl Harness {
     }
 
     fn case(&mut self, target: &Target, size: usize, codec: Codec) -> Result<(), Error> {
-        let records = ((self.args.mb * 1e6) / size as f64).round().max(2.0) as u64;
+        let mb = megabytes(&self.args.mb, size);
+        let records = ((mb * 1e6) / size as f64).round().max(2.0) as u64;
         let partitions = self.args.partitions;
         let seed = self.args.seed;
         let spec = |client, mode, topic: &str| RunSpec {
@@ -362,11 +403,16 @@ fn run(args: Args) -> Result<(String, bool), Error> {
     let minutes = started.elapsed().map_or(0.0, |d| d.as_secs_f64() / 60.0);
     let mut out = format!(
         "Machine: {}. Load average (1, 5, 15 min) {} at the start, {} at the end; {minutes:.1} minutes. \
-         {} MB of values per case, {} partitions.\n\n",
+         MB of values per case by record size: {}; {} partitions.\n\n",
         machine(),
         load_before,
         load(),
-        h.args.mb,
+        h.args
+            .sizes
+            .iter()
+            .map(|&s| format!("{s} B: {}", megabytes(&h.args.mb, s)))
+            .collect::<Vec<_>>()
+            .join(", "),
         h.args.partitions
     );
     out.push_str(&markdown(&h.rows));
@@ -416,5 +462,48 @@ fn main() -> ExitCode {
             eprintln!("side-by-side: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes_per_record_size() {
+        let v: Vec<Volume> = ["100=256", "1024=1024"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(megabytes(&v, 100), 256.0);
+        assert_eq!(megabytes(&v, 1024), 1024.0);
+        assert_eq!(megabytes(&v, 10), 256.0, "no entry: the default");
+        let all: Vec<Volume> = vec!["0.5".parse().unwrap(), "100=7".parse().unwrap()];
+        assert_eq!(megabytes(&all, 100), 7.0);
+        assert_eq!(megabytes(&all, 1024), 0.5);
+        for bad in ["x", "100=", "=5", "100=-1", "100=0"] {
+            assert!(bad.parse::<Volume>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn arguments_parse() {
+        let a = Args::try_parse_from([
+            "side-by-side",
+            "--brokers",
+            "nisshi",
+            "--clients",
+            "kingest,rdkafka",
+            "--codecs",
+            "lz4",
+            "--mb",
+            "100=1,1024=2",
+        ])
+        .unwrap();
+        assert_eq!(a.brokers, vec![BrokerKind::Nisshi]);
+        assert_eq!(a.clients, vec![ClientKind::Kingest, ClientKind::Rdkafka]);
+        assert_eq!(a.codecs, vec![Codec::Lz4]);
+        assert_eq!(megabytes(&a.mb, 1024), 2.0);
+        assert!(Args::try_parse_from(["side-by-side", "--clients", "java"]).is_err());
     }
 }

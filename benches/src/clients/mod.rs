@@ -12,7 +12,7 @@
 //! | producer buffer | 32 MiB | `buffer_memory` (default) | `queue.buffering.max.kbytes` | none (in-flight window) |
 //! | acks / idempotence | all / on | default | `acks`, `enable.idempotence` | acks all, no idempotence |
 //! | fetch per partition | 10 MiB | `max_partition_fetch_bytes` | `max.partition.fetch.bytes` | `with_max_batch_size` |
-//! | consumer buffer | 64 MiB | `max_buffered_bytes` (default) | `queued.max.messages.kbytes` (default) | none (one fetch per partition) |
+//! | consumer buffer | 64 MiB | `max_buffered_bytes` (default) | `queued.max.messages.kbytes` (default; `queued.min.messages` 1000000, `fetch.queue.backoff.ms` 10) | none (one fetch per partition) |
 //! | CRC checks | on | `check_crcs` (default) | `check.crcs` | always |
 
 pub mod kingest;

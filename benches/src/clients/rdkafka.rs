@@ -48,6 +48,13 @@ pub fn consume(spec: &RunSpec) -> Result<RunResult, Error> {
             "queued.max.messages.kbytes",
             (CONSUMER_BUFFER_BYTES / 1024).to_string(),
         )
+        // With the defaults (queued.min.messages 100000 per partition, fetch.queue.backoff.ms
+        // 1000) small records fill the per-partition queue threshold at once and every fetcher
+        // then pauses for a second: librdkafka sat idle most of a 100 B run (1.1 s of CPU in
+        // 8 s). CONFIGURATION.md says to lower the backoff when that happens; the byte bound
+        // above is what bounds memory.
+        .set("queued.min.messages", "1000000")
+        .set("fetch.queue.backoff.ms", "10")
         .set("check.crcs", "true")
         .create()?;
     // Warm up: with the topic's leaders unknown at `assign`, librdkafka arms a 500 ms timer

@@ -8,26 +8,42 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, Utc};
 use futures_util::stream::{select_all, FuturesUnordered};
 use futures_util::StreamExt;
 use kingest::cli::bench::payload::Payloads;
+use rskafka::chrono::{DateTime, Utc};
 use rskafka::client::consumer::{StartOffset, StreamConsumerBuilder};
 use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
 use rskafka::client::producer::aggregator::RecordAggregator;
 use rskafka::client::producer::{BatchProducer, BatchProducerBuilder};
 use rskafka::client::{Client, ClientBuilder};
 use rskafka::record::Record;
+use rskafka::BackoffConfig;
 
 use super::{short, BATCH_BYTES, LINGER, PARTITION_FETCH_BYTES, STALL};
 use crate::spec::{Codec, RunResult, RunSpec};
 use crate::Error;
 
+/// rskafka's aggregator counts keys, values and headers only, not the record framing (about
+/// 10 bytes per 100 B record), so a 1 MB aggregate of small records encodes to more than a
+/// broker's default `message.max.bytes` (1 MiB; nisshi refuses it with MESSAGE_TOO_LARGE).
+/// 80% of the batch size keeps every batch under it.
+const RSKAFKA_BATCH_BYTES: usize = BATCH_BYTES * 8 / 10;
+
 async fn connect(spec: &RunSpec) -> Result<Client, Error> {
     let brokers = spec.brokers.split(',').map(str::to_owned).collect();
-    Ok(ClientBuilder::new(brokers).build().await?)
+    // Retries give up after 10 s (rskafka retries forever by default), so that a broker it
+    // cannot talk to shows up as an error rather than as a stall.
+    let backoff = BackoffConfig {
+        deadline: Some(Duration::from_secs(10)),
+        ..BackoffConfig::default()
+    };
+    Ok(ClientBuilder::new(brokers)
+        .backoff_config(backoff)
+        .build()
+        .await?)
 }
 
 async fn partition_clients(
@@ -110,7 +126,7 @@ pub async fn produce(spec: &RunSpec) -> Result<RunResult, Error> {
             BatchProducerBuilder::new(pc)
                 .with_linger(LINGER)
                 .with_compression(compression(spec.codec))
-                .build(RecordAggregator::new(BATCH_BYTES))
+                .build(RecordAggregator::new(RSKAFKA_BATCH_BYTES))
         })
         .collect();
     // Enough futures in flight for two full batches per partition: one being written, one
