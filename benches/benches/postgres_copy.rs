@@ -328,8 +328,13 @@ table = "e_events"
     runtime
         .block_on(setup(&sink, &schema()))
         .expect("kingest setup");
+    // As `kingest run` runs: a multi-threaded runtime with a worker per core.
+    let engine_runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let started = Instant::now();
-    let summary = runtime
+    let summary = engine_runtime
         .block_on(kingest::engine::run(
             config,
             kingest::engine::RunOptions {
