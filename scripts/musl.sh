@@ -9,8 +9,9 @@
 #     writes a few events to it, and `kingest test JOB --limit 5` decodes them;
 #   - its size is printed, and the script fails above 25 MB (25,000,000 bytes).
 #
-# The binary is stripped of symbols and debug information (the release profile keeps line
-# tables for profiling; a shipped static binary does not need them).
+# The binary is built with fat LTO, one codegen unit and opt-level "s" (MUSL_OPT_LEVEL=3 for
+# speed over size), and stripped of symbols and debug information. Measured on this project:
+# the release profile as it is gives 37 MB stripped, with fat LTO 30 MB at opt-level 3.
 #
 # Usage: scripts/musl.sh            build and check; prints the binary's path last
 set -euo pipefail
@@ -38,9 +39,11 @@ if ! command -v musl-gcc >/dev/null 2>&1; then
 fi
 
 started=$(date +%s)
-# No debug info and stripped symbols for this build only (its own target directory, so the
-# glibc release build keeps its profile and its cache).
+# These settings apply to this build only (its own target directory, so the glibc release
+# build keeps its profile and its cache).
 CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols \
+  CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
+  CARGO_PROFILE_RELEASE_OPT_LEVEL="${MUSL_OPT_LEVEL:-s}" \
   cargo build --release --target "$TARGET" -p kingest
 log "built in $(( $(date +%s) - started )) s"
 bin="target/$TARGET/release/kingest"
