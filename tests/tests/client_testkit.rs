@@ -193,3 +193,34 @@ async fn producer_and_consumer_follow_a_leader_move() {
         "no loss, no duplicates across three leader moves"
     );
 }
+
+/// Every ListOffsets version testkit advertises (1-7) is answered: the leader epoch, which
+/// only versions 4+ carry, is left out below them (rskafka asks with version 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_offsets_is_answered_in_every_version() {
+    use kingest_protocol::kafka_protocol::messages::list_offsets_request::{
+        ListOffsetsPartition, ListOffsetsTopic,
+    };
+    use kingest_protocol::kafka_protocol::messages::{BrokerId, ListOffsetsRequest, TopicName};
+    use kingest_protocol::kafka_protocol::protocol::StrBytes;
+
+    let cluster = Cluster::start(ClusterConfig::default()).await.unwrap();
+    cluster.create_topic("lo", 1).unwrap();
+    let client = Client::connect(ClientConfig::new(&cluster.bootstrap()))
+        .await
+        .unwrap();
+    let (_, conn) = client.leader("lo", 0).await.unwrap();
+    for version in 1..=7 {
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("lo")))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(-1)])]);
+        let response = conn.send_version(version, &request).await.unwrap();
+        let p = &response.topics[0].partitions[0];
+        assert_eq!((p.error_code, p.offset), (0, 0), "version {version}");
+        assert_eq!(p.leader_epoch >= 0, version >= 4, "version {version}");
+    }
+}

@@ -344,7 +344,7 @@ fn read_partition(
     (data.with_aborted_transactions(aborted), Some(chunks))
 }
 
-pub(crate) fn list_offsets(ctx: &Ctx, r: ListOffsetsRequest) -> ListOffsetsResponse {
+pub(crate) fn list_offsets(ctx: &Ctx, version: i16, r: ListOffsetsRequest) -> ListOffsetsResponse {
     let state = ctx.shared.lock();
     let read_committed = r.isolation_level == 1;
     let topics = r
@@ -371,7 +371,13 @@ pub(crate) fn list_offsets(ctx: &Ctx, r: ListOffsetsRequest) -> ListOffsetsRespo
                                 return resp.with_error_code(ErrorCode::NotLeaderOrFollower.code());
                             }
                             let log = &part.log;
-                            let resp = resp.with_leader_epoch(part.leader_epoch);
+                            // The leader epoch is in responses from version 4 on only; setting
+                            // it for older versions would make the response unencodable.
+                            let resp = if version >= 4 {
+                                resp.with_leader_epoch(part.leader_epoch)
+                            } else {
+                                resp
+                            };
                             match p.timestamp {
                                 -2 => resp.with_offset(log.log_start),
                                 -1 => resp.with_offset(if read_committed {

@@ -92,7 +92,9 @@ pub(crate) async fn handle(
         RequestKind::Fetch(r) => {
             ResponseKind::Fetch(fetch::fetch(ctx, version, r).await.into_response())
         }
-        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(fetch::list_offsets(ctx, r)),
+        RequestKind::ListOffsets(r) => {
+            ResponseKind::ListOffsets(fetch::list_offsets(ctx, version, r))
+        }
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(groups::find_coordinator(ctx, version, r))
         }
