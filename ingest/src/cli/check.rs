@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::engine::status::{job_status, schema_for_offsets, sink_offsets, JobStatus};
 use crate::engine::{client_config, EngineError};
 
-use super::table::{opt, Table};
+use super::table::{group_line, opt, Table};
 
 /// Options of `kingest check`.
 #[derive(Debug, clap::Args)]
@@ -37,13 +37,11 @@ async fn status(config: &Config) -> Result<JobStatus, EngineError> {
 
 /// The table `check` prints.
 pub fn render(status: &JobStatus) -> String {
-    let members = match status.members.len() {
-        0 => "no active members".to_owned(),
-        n => format!("{n} active members: {}", status.members.join(", ")),
-    };
-    let mut out = format!(
-        "group {:?} ({}, {members}); sink {}\n",
-        status.group, status.group_state, status.sink
+    let mut out = group_line(
+        &status.group,
+        &status.group_state,
+        &status.members,
+        &status.sink,
     );
     let mut t = Table::new([
         "TOPIC",

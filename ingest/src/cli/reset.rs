@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use crate::config::Config;
 use crate::engine::reset::{execute, plan_for, ResetPlan, ResetTo};
 
-use super::table::{opt, Table};
+use super::table::{group_line, opt, Table};
 
 /// The command's `--help` text (clap shows it for `kingest reset-offsets --help`).
 pub const LONG_ABOUT: &str = "\
@@ -68,14 +68,7 @@ pub struct Args {
 
 /// The plan as text.
 pub fn render(plan: &ResetPlan) -> String {
-    let members = match plan.members.len() {
-        0 => "no active members".to_owned(),
-        n => format!("{n} active members: {}", plan.members.join(", ")),
-    };
-    let mut out = format!(
-        "group {:?} ({}, {members}); sink {}\n",
-        plan.group, plan.group_state, plan.sink
-    );
+    let mut out = group_line(&plan.group, &plan.group_state, &plan.members, &plan.sink);
     let mut t = Table::new([
         "TOPIC",
         "PARTITION",

@@ -3,6 +3,16 @@
 
 use std::fmt::Write as _;
 
+/// The line above `check`'s and `reset-offsets`' tables: the group, its state and members, and
+/// the sink.
+pub fn group_line(group: &str, state: &str, members: &[String], sink: &str) -> String {
+    let members = match members.len() {
+        0 => "no active members".to_owned(),
+        n => format!("{n} active members: {}", members.join(", ")),
+    };
+    format!("group {group:?} ({state}, {members}); sink {sink}\n")
+}
+
 /// A table being built.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
