@@ -274,23 +274,18 @@ pub fn parquet_config(config: &Config) -> Result<Option<ParquetSinkConfig>, Engi
 /// Opens the sink `[sink]` names, writing batches of `schema`. Every command that needs the
 /// sink (`run`, `check`, `setup`) opens it here, so they agree on where offsets live.
 pub async fn open_sink(config: &Config, schema: SchemaRef) -> Result<AnySink, EngineError> {
+    // Each config function answers `Some` exactly for its own sink type.
     if let Some(c) = parquet_config(config)? {
         return Ok(AnySink::Parquet(Box::new(
             ParquetSink::open(c, schema).await?,
         )));
     }
-    match &config.sink {
-        SinkConfig::Parquet { .. } | SinkConfig::Stdout => {
-            Ok(AnySink::Stdout(StdoutSink::new(schema)))
-        }
-        SinkConfig::Postgres { .. } => {
-            let c = postgres_config(config)
-                .ok_or_else(|| EngineError::Setup("sink: not a postgres sink".to_owned()))?;
-            Ok(AnySink::Postgres(Box::new(
-                PostgresSink::open(c, schema).await?,
-            )))
-        }
+    if let Some(c) = postgres_config(config) {
+        return Ok(AnySink::Postgres(Box::new(
+            PostgresSink::open(c, schema).await?,
+        )));
     }
+    Ok(AnySink::Stdout(StdoutSink::new(schema)))
 }
 
 /// The PostgreSQL sink's settings (`None` for other sinks). Rows the database rejects follow
