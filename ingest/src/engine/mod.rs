@@ -189,8 +189,11 @@ pub async fn run(
         .transpose()
         .map_err(filter_setup)?;
     let client = Client::connect(client_config(&config)?).await?;
+    // One value format for inference and decoding: an Avro job's registry client (and its
+    // schema cache) then serves both, so the schema is fetched once.
+    let value_format = format_spec(&config.format)?;
     let columns = if config.columns.is_empty() {
-        infer(&config, &client).await?
+        infer(&config, &client, &value_format).await?
     } else {
         columns(&config)?
     };
@@ -202,7 +205,7 @@ pub async fn run(
     let sink = open_sink(&config, schema.clone()).await?;
     let decoding = job::Decoding {
         columns,
-        value: format_spec(&config.format)?,
+        value: value_format,
         key: config.key_format.as_ref().map(format_spec).transpose()?,
         filter,
     };
@@ -285,9 +288,15 @@ fn group_config(config: &Config) -> Result<GroupConsumerConfig, EngineError> {
 /// Columns for a JSON or Avro job that names none: for JSON inferred from up to 200 records at
 /// the start of the topics, for Avro taken from the registry (see [`avro_infer`]), and printed
 /// so the user can paste them into the config.
-async fn infer(config: &Config, client: &Client) -> Result<Vec<ColumnSpec>, EngineError> {
-    if let crate::config::FormatConfig::Avro { .. } = config.format {
-        return Ok(avro_infer::infer_avro(config, client).await?.0);
+async fn infer(
+    config: &Config,
+    client: &Client,
+    value_format: &crate::decode::FormatSpec,
+) -> Result<Vec<ColumnSpec>, EngineError> {
+    if let crate::decode::FormatSpec::Avro { registry } = value_format {
+        return Ok(avro_infer::infer_avro_with(config, client, registry)
+            .await?
+            .0);
     }
     if !matches!(config.format, crate::config::FormatConfig::Json) {
         return Err(EngineError::Setup(

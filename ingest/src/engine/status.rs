@@ -54,7 +54,7 @@ pub async fn resolve_columns(
     client: &Client,
 ) -> Result<Vec<ColumnSpec>, EngineError> {
     if config.columns.is_empty() {
-        super::infer(config, client).await
+        super::infer(config, client, &super::format_spec(&config.format)?).await
     } else {
         columns(config)
     }
