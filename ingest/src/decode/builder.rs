@@ -295,6 +295,19 @@ impl ColumnBuilder {
         Ok(())
     }
 
+    /// Appends a JSON string the scanner found to be ASCII: a string column stores it without
+    /// checking UTF-8 again; any other column converts it as [`Self::append`] does.
+    #[inline(always)]
+    pub(crate) fn append_ascii(&mut self, t: &[u8]) -> Result<(), DecodeErrorKind> {
+        match &mut self.kind {
+            Kind::Utf8(var) => var.push(t)?,
+            _ => return self.append(Val::Text(t)),
+        }
+        self.nulls.append_non_null();
+        self.rows += 1;
+        Ok(())
+    }
+
     /// Whether [`Self::push_i64`] applies: an `int64` or timestamp column, which take a JSON
     /// integer as it is.
     #[inline(always)]

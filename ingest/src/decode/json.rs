@@ -17,7 +17,7 @@
 
 use super::builder::{ColumnBuilder, Shape, Val};
 use super::error::{DecodeErrorKind, Fail};
-use super::json_scan::Scanner;
+use super::json_scan::{load8, Scanner};
 
 /// One level of the pointer trie.
 #[derive(Debug, Default)]
@@ -37,7 +37,23 @@ struct Child {
     plain: bool,
     /// The key as an array index, when it is one (`0`, `17`: no sign, no leading zero).
     index: Option<usize>,
+    /// For a plain key of at most seven bytes: the key and its closing quote as the low bytes
+    /// of a little-endian word, and the mask of those bytes, so [`Node::predict`] matches it
+    /// with one load and one compare.
+    word: Option<(u64, u64)>,
     node: Node,
+}
+
+/// The [`Child::word`] of `key`.
+fn key_word(key: &[u8], plain: bool) -> Option<(u64, u64)> {
+    if !plain || key.len() > 7 {
+        return None;
+    }
+    let mut bytes = [0u8; 8];
+    bytes[..key.len()].copy_from_slice(key);
+    bytes[key.len()] = b'"';
+    let mask = u64::MAX >> (8 * (7 - key.len()));
+    Some((u64::from_le_bytes(bytes), mask))
 }
 
 impl Node {
@@ -58,10 +74,12 @@ impl Node {
                     && (first == "0" || !first.starts_with('0')))
                 .then(|| first.parse().ok())
                 .flatten();
+                let plain = !first.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
                 self.children.push(Child {
                     key: first.as_bytes().into(),
-                    plain: !first.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20),
+                    plain,
                     index,
+                    word: key_word(first.as_bytes(), plain),
                     node: Node::default(),
                 });
                 self.children.len() - 1
@@ -82,14 +100,20 @@ impl Node {
             0
         };
         let child = self.children.get(i)?;
-        let k = &child.key;
         let start = pos + 1;
-        let end = start + k.len();
-        let got = buf.get(start..end)?;
-        if child.plain
-            && buf.get(end) == Some(&b'"')
-            && got.iter().zip(k.iter()).all(|(a, b)| a == b)
-        {
+        let end = start + child.key.len();
+        let hit = match (child.word, load8(buf, start)) {
+            (Some((word, mask)), Some(x)) => x & mask == word,
+            _ => {
+                let k = &child.key;
+                child.plain
+                    && buf.get(end) == Some(&b'"')
+                    && buf
+                        .get(start..end)
+                        .is_some_and(|got| got.iter().zip(k.iter()).all(|(a, b)| a == b))
+            }
+        };
+        if hit {
             self.hint = i + 1;
             return Some((i, end + 1));
         }
@@ -285,10 +309,10 @@ fn leaf(
     ctx: &mut Ctx<'_>,
 ) -> Result<(), DecodeErrorKind> {
     match s.peek() {
-        b'"' => {
-            let text = s.string(ctx.scratch)?;
-            col.append(Val::Text(text))
-        }
+        b'"' => match s.string_ascii(ctx.scratch)? {
+            (text, true) => col.append_ascii(text),
+            (text, false) => col.append(Val::Text(text)),
+        },
         b'-' | b'0'..=b'9' => {
             if col.takes_i64() {
                 if let Some(v) = s.plain_integer() {

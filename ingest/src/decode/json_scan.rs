@@ -20,32 +20,89 @@ pub(crate) struct Scanner<'a> {
     pub(crate) pos: usize,
 }
 
-/// Finds the first `"`, `\` or control byte at or after `i`, eight bytes at a time.
+/// Flags (in each byte's high bit) the bytes of `x` that are `"`, `\` or below 0x20. The
+/// lowest flagged byte is exact (borrows only run upwards), so it is the first special byte.
 #[inline(always)]
-fn find_special(b: &[u8], mut i: usize) -> usize {
+fn special_bytes(x: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let x = u64::from_le_bytes([
-            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-        ]);
-        // Zero-byte tests for `"` and `\` and a below-0x20 test; the lowest flagged byte of
-        // each is exact, so the lowest of their union is the first special byte.
-        let q = x ^ (ONES * u64::from(b'"'));
-        let s = x ^ (ONES * u64::from(b'\\'));
-        let hits = (q.wrapping_sub(ONES) & !q)
-            | (s.wrapping_sub(ONES) & !s)
-            | (x.wrapping_sub(ONES * 0x20) & !x);
-        let hits = hits & HIGH;
+    let q = x ^ (ONES * u64::from(b'"'));
+    let s = x ^ (ONES * u64::from(b'\\'));
+    ((q.wrapping_sub(ONES) & !q) | (s.wrapping_sub(ONES) & !s) | (x.wrapping_sub(ONES * 0x20) & !x))
+        & HIGH
+}
+
+/// Eight bytes at `i`, little-endian, when there are eight.
+#[inline(always)]
+pub(crate) fn load8(b: &[u8], i: usize) -> Option<u64> {
+    let chunk: [u8; 8] = b.get(i..i.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_le_bytes(chunk))
+}
+
+/// Finds the first `"`, `\` or control byte at or after `i` (or `b.len()`), eight bytes at a
+/// time.
+#[inline(always)]
+fn find_special(b: &[u8], i: usize) -> usize {
+    find_special_ascii(b, i).0
+}
+
+/// [`find_special`], also telling whether every byte it passed over is ASCII (`true` is
+/// exact; `false` may also come from bytes just after the one found), so that a string column
+/// need not check UTF-8 in a second pass.
+#[inline(always)]
+fn find_special_ascii(b: &[u8], mut i: usize) -> (usize, bool) {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut seen = 0u64;
+    while let Some(x) = load8(b, i) {
+        seen |= x;
+        let hits = special_bytes(x);
         if hits != 0 {
-            return i + (hits.trailing_zeros() / 8) as usize;
+            return (i + (hits.trailing_zeros() / 8) as usize, seen & HIGH == 0);
         }
         i += 8;
     }
+    // Fewer than eight bytes left: the buffer's last eight, shifted so that byte `i` comes
+    // first. The zeros shifted in look like control bytes, which is why the result is capped
+    // at the end. (A document's last string is usually this close to its end.)
+    if i < b.len() && b.len() >= 8 {
+        let base = b.len() - 8;
+        if let Some(x) = load8(b, base) {
+            let x = x >> ((i - base) * 8);
+            let hits = special_bytes(x);
+            let at = (i + (hits.trailing_zeros() / 8) as usize).min(b.len());
+            return (at, (seen | x) & HIGH == 0);
+        }
+    }
+    let mut ascii = seen & HIGH == 0;
     while i < b.len() && b[i] != b'"' && b[i] != b'\\' && b[i] >= 0x20 {
+        ascii &= b[i] < 0x80;
         i += 1;
     }
-    i
+    (i, ascii)
+}
+
+/// The value of the leading decimal digits of `x` (first byte lowest) and how many there are
+/// (0 to 8).
+#[inline(always)]
+fn digits8(x: u64) -> (u64, u32) {
+    const LOW: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    const HIGH_NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    let d = x ^ 0x3030_3030_3030_3030;
+    // A byte is a digit when its high nibble was 3 and its low nibble is at most 9; adding 6
+    // carries into the high nibble exactly for 10..15. A carry out of a byte only reaches
+    // later bytes, so the first flagged byte is exact.
+    let bad = (d.wrapping_add(0x0606_0606_0606_0606) | d) & HIGH_NIBBLES;
+    let n = bad.trailing_zeros() / 8;
+    if n == 0 {
+        return (0, 0);
+    }
+    // Keep the `n` digits and move them to the top, so the bytes below read as leading zeros.
+    let d = (d & LOW) << (64 - 8 * n);
+    // Pairs, then quads, then the eight: each step folds neighbours with one multiply.
+    let d = (d.wrapping_mul(10) + (d >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let d = (d.wrapping_mul(100) + (d >> 16)) & 0x0000_FFFF_0000_FFFF;
+    let d = (d.wrapping_mul(10_000) + (d >> 32)) & 0xFFFF_FFFF;
+    (d, n)
 }
 
 fn hex4(b: &[u8]) -> Option<u32> {
@@ -72,6 +129,21 @@ impl<'a> Scanner<'a> {
     /// Skips whitespace and returns the next byte (0 at the end).
     #[inline(always)]
     pub(crate) fn peek(&mut self) -> u8 {
+        // Most tokens follow their predecessor directly: one compare for them.
+        // Most tokens follow their predecessor directly or after one space (`": "`, `", "`):
+        // one or two compares for them.
+        match self.buf.get(self.pos) {
+            Some(&c) if c > b' ' => return c,
+            Some(b' ') => {
+                if let Some(&c) = self.buf.get(self.pos + 1) {
+                    if c > b' ' {
+                        self.pos += 1;
+                        return c;
+                    }
+                }
+            }
+            _ => {}
+        }
         while let Some(&c) = self.buf.get(self.pos) {
             if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
                 return c;
@@ -155,18 +227,29 @@ impl<'a> Scanner<'a> {
     /// reads.
     #[inline(always)]
     pub(crate) fn plain_integer(&mut self) -> Option<i64> {
+        const POW10: [u64; 9] = [
+            1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000,
+        ];
         let b = self.buf;
-        let mut i = self.pos;
-        let neg = b.get(i) == Some(&b'-');
-        i += usize::from(neg);
-        let start = i;
-        let mut v: i64 = 0;
-        while let Some(&c) = b.get(i) {
-            let d = c.wrapping_sub(b'0');
-            if d > 9 {
+        let neg = b.get(self.pos) == Some(&b'-');
+        let start = self.pos + usize::from(neg);
+        let mut i = start;
+        let mut v: u64 = 0;
+        // Eight digits per step while eight bytes remain, then byte by byte.
+        while let Some(x) = load8(b, i) {
+            let (d, n) = digits8(x);
+            v = v.wrapping_mul(POW10[n as usize]).wrapping_add(d);
+            i += n as usize;
+            if n < 8 || i - start > 18 {
                 break;
             }
-            v = v.wrapping_mul(10).wrapping_add(i64::from(d));
+        }
+        while let Some(&c) = b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 || i - start > 18 {
+                break;
+            }
+            v = v.wrapping_mul(10).wrapping_add(u64::from(d));
             i += 1;
         }
         let n = i - start;
@@ -178,6 +261,8 @@ impl<'a> Scanner<'a> {
             return None;
         }
         self.pos = i;
+        // At most 18 digits: below 10^18 < 2^63.
+        let v = v as i64;
         Some(if neg { -v } else { v })
     }
 
@@ -191,20 +276,32 @@ impl<'a> Scanner<'a> {
     where
         'a: 's,
     {
+        self.string_ascii(scratch).map(|(text, _)| text)
+    }
+
+    /// [`Self::string`], and whether the string is known to be ASCII (`false`: unknown).
+    #[inline(always)]
+    pub(crate) fn string_ascii<'s>(
+        &mut self,
+        scratch: &'s mut Vec<u8>,
+    ) -> Result<(&'s [u8], bool), DecodeErrorKind>
+    where
+        'a: 's,
+    {
         let b = self.buf;
         let start = self.pos + 1;
-        let i = find_special(b, start);
+        let (i, ascii) = find_special_ascii(b, start);
         match b.get(i) {
             Some(b'"') => {
                 self.pos = i + 1;
-                Ok(&b[start..i])
+                Ok((&b[start..i], ascii))
             }
             Some(b'\\') => {
                 scratch.clear();
                 scratch.extend_from_slice(&b[start..i]);
                 self.pos = i;
                 self.unescape(scratch)?;
-                Ok(&scratch[..])
+                Ok((&scratch[..], false))
             }
             Some(_) => {
                 self.pos = i;
@@ -451,6 +548,64 @@ mod tests {
             let mut s = Scanner::new(text.as_bytes());
             assert_eq!(s.plain_integer(), None, "{text}");
             assert_eq!(s.pos, 0);
+        }
+    }
+
+    #[test]
+    fn plain_integers_agree_with_std_at_every_length_and_alignment() {
+        let digits = "9876543210123456789012";
+        for len in 1..=digits.len() {
+            for sign in ["", "-"] {
+                for tail in ["", ",", "}", "  ", ".5", "e3", "x", ",\"k\": 1}"] {
+                    let text = format!("{sign}{}{tail}", &digits[..len]);
+                    let mut s = Scanner::new(text.as_bytes());
+                    let want = (len <= 18 && !tail.starts_with(['.', 'e']))
+                        .then(|| format!("{sign}{}", &digits[..len]).parse::<i64>().unwrap());
+                    assert_eq!(s.plain_integer(), want, "{text:?}");
+                    let moved = if want.is_some() { sign.len() + len } else { 0 };
+                    assert_eq!(s.pos, moved, "{text:?}");
+                }
+            }
+        }
+        // Zeros inside and at the front, and digits next to bytes just outside '0'..='9'.
+        for (text, want) in [
+            ("10000000000000000", Some(10_000_000_000_000_000)),
+            ("100000001/", Some(100_000_001)),
+            ("12345678:", Some(12_345_678)),
+            ("0/", Some(0)),
+            ("00000000", None),
+            ("-0", Some(0)),
+        ] {
+            let mut s = Scanner::new(text.as_bytes());
+            assert_eq!(s.plain_integer(), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn special_byte_search_near_the_end() {
+        // Every start position and every special-byte position in buffers shorter and longer
+        // than one word, against a byte-by-byte search.
+        for len in 0..20usize {
+            for special in 0..=len {
+                let mut text = vec![b'a'; len];
+                if special < len {
+                    text[special] = b'"';
+                }
+                for start in 0..=len {
+                    let want = (start..len).find(|&i| text[i] == b'"').unwrap_or(len);
+                    assert_eq!(find_special(&text, start), want, "{len} {special} {start}");
+                    let mut utf8 = text.clone();
+                    utf8.extend_from_slice("é".as_bytes());
+                    let (at, ascii) = find_special_ascii(&utf8, start);
+                    let found = want < len;
+                    assert_eq!(at, if found { want } else { utf8.len() });
+                    // Claimed ASCII only when it is.
+                    assert!(!ascii || utf8[start..at].is_ascii(), "{len} {special} {start}");
+                    if !found {
+                        assert!(!ascii, "{len} {start}");
+                    }
+                }
+            }
         }
     }
 
