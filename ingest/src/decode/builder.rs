@@ -47,7 +47,7 @@ impl Var {
     }
 
     /// Closes the value written to `data` since the last offset.
-    #[inline]
+    #[inline(always)]
     fn close(&mut self) -> Result<(), DecodeErrorKind> {
         match i32::try_from(self.data.len()) {
             Ok(end) => {
@@ -62,7 +62,8 @@ impl Var {
         }
     }
 
-    #[inline]
+    // Inlined: a call costs more than the work for the short strings of most events.
+    #[inline(always)]
     fn push(&mut self, bytes: &[u8]) -> Result<(), DecodeErrorKind> {
         self.data.extend_from_slice(bytes);
         self.close()
@@ -130,6 +131,8 @@ pub(crate) struct ColumnBuilder {
     /// Rows appended (what `nulls.len()` says, kept here because that call is not inlined
     /// across crates and is asked once per value).
     rows: usize,
+    /// What [`Self::takes_i64`] answers, kept as a flag: it is asked for every JSON number.
+    takes_i64: bool,
 }
 
 /// Whether a type can be built here. Checked when decoders are built.
@@ -213,6 +216,7 @@ impl ColumnBuilder {
             data_type: data_type.clone(),
             nullable,
             nulls: NullBufferBuilder::new(rows),
+            takes_i64: matches!(kind, Kind::I64(_) | Kind::Timestamp { .. }),
             kind,
             rows: 0,
         }
@@ -312,7 +316,7 @@ impl ColumnBuilder {
     /// integer as it is.
     #[inline(always)]
     pub(crate) fn takes_i64(&self) -> bool {
-        matches!(self.kind, Kind::I64(_) | Kind::Timestamp { .. })
+        self.takes_i64
     }
 
     /// Appends an integer already parsed from a JSON number to a column [`Self::takes_i64`]

@@ -35,8 +35,8 @@ fn special_bytes(x: u64) -> u64 {
 /// Eight bytes at `i`, little-endian, when there are eight.
 #[inline(always)]
 pub(crate) fn load8(b: &[u8], i: usize) -> Option<u64> {
-    let chunk: [u8; 8] = b.get(i..i.checked_add(8)?)?.try_into().ok()?;
-    Some(u64::from_le_bytes(chunk))
+    // Two compares (start in range, eight bytes after it), no overflow check.
+    Some(u64::from_le_bytes(*b.get(i..)?.first_chunk::<8>()?))
 }
 
 /// Finds the first `"`, `\` or control byte at or after `i` (or `b.len()`), eight bytes at a
@@ -236,21 +236,24 @@ impl<'a> Scanner<'a> {
         let mut i = start;
         let mut v: u64 = 0;
         // Eight digits per step while eight bytes remain, then byte by byte.
-        while let Some(x) = load8(b, i) {
+        loop {
+            let Some(x) = load8(b, i) else {
+                while let Some(&c) = b.get(i) {
+                    let d = c.wrapping_sub(b'0');
+                    if d > 9 || i - start > 18 {
+                        break;
+                    }
+                    v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+                    i += 1;
+                }
+                break;
+            };
             let (d, n) = digits8(x);
             v = v.wrapping_mul(POW10[n as usize]).wrapping_add(d);
             i += n as usize;
             if n < 8 || i - start > 18 {
                 break;
             }
-        }
-        while let Some(&c) = b.get(i) {
-            let d = c.wrapping_sub(b'0');
-            if d > 9 || i - start > 18 {
-                break;
-            }
-            v = v.wrapping_mul(10).wrapping_add(u64::from(d));
-            i += 1;
         }
         let n = i - start;
         let plain = n > 0

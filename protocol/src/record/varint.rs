@@ -29,14 +29,22 @@ pub(crate) fn read_varlong(buf: &[u8], pos: &mut usize) -> Result<i64, VarintErr
 
 #[inline(always)]
 fn read_unsigned(buf: &[u8], pos: &mut usize, max_bytes: usize) -> Result<u64, VarintError> {
-    // Fast path: most lengths and deltas in real batches fit in one byte.
+    // Fast paths: most lengths and deltas in real batches fit in one or two bytes (a record
+    // of 64 bytes to 8 KiB has a two-byte length, so does the 64th record's offset delta).
     match buf.get(*pos) {
         None => return Err(VarintError::Truncated),
         Some(&b) if b < 0x80 => {
             *pos += 1;
             return Ok(u64::from(b));
         }
-        Some(_) => {}
+        Some(&b0) => {
+            if let Some(&b1) = buf.get(*pos + 1) {
+                if b1 < 0x80 {
+                    *pos += 2;
+                    return Ok(u64::from(b0 & 0x7f) | u64::from(b1) << 7);
+                }
+            }
+        }
     }
     let mut value = 0u64;
     for i in 0..max_bytes {
@@ -118,6 +126,25 @@ mod tests {
             let mut pos = 0;
             assert_eq!(read_varint(bytes, &mut pos), Ok(*v));
             assert_eq!(pos, bytes.len());
+        }
+    }
+
+    #[test]
+    fn one_two_and_three_byte_values_round_trip() {
+        // Every value around the one- and two-byte fast paths' limits.
+        for v in -20_000..20_000 {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(out.len(), varint_len(v));
+            let mut pos = 0;
+            assert_eq!(read_varint(&out, &mut pos), Ok(v));
+            assert_eq!(pos, out.len());
+            // Cut short, it is truncated, never misread.
+            let mut pos = 0;
+            assert_eq!(
+                read_varint(&out[..out.len() - 1], &mut pos),
+                Err(VarintError::Truncated)
+            );
         }
     }
 
