@@ -53,7 +53,15 @@ fn find_special(b: &[u8], i: usize) -> usize {
 fn find_special_ascii(b: &[u8], mut i: usize) -> (usize, bool) {
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut seen = 0u64;
-    while let Some(x) = load8(b, i) {
+    // Whole words first; `chunks_exact` checks the length once per word, not the range.
+    let Some(rest) = b.get(i..) else {
+        return (b.len(), false);
+    };
+    for chunk in rest.chunks_exact(8) {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let x = u64::from_le_bytes(word);
         seen |= x;
         let hits = special_bytes(x);
         if hits != 0 {
