@@ -22,6 +22,7 @@ macro_rules! for_both {
     };
 }
 
+mod cases;
 mod props;
 mod range;
 mod roundrobin;

@@ -3,252 +3,58 @@
 
 use std::collections::BTreeMap;
 
+use super::cases::{
+    check_cases, check_static_persistent, check_static_persistent_after_member_id_changes,
+    two_members_six_partitions, Case, RANGE_AND_ROUND_ROBIN, T12,
+};
 use super::*;
 
-fn assign(
-    parts: &BTreeMap<String, i32>,
-    subs: &BTreeMap<MemberId, Subscription>,
-) -> GroupAssignment {
-    Range.assign(parts, subs).expect("range assigns")
-}
-
-fn members(list: &[(&str, Subscription)]) -> BTreeMap<MemberId, Subscription> {
-    list.iter()
-        .map(|(m, s)| (m.to_string(), s.clone()))
-        .collect()
-}
+/// The groups on which Java expects a different assignment from the round-robin assignor.
+const CASES: [Case; 3] = two_members_six_partitions!(
+    "two_consumers_two_topics_six_partitions",
+    &[("topic1", 0), ("topic1", 1), ("topic2", 0), ("topic2", 1)],
+    &[("topic1", 2), ("topic2", 2)],
+);
 
 #[test]
-fn one_consumer_no_topic() {
-    let a = assign(&counts(&[]), &members(&[("consumer1", subscription(&[]))]));
-    assert_eq!(a, [("consumer1".to_owned(), vec![])].into());
-}
-
-#[test]
-fn one_consumer_nonexistent_topic() {
-    let a = assign(
-        &counts(&[]),
-        &members(&[("consumer1", subscription(&["topic1"]))]),
-    );
-    assert_eq!(a, [("consumer1".to_owned(), vec![])].into());
-}
-
-#[test]
-fn one_consumer_one_topic() {
-    let a = assign(
-        &counts(&[("topic1", 3)]),
-        &members(&[("consumer1", subscription(&["topic1"]))]),
-    );
-    assert_eq!(
-        a["consumer1"],
-        tps(&[("topic1", 0), ("topic1", 1), ("topic1", 2)])
-    );
-}
-
-#[test]
-fn only_assigns_partitions_from_subscribed_topics() {
-    let a = assign(
-        &counts(&[("topic1", 3), ("other", 3)]),
-        &members(&[("consumer1", subscription(&["topic1"]))]),
-    );
-    assert_eq!(
-        a["consumer1"],
-        tps(&[("topic1", 0), ("topic1", 1), ("topic1", 2)])
-    );
-}
-
-#[test]
-fn one_consumer_multiple_topics() {
-    let a = assign(
-        &counts(&[("topic1", 1), ("topic2", 2)]),
-        &members(&[("consumer1", subscription(&["topic1", "topic2"]))]),
-    );
-    assert_eq!(
-        set(&a["consumer1"]),
-        set(&tps(&[("topic1", 0), ("topic2", 0), ("topic2", 1)]))
-    );
-}
-
-#[test]
-fn two_consumers_one_topic_one_partition() {
-    let subs = members(&[
-        ("consumer1", subscription(&["topic1"])),
-        ("consumer2", subscription(&["topic1"])),
-    ]);
-    let a = assign(&counts(&[("topic1", 1)]), &subs);
-    assert_eq!(a["consumer1"], tps(&[("topic1", 0)]));
-    assert_eq!(a["consumer2"], vec![]);
-}
-
-#[test]
-fn two_consumers_one_topic_two_partitions() {
-    let subs = members(&[
-        ("consumer1", subscription(&["topic1"])),
-        ("consumer2", subscription(&["topic1"])),
-    ]);
-    let a = assign(&counts(&[("topic1", 2)]), &subs);
-    assert_eq!(a["consumer1"], tps(&[("topic1", 0)]));
-    assert_eq!(a["consumer2"], tps(&[("topic1", 1)]));
-}
-
-#[test]
-fn multiple_consumers_mixed_topics() {
-    let subs = members(&[
-        ("consumer1", subscription(&["topic1"])),
-        ("consumer2", subscription(&["topic1", "topic2"])),
-        ("consumer3", subscription(&["topic1"])),
-    ]);
-    let a = assign(&counts(&[("topic1", 3), ("topic2", 2)]), &subs);
-    assert_eq!(a["consumer1"], tps(&[("topic1", 0)]));
-    assert_eq!(
-        set(&a["consumer2"]),
-        set(&tps(&[("topic1", 1), ("topic2", 0), ("topic2", 1)]))
-    );
-    assert_eq!(a["consumer3"], tps(&[("topic1", 2)]));
-}
-
-#[test]
-fn two_consumers_two_topics_six_partitions() {
-    let both = subscription(&["topic1", "topic2"]);
-    let subs = members(&[("consumer1", both.clone()), ("consumer2", both)]);
-    let a = assign(&counts(&[("topic1", 3), ("topic2", 3)]), &subs);
-    assert_eq!(
-        set(&a["consumer1"]),
-        set(&tps(&[
-            ("topic1", 0),
-            ("topic1", 1),
-            ("topic2", 0),
-            ("topic2", 1)
-        ]))
-    );
-    assert_eq!(
-        set(&a["consumer2"]),
-        set(&tps(&[("topic1", 2), ("topic2", 2)]))
-    );
-}
-
-#[test]
-fn two_static_consumers_two_topics_six_partitions() {
-    // consumer-a sorts first by member id, but instance ids decide.
-    let subs = members(&[
-        (
-            "consumer-b",
-            static_subscription(&["topic1", "topic2"], "instance1"),
-        ),
-        (
-            "consumer-a",
-            static_subscription(&["topic1", "topic2"], "instance2"),
-        ),
-    ]);
-    let a = assign(&counts(&[("topic1", 3), ("topic2", 3)]), &subs);
-    assert_eq!(
-        set(&a["consumer-b"]),
-        set(&tps(&[
-            ("topic1", 0),
-            ("topic1", 1),
-            ("topic2", 0),
-            ("topic2", 1)
-        ]))
-    );
-    assert_eq!(
-        set(&a["consumer-a"]),
-        set(&tps(&[("topic1", 2), ("topic2", 2)]))
-    );
-}
-
-#[test]
-fn one_static_consumer_and_one_dynamic_consumer_two_topics_six_partitions() {
-    let subs = members(&[
-        (
-            "consumer-b",
-            static_subscription(&["topic1", "topic2"], "instance1"),
-        ),
-        ("consumer-a", subscription(&["topic1", "topic2"])),
-    ]);
-    let a = assign(&counts(&[("topic1", 3), ("topic2", 3)]), &subs);
-    assert_eq!(
-        set(&a["consumer-b"]),
-        set(&tps(&[
-            ("topic1", 0),
-            ("topic1", 1),
-            ("topic2", 0),
-            ("topic2", 1)
-        ]))
-    );
-    assert_eq!(
-        set(&a["consumer-a"]),
-        set(&tps(&[("topic1", 2), ("topic2", 2)]))
-    );
-}
-
-fn three_static(topics: &[&str]) -> BTreeMap<MemberId, Subscription> {
-    members(&[
-        ("consumer1", static_subscription(topics, "instance1")),
-        ("consumer2", static_subscription(topics, "instance2")),
-        ("consumer3", static_subscription(topics, "instance3")),
-    ])
+fn small_groups() {
+    check_cases(&Range, RANGE_AND_ROUND_ROBIN);
+    check_cases(&Range, &CASES);
 }
 
 #[test]
 fn static_member_range_assignment_persistent() {
-    let parts = counts(&[("topic1", 5), ("topic2", 4)]);
-    let mut subs = three_static(&["topic1", "topic2"]);
-    subs.insert("consumer4".into(), subscription(&["topic1", "topic2"]));
-    let mut expected: GroupAssignment = [
-        (
-            "consumer1".to_owned(),
-            tps(&[("topic1", 0), ("topic1", 1), ("topic2", 0)]),
-        ),
-        ("consumer2".to_owned(), tps(&[("topic1", 2), ("topic2", 1)])),
-        ("consumer3".to_owned(), tps(&[("topic1", 3), ("topic2", 2)])),
-        ("consumer4".to_owned(), tps(&[("topic1", 4), ("topic2", 3)])),
-    ]
-    .into();
-    // Java compares the lists themselves here, topic order included.
-    assert_eq!(assign(&parts, &subs), expected);
-
-    // A new dynamic member replaces the old one: same assignment.
-    subs.remove("consumer4");
-    subs.insert("consumer5".into(), subscription(&["topic1", "topic2"]));
-    let moved = expected.remove("consumer4").expect("present");
-    expected.insert("consumer5".into(), moved);
-    assert_eq!(assign(&parts, &subs), expected);
-}
-
-/// The assignment keyed by group instance id.
-fn by_instance(
-    subs: &BTreeMap<MemberId, Subscription>,
-    a: &GroupAssignment,
-) -> BTreeMap<String, Vec<(String, i32)>> {
-    subs.iter()
-        .filter_map(|(m, s)| Some((s.group_instance_id.clone()?, a[m].clone())))
-        .collect()
+    check_static_persistent(
+        &Range,
+        &[("topic1", 5), ("topic2", 4)],
+        T12,
+        &[
+            ("consumer1", &[("topic1", 0), ("topic1", 1), ("topic2", 0)]),
+            ("consumer2", &[("topic1", 2), ("topic2", 1)]),
+            ("consumer3", &[("topic1", 3), ("topic2", 2)]),
+            ("consumer4", &[("topic1", 4), ("topic2", 3)]),
+        ],
+    );
 }
 
 #[test]
 fn static_member_range_assignment_persistent_after_member_id_changes() {
-    let parts = counts(&[("topic1", 5), ("topic2", 5)]);
-    let mut subs = three_static(&["topic1", "topic2"]);
-    let expected: BTreeMap<String, Vec<(String, i32)>> = [
-        (
-            "instance1".to_owned(),
-            tps(&[("topic1", 0), ("topic1", 1), ("topic2", 0), ("topic2", 1)]),
-        ),
-        (
-            "instance2".to_owned(),
-            tps(&[("topic1", 2), ("topic1", 3), ("topic2", 2), ("topic2", 3)]),
-        ),
-        ("instance3".to_owned(), tps(&[("topic1", 4), ("topic2", 4)])),
-    ]
-    .into();
-    assert_eq!(by_instance(&subs, &assign(&parts, &subs)), expected);
-
-    // Restarted members get new member ids; static members keep their ranges.
-    let s3 = subs.remove("consumer3").expect("present");
-    subs.insert("consumer4".into(), s3);
-    let s2 = subs.remove("consumer2").expect("present");
-    subs.insert("consumer5".into(), s2);
-    assert_eq!(by_instance(&subs, &assign(&parts, &subs)), expected);
+    check_static_persistent_after_member_id_changes(
+        &Range,
+        &[("topic1", 5), ("topic2", 5)],
+        T12,
+        &[
+            (
+                "instance1",
+                &[("topic1", 0), ("topic1", 1), ("topic2", 0), ("topic2", 1)],
+            ),
+            (
+                "instance2",
+                &[("topic1", 2), ("topic1", 3), ("topic2", 2), ("topic2", 3)],
+            ),
+            ("instance3", &[("topic1", 4), ("topic2", 4)]),
+        ],
+    );
 }
 
 /// `verifyNonRackAwareAssignment`: consumers "consumer0".."consumerN" with these topics, the
@@ -259,7 +65,7 @@ fn verify(parts: &[(&str, i32)], consumer_topics: &[&[&str]], expected: &[&str])
         .enumerate()
         .map(|(i, t)| (format!("consumer{i}"), subscription(t)))
         .collect();
-    let a = assign(&counts(parts), &subs);
+    let a = Range.assign(&counts(parts), &subs).expect("range assigns");
     for (i, e) in expected.iter().enumerate() {
         assert_eq!(
             sorted_string(&a[&format!("consumer{i}")]),

@@ -4,21 +4,18 @@
 
 use std::collections::BTreeMap;
 
+use super::cases::{
+    Case, Member, ONE_CONSUMER_MULTIPLE_TOPICS, ONE_CONSUMER_NO_TOPIC, ONE_CONSUMER_ONE_TOPIC, T,
+    T1, TWO_CONSUMERS_ONE_TOPIC_ONE_PARTITION, TWO_CONSUMERS_ONE_TOPIC_TWO_PARTITIONS,
+};
 use super::sticky::*;
 use super::*;
 use crate::group::assignor::sticky::Flavor;
 
 for_both!(
     member_data,
-    one_consumer_no_topic,
-    one_consumer_nonexistent_topic,
-    one_consumer_one_topic,
+    small_groups,
     only_assigns_partitions_from_subscribed_topics,
-    one_consumer_multiple_topics,
-    two_consumers_one_topic_one_partition,
-    two_consumers_one_topic_two_partitions,
-    multiple_consumers_mixed_topic_subscriptions,
-    two_consumers_two_topics_six_partitions,
     consumer_owning_min_quota_expected_max_quota,
     max_quota_consumer_more_than_num_expected_max_capacity_members,
     all_consumers_are_under_min_quota,
@@ -52,35 +49,97 @@ fn member_data(h: H) {
     }
 }
 
-fn one_consumer_no_topic(h: H) {
-    let parts = counts(&[]);
-    let mut subs = single("consumer", subscription(&[]));
-    let mut a = h.assign(&parts, &subs);
-    assert_eq!(a, [("consumer".to_owned(), vec![])].into());
-    assert_eq!(h.transfers(&parts, &subs), empty_transfers());
-    h.verify(&mut subs, &mut a, &parts);
-    assert!(is_fully_balanced(&a));
+/// A small group and the partitions Java expects to change owner (`None`: not worked out).
+struct Group {
+    case: Case,
+    transfers: Option<&'static [(&'static str, i32, &'static str)]>,
 }
 
-fn one_consumer_nonexistent_topic(h: H) {
-    let parts = counts(&[("topic", 0)]);
-    let mut subs = single("consumer", subscription(&["topic"]));
-    let mut a = h.assign(&parts, &subs);
-    assert_eq!(a, [("consumer".to_owned(), vec![])].into());
-    assert_eq!(h.transfers(&parts, &subs), empty_transfers());
-    h.verify(&mut subs, &mut a, &parts);
-}
+const GROUPS: &[Group] = &[
+    Group {
+        case: ONE_CONSUMER_NO_TOPIC,
+        transfers: Some(&[]),
+    },
+    Group {
+        case: Case {
+            name: "one_consumer_nonexistent_topic",
+            partitions: &[("topic", 0)],
+            members: &[Member::new("consumer", T)],
+            expected: &[("consumer", &[])],
+        },
+        transfers: Some(&[]),
+    },
+    Group {
+        case: ONE_CONSUMER_ONE_TOPIC,
+        transfers: Some(&[]),
+    },
+    Group {
+        case: ONE_CONSUMER_MULTIPLE_TOPICS,
+        transfers: Some(&[]),
+    },
+    // Java checks only validity and balance here.
+    Group {
+        case: Case {
+            expected: &[],
+            ..TWO_CONSUMERS_ONE_TOPIC_ONE_PARTITION
+        },
+        transfers: Some(&[]),
+    },
+    Group {
+        case: TWO_CONSUMERS_ONE_TOPIC_TWO_PARTITIONS,
+        transfers: Some(&[]),
+    },
+    Group {
+        case: Case {
+            name: "multiple_consumers_mixed_topic_subscriptions",
+            partitions: &[("topic1", 3), ("topic2", 2)],
+            members: &[
+                Member::new("consumer1", T1),
+                Member::new("consumer2", &T12),
+                Member::new("consumer3", T1),
+            ],
+            expected: &[
+                ("consumer1", &[("topic1", 0), ("topic1", 2)]),
+                ("consumer2", &[("topic2", 0), ("topic2", 1)]),
+                ("consumer3", &[("topic1", 1)]),
+            ],
+        },
+        transfers: None,
+    },
+    Group {
+        case: Case {
+            name: "two_consumers_two_topics_six_partitions",
+            partitions: &[("topic1", 3), ("topic2", 3)],
+            members: &[
+                Member::new("consumer1", &T12),
+                Member::new("consumer2", &T12),
+            ],
+            expected: &[
+                ("consumer1", &[("topic1", 0), ("topic1", 2), ("topic2", 1)]),
+                ("consumer2", &[("topic1", 1), ("topic2", 0), ("topic2", 2)]),
+            ],
+        },
+        transfers: Some(&[]),
+    },
+];
 
-fn one_consumer_one_topic(h: H) {
-    let parts = counts(&[("topic", 3)]);
-    let mut subs = single("consumer", subscription(&["topic"]));
-    let mut a = h.assign(&parts, &subs);
-    assert_eq!(
-        a["consumer"],
-        tps(&[("topic", 0), ("topic", 1), ("topic", 2)])
-    );
-    assert_eq!(h.transfers(&parts, &subs), empty_transfers());
-    h.verify(&mut subs, &mut a, &parts);
+/// Each group: the first assignment as Java expects it, the ownership transfers, then
+/// `verifyValidityAndBalance` and full balance (which every one of these groups can reach).
+fn small_groups(h: H) {
+    for Group { case, transfers } in GROUPS {
+        let parts = case.partitions();
+        let mut subs = case.subscriptions();
+        let mut a = h.assign(&parts, &subs);
+        case.check(&a);
+        let expected: Transfers = transfers.map(|list| {
+            list.iter()
+                .map(|(t, p, m)| (tp(t, *p), m.to_string()))
+                .collect()
+        });
+        assert_eq!(h.transfers(&parts, &subs), expected, "{}", case.name);
+        h.verify(&mut subs, &mut a, &parts);
+        assert!(is_fully_balanced(&a), "{}: {a:?}", case.name);
+    }
 }
 
 fn only_assigns_partitions_from_subscribed_topics(h: H) {
@@ -89,83 +148,6 @@ fn only_assigns_partitions_from_subscribed_topics(h: H) {
     let mut subs = single("consumer", h.v2(&["topic"], &owned, GENERATION));
     let mut a = h.assign(&parts, &subs);
     assert_eq!(a["consumer"], tps(&[("topic", 0), ("topic", 1)]));
-    assert_eq!(h.transfers(&parts, &subs), empty_transfers());
-    h.verify(&mut subs, &mut a, &parts);
-}
-
-fn one_consumer_multiple_topics(h: H) {
-    let parts = counts(&[("topic1", 1), ("topic2", 2)]);
-    let mut subs = single("consumer", subscription(&["topic1", "topic2"]));
-    let mut a = h.assign(&parts, &subs);
-    assert_eq!(
-        a["consumer"],
-        tps(&[("topic1", 0), ("topic2", 0), ("topic2", 1)])
-    );
-    assert_eq!(h.transfers(&parts, &subs), empty_transfers());
-    h.verify(&mut subs, &mut a, &parts);
-}
-
-fn two_consumers_one_topic_one_partition(h: H) {
-    let parts = counts(&[("topic", 1)]);
-    let mut subs: Subs = [
-        ("consumer1".into(), subscription(&["topic"])),
-        ("consumer2".into(), subscription(&["topic"])),
-    ]
-    .into();
-    let mut a = h.assign(&parts, &subs);
-    assert_eq!(h.transfers(&parts, &subs), empty_transfers());
-    h.verify(&mut subs, &mut a, &parts);
-    assert!(is_fully_balanced(&a));
-}
-
-fn two_consumers_one_topic_two_partitions(h: H) {
-    let parts = counts(&[("topic", 2)]);
-    let mut subs: Subs = [
-        ("consumer1".into(), subscription(&["topic"])),
-        ("consumer2".into(), subscription(&["topic"])),
-    ]
-    .into();
-    let mut a = h.assign(&parts, &subs);
-    assert_eq!(a["consumer1"], tps(&[("topic", 0)]));
-    assert_eq!(a["consumer2"], tps(&[("topic", 1)]));
-    assert_eq!(h.transfers(&parts, &subs), empty_transfers());
-    h.verify(&mut subs, &mut a, &parts);
-}
-
-fn multiple_consumers_mixed_topic_subscriptions(h: H) {
-    let parts = counts(&[("topic1", 3), ("topic2", 2)]);
-    let mut subs: Subs = [
-        ("consumer1".into(), subscription(&["topic1"])),
-        ("consumer2".into(), subscription(&["topic1", "topic2"])),
-        ("consumer3".into(), subscription(&["topic1"])),
-    ]
-    .into();
-    let mut a = h.assign(&parts, &subs);
-    assert_eq!(a["consumer1"], tps(&[("topic1", 0), ("topic1", 2)]));
-    assert_eq!(a["consumer2"], tps(&[("topic2", 0), ("topic2", 1)]));
-    assert_eq!(a["consumer3"], tps(&[("topic1", 1)]));
-    assert_eq!(h.transfers(&parts, &subs), None);
-    h.verify(&mut subs, &mut a, &parts);
-    assert!(is_fully_balanced(&a));
-}
-
-fn two_consumers_two_topics_six_partitions(h: H) {
-    let parts = counts(&[("topic1", 3), ("topic2", 3)]);
-    let both = subscription(&["topic1", "topic2"]);
-    let mut subs: Subs = [
-        ("consumer1".into(), both.clone()),
-        ("consumer2".into(), both),
-    ]
-    .into();
-    let mut a = h.assign(&parts, &subs);
-    assert_eq!(
-        a["consumer1"],
-        tps(&[("topic1", 0), ("topic1", 2), ("topic2", 1)])
-    );
-    assert_eq!(
-        a["consumer2"],
-        tps(&[("topic1", 1), ("topic2", 0), ("topic2", 2)])
-    );
     assert_eq!(h.transfers(&parts, &subs), empty_transfers());
     h.verify(&mut subs, &mut a, &parts);
 }

@@ -110,19 +110,33 @@ fn sticky_assignment_with_multiple_generations_1() {
     assignment_with_multiple_generations_1(false);
 }
 
+/// All three topics of Java's tests below with three topics.
+const ALL3: &[&str] = &["topic", "topic2", "topic3"];
+
+/// The partitions of Java's tests below with three topics (four partitions each), and the topics
+/// of their two members that subscribe to fewer than all when `all_equal` is false: "topic", and
+/// "topic" and "topic2".
+fn three_topics_of_four(
+    all_equal: bool,
+) -> (
+    BTreeMap<String, i32>,
+    &'static [&'static str],
+    &'static [&'static str],
+) {
+    let parts = counts(&[("topic", 4), ("topic2", 4), ("topic3", 4)]);
+    if all_equal {
+        (parts, ALL3, ALL3)
+    } else {
+        (parts, &["topic"], &["topic", "topic2"])
+    }
+}
+
 fn assignment_with_multiple_generations_2(all_equal: bool) {
     let h = EAGER;
-    let all = ["topic", "topic2", "topic3"];
-    let c1_topics: &[&str] = if all_equal { &all } else { &["topic"] };
-    let c3_topics: &[&str] = if all_equal {
-        &all
-    } else {
-        &["topic", "topic2"]
-    };
-    let parts = counts(&[("topic", 4), ("topic2", 4), ("topic3", 4)]);
+    let (parts, c1_topics, c3_topics) = three_topics_of_four(all_equal);
     let mut subs: Subs = [
         ("consumer1".into(), subscription(c1_topics)),
-        ("consumer2".into(), subscription(&all)),
+        ("consumer2".into(), subscription(ALL3)),
         ("consumer3".into(), subscription(c3_topics)),
     ]
     .into();
@@ -136,7 +150,7 @@ fn assignment_with_multiple_generations_2(all_equal: bool) {
     h.verify(&mut subs, &mut a, &parts);
 
     subs.remove("consumer1");
-    subs.insert("consumer2".into(), h.v2(&all, &r1p2, 1));
+    subs.insert("consumer2".into(), h.v2(ALL3, &r1p2, 1));
     subs.remove("consumer3");
     let mut a = h.assign(&parts, &subs);
     let r2p2 = a["consumer2"].clone();
@@ -145,7 +159,7 @@ fn assignment_with_multiple_generations_2(all_equal: bool) {
     h.verify(&mut subs, &mut a, &parts);
 
     subs.insert("consumer1".into(), h.v2(c1_topics, &r1p1, 1));
-    subs.insert("consumer2".into(), h.v2(&all, &r2p2, 2));
+    subs.insert("consumer2".into(), h.v2(ALL3, &r2p2, 2));
     subs.insert("consumer3".into(), h.v2(c3_topics, &r1p3, 1));
     let mut a = h.assign(&parts, &subs);
     assert!(a.values().all(|l| l.len() == 4), "{a:?}");
@@ -161,14 +175,7 @@ fn sticky_assignment_with_multiple_generations_2() {
 
 fn assignment_with_conflicting_previous_generations(all_equal: bool) {
     let h = EAGER;
-    let all = ["topic", "topic2", "topic3"];
-    let c1_topics: &[&str] = if all_equal { &all } else { &["topic"] };
-    let c2_topics: &[&str] = if all_equal {
-        &all
-    } else {
-        &["topic", "topic2"]
-    };
-    let parts = counts(&[("topic", 4), ("topic2", 4), ("topic3", 4)]);
+    let (parts, c1_topics, c2_topics) = three_topics_of_four(all_equal);
     let c1_owned = if all_equal {
         tps(&[
             ("topic", 0),
@@ -200,7 +207,7 @@ fn assignment_with_conflicting_previous_generations(all_equal: bool) {
     let mut subs: Subs = [
         ("consumer1".into(), h.v2(c1_topics, &c1_owned, 1)),
         ("consumer2".into(), h.v2(c2_topics, &c2_owned, 2)),
-        ("consumer3".into(), h.v2(&all, &c3_owned, 2)),
+        ("consumer3".into(), h.v2(ALL3, &c3_owned, 2)),
     ]
     .into();
     let mut a = h.assign(&parts, &subs);
