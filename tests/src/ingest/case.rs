@@ -1,15 +1,15 @@
-//! One format's end-to-end case: produce records with librdkafka (keys, repeated and null
-//! headers, explicit timestamps, several partitions), run the job until the end of the topic,
-//! and compare the Parquet output read back independently with what was produced, every
-//! column, metadata columns included, with the exactly-once check over footer offsets.
-
-use std::collections::BTreeMap;
+//! One format's end-to-end case ([`Case`], the cases themselves in [`super::cases`]): records
+//! produced with librdkafka (keys, repeated and null headers, explicit timestamps, several
+//! partitions, from [`envelope`]), the job reading them with every metadata column
+//! ([`META_COLUMNS`]) into a sink of the test's choice, and every cell each record's row
+//! should hold, for the sink's test to compare with what it reads back.
 
 use arrow_schema::{DataType, TimeUnit};
 use kingest::config::Config;
-use kingest::engine::{run, RunOptions, RunSummary};
+use kingest::engine::RunSummary;
 
-use super::{exactly_once, produce, read_dir, Cell, Produced};
+use super::job::{parse, source};
+use super::{produce, Cell, Produced};
 use crate::peers::nisshi::Nisshi;
 
 /// Partitions of every case's topic.
@@ -115,6 +115,9 @@ pub fn meta_cells(
     ]
 }
 
+/// A row's expected cells, by column name.
+pub type Cells = Vec<(&'static str, Cell)>;
+
 /// One format's case: its `[format]` and `[[columns]]`, the records, and for each record the
 /// value columns it should give.
 pub struct Case {
@@ -123,99 +126,62 @@ pub struct Case {
     /// The job's `[format]` and `[[columns]]` (the metadata columns are added after them).
     pub format_and_columns: String,
     /// Each record and the value columns it should give.
-    pub records: Vec<(Produced, Vec<(&'static str, Cell)>)>,
+    pub records: Vec<(Produced, Cells)>,
     /// The value columns' expected Arrow types, in order.
     pub types: Vec<(&'static str, DataType)>,
 }
 
-/// Produces the case's records, runs the job until the end of the topic, and checks the
-/// Parquet output against them.
-pub async fn check(case: Case) -> RunSummary {
-    let broker = Nisshi::start();
-    broker.create_topic(case.topic, PARTITIONS as u32);
-    let produced: Vec<Produced> = case.records.iter().map(|(p, _)| p.clone()).collect();
-    let at = produce(&broker.addr(), case.topic, &produced).await;
-    let dir = tempfile::tempdir().unwrap();
-    let job = format!(
-        r#"
-[source]
-brokers = "{}"
-topics = ["{}"]
-group = "formats"
-
-{}
-{META_COLUMNS}
-[flush]
-rows = 97
-
-[sink]
-type = "parquet"
-path = "{}"
-"#,
-        broker.addr(),
-        case.topic,
-        case.format_and_columns,
-        dir.path().display()
-    );
-    let config = Config::parse(&job, "formats.toml").unwrap();
-    let summary = run(
-        config,
-        RunOptions {
-            until_eof: true,
-            ..RunOptions::default()
-        },
-        std::future::pending(),
-    )
-    .await
-    .unwrap();
-
-    let files = read_dir(dir.path());
-    assert!(!files.is_empty(), "no Parquet files written");
-    let mut want_types = case.types.clone();
-    want_types.extend(meta_types());
-    for f in &files {
-        let got: Vec<(&str, &DataType)> = f
-            .schema
-            .fields()
-            .iter()
-            .map(|f| (f.name().as_str(), f.data_type()))
-            .collect();
-        let want: Vec<(&str, &DataType)> = want_types.iter().map(|(n, t)| (*n, t)).collect();
-        assert_eq!(got, want, "{}: schema", f.path.display());
+impl Case {
+    /// The value columns' types followed by the metadata columns' ([`meta_types`]).
+    pub fn all_types(&self) -> Vec<(&'static str, DataType)> {
+        let mut types = self.types.clone();
+        types.extend(meta_types());
+        types
     }
-    let mut end = BTreeMap::new();
-    for (p, o) in &at {
-        let e = end.entry(*p).or_insert(0);
-        *e = (*e).max(o + 1);
+
+    /// Creates the topic on `broker` with [`PARTITIONS`] partitions and produces the records;
+    /// returns where each was stored, (partition, offset), in the records' order.
+    pub async fn produce(&self, broker: &Nisshi) -> Vec<(i32, i64)> {
+        broker.create_topic(self.topic, PARTITIONS as u32);
+        let produced: Vec<Produced> = self.records.iter().map(|(p, _)| p.clone()).collect();
+        produce(&broker.addr(), self.topic, &produced).await
     }
-    let rows = exactly_once(&files, case.topic, &end, "partition", "offset");
-    assert_eq!(rows.len(), case.records.len(), "rows written");
-    for (i, ((record, value_cells), (p, o))) in case.records.iter().zip(&at).enumerate() {
-        let mut want: BTreeMap<String, Cell> = value_cells
-            .iter()
-            .cloned()
-            .map(|(n, c)| (n.to_owned(), c))
-            .collect();
-        want.extend(
-            meta_cells(case.topic, record, *p, *o)
-                .into_iter()
-                .map(|(n, c)| (n.to_owned(), c)),
+
+    /// The job reading the topic from `broker` as `group`: the case's format and columns, the
+    /// metadata columns, flushes of 97 rows (so the records span many files or transactions),
+    /// then `sink` (the `[sink]` table).
+    pub fn job(&self, broker: &Nisshi, group: &str, sink: &str) -> Config {
+        let text = format!(
+            "{}\n{}\n{META_COLUMNS}\n[flush]\nrows = 97\n\n{sink}",
+            source(&broker.addr(), self.topic, group),
+            self.format_and_columns,
         );
-        let got = rows
-            .get(&(*p, *o))
-            .unwrap_or_else(|| panic!("record {i} at {p}/{o} missing"));
-        for (name, want_cell) in &want {
-            assert_eq!(
-                got.get(name),
-                Some(want_cell),
-                "record {i} ({p}/{o}) column {name}: {got:?}"
-            );
-        }
-        assert_eq!(got.len(), want.len(), "record {i}: columns {got:?}");
+        parse(&text, &format!("{group}.toml"))
     }
-    assert_eq!(
-        (summary.records, summary.rows, summary.errors),
-        (case.records.len() as u64, case.records.len() as u64, 0)
-    );
-    summary
+
+    /// For each record, in order: where it was stored (from `at`, as [`Case::produce`]
+    /// returned it) and every cell its row should hold, value columns then metadata columns.
+    pub fn expected(&self, at: &[(i32, i64)]) -> Vec<((i32, i64), Cells)> {
+        assert_eq!(at.len(), self.records.len(), "a position for every record");
+        self.records
+            .iter()
+            .zip(at)
+            .map(|((record, value_cells), (p, o))| {
+                let mut cells = value_cells.clone();
+                cells.extend(meta_cells(self.topic, record, *p, *o));
+                ((*p, *o), cells)
+            })
+            .collect()
+    }
+
+    /// Checks a run's summary: every record read and written as a row, no error.
+    pub fn check_summary(&self, summary: &RunSummary) {
+        let n = self.records.len() as u64;
+        assert_eq!(
+            (summary.records, summary.rows, summary.errors),
+            (n, n, 0),
+            "{}: the run's summary",
+            self.topic
+        );
+    }
 }

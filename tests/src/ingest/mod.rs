@@ -1,13 +1,17 @@
 //! What the `kingest run` end-to-end tests share: the real `kingest` binary, records produced
 //! with librdkafka (an independent client), group offsets as librdkafka reads them, the
-//! Parquet output read back with the parquet crate's own Arrow reader ([`read`]), and the
-//! per-format case runner ([`case`]).
+//! Parquet output read back with the parquet crate's own Arrow reader ([`read`]), the
+//! per-format cases every sink is tested with ([`case`], [`cases`]), and the pieces of job
+//! files the tests share ([`job`]).
 
 pub mod case;
+pub mod cases;
+pub mod job;
 pub mod read;
 
 pub use read::{
-    cell, exactly_once, parquet_files, read_dir, read_file, temporary_files, Cell, FileContents,
+    cell, column, dataset_files, exactly_once, parquet_files, read_dir, read_file, rows_by_offset,
+    temporary_files, Cell, FileContents,
 };
 
 use std::collections::BTreeMap;

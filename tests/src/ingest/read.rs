@@ -1,5 +1,6 @@
 //! Parquet output read back with the parquet crate's own Arrow reader (not kingest's sink)
-//! into plain values, and the exactly-once check over files' footer offsets and rows.
+//! into plain values (or, with [`rows_by_offset`], into whatever a test keeps of a row), and
+//! the exactly-once check over files' footer offsets and rows.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use arrow_array::types::{
     Int8Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
     TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
-use arrow_array::{Array, ArrayRef};
+use arrow_array::{Array, ArrayRef, Int32Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, SchemaRef, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -118,6 +119,21 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The committed Parquet files of the dataset under `dir`, sorted: like [`parquet_files`], and
+/// also leaving out everything under a directory whose name starts with `_` (such as the files
+/// `kingest reset-offsets` sets aside in `_kingest_reset/`), as readers of a dataset do.
+pub fn dataset_files(dir: &Path) -> Vec<PathBuf> {
+    parquet_files(dir)
+        .into_iter()
+        .filter(|p| {
+            !p.strip_prefix(dir)
+                .expect("under the dataset")
+                .components()
+                .any(|c| c.as_os_str().to_string_lossy().starts_with('_'))
+        })
+        .collect()
+}
+
 /// Every file under `dir` whose name starts with `.` or ends with `.tmp`: what a clean stop
 /// must not leave behind.
 pub fn temporary_files(dir: &Path) -> Vec<PathBuf> {
@@ -208,6 +224,59 @@ pub fn read_file(path: &Path) -> FileContents {
         rows,
         offsets,
     }
+}
+
+/// The column `name` of `batch` as the Arrow array type `A`; panics when it is missing or of
+/// another type, so a reader that asks for `Int64Array` also checks the column's type.
+pub fn column<'a, A: Array + 'static>(batch: &'a RecordBatch, name: &str) -> &'a A {
+    let index = batch
+        .schema()
+        .index_of(name)
+        .unwrap_or_else(|_| panic!("no column {name} in {:?}", batch.schema()));
+    batch
+        .column(index)
+        .as_any()
+        .downcast_ref::<A>()
+        .unwrap_or_else(|| {
+            panic!(
+                "column {name} is {}, not {}",
+                batch.column(index).data_type(),
+                std::any::type_name::<A>()
+            )
+        })
+}
+
+/// The rows of the Parquet files `paths` (read with the parquet crate's Arrow reader), each
+/// made by `row(batch, i)` and keyed by its `partition` (int32) and `offset` (int64) columns;
+/// panics on a (partition, offset) written twice.
+pub fn rows_by_offset<T>(
+    paths: &[PathBuf],
+    mut row: impl FnMut(&RecordBatch, usize) -> T,
+) -> BTreeMap<(i32, i64), T> {
+    let mut rows = BTreeMap::new();
+    for path in paths {
+        let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for batch in reader {
+            let b = batch.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let (p, o) = (
+                column::<Int32Array>(&b, "partition"),
+                column::<Int64Array>(&b, "offset"),
+            );
+            for i in 0..b.num_rows() {
+                let previous = rows.insert((p.value(i), o.value(i)), row(&b, i));
+                assert!(
+                    previous.is_none(),
+                    "({}, {}) written twice",
+                    p.value(i),
+                    o.value(i)
+                );
+            }
+        }
+    }
+    rows
 }
 
 /// Reads every committed Parquet file under `dir`.

@@ -7,6 +7,7 @@
 //! [`Postgres::psql`] runs queries through the package's own `psql`, an independent reader of
 //! what the sink stored.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -278,6 +279,24 @@ impl Postgres {
             return Vec::new();
         }
         text.split('\x1e').map(str::to_owned).collect()
+    }
+
+    /// What the sink's offsets table (`kingest_offsets`) records for `group` and `topic`:
+    /// partition → the next offset to read.
+    pub fn offsets_table(&self, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+        self.psql(&format!(
+            "SELECT partition, next_offset FROM kingest_offsets \
+             WHERE consumer_group = '{group}' AND topic = '{topic}'"
+        ))
+        .iter()
+        .map(|r| {
+            let (p, o) = r.split_once('\x1f').expect("two fields");
+            (
+                p.parse().expect("a partition"),
+                o.parse().expect("an offset"),
+            )
+        })
+        .collect()
     }
 
     /// The one value a query returns.
