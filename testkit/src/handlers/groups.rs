@@ -492,67 +492,59 @@ pub(crate) fn offset_fetch(ctx: &Ctx, version: i16, r: OffsetFetchRequest) -> Of
             })
             .collect()
     };
+    // The v8+ per-group layout and the older top-level one have the same fields under different
+    // type names: one body for both.
+    macro_rules! fetched_topics {
+        ($group_id:expr, $asked:expr, $topic:ident, $partition:ident) => {{
+            let wanted = $asked.as_ref().map(|ts| {
+                ts.iter()
+                    .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+                    .collect()
+            });
+            lookup($group_id.0.as_str(), wanted)
+                .into_iter()
+                .map(|(t, rows)| {
+                    $topic::default()
+                        .with_name(TopicName(sb(t)))
+                        .with_partitions(
+                            rows.into_iter()
+                                .map(|(p, o, m, c)| {
+                                    $partition::default()
+                                        .with_partition_index(p)
+                                        .with_committed_offset(o)
+                                        .with_committed_leader_epoch(-1)
+                                        .with_metadata(m.map(sb))
+                                        .with_error_code(c.code())
+                                })
+                                .collect(),
+                        )
+                })
+                .collect()
+        }};
+    }
     if version >= 8 {
         let groups = r
             .groups
             .iter()
             .map(|g| {
-                let wanted = g.topics.as_ref().map(|ts| {
-                    ts.iter()
-                        .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
-                        .collect()
-                });
-                let topics = lookup(g.group_id.0.as_str(), wanted)
-                    .into_iter()
-                    .map(|(t, rows)| {
-                        OffsetFetchResponseTopics::default()
-                            .with_name(TopicName(sb(t)))
-                            .with_partitions(
-                                rows.into_iter()
-                                    .map(|(p, o, m, c)| {
-                                        OffsetFetchResponsePartitions::default()
-                                            .with_partition_index(p)
-                                            .with_committed_offset(o)
-                                            .with_committed_leader_epoch(-1)
-                                            .with_metadata(m.map(sb))
-                                            .with_error_code(c.code())
-                                    })
-                                    .collect(),
-                            )
-                    })
-                    .collect();
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id.clone())
-                    .with_topics(topics)
+                    .with_topics(fetched_topics!(
+                        g.group_id,
+                        g.topics,
+                        OffsetFetchResponseTopics,
+                        OffsetFetchResponsePartitions
+                    ))
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    let wanted = r.topics.as_ref().map(|ts| {
-        ts.iter()
-            .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
-            .collect()
-    });
-    let topics = lookup(r.group_id.0.as_str(), wanted)
-        .into_iter()
-        .map(|(t, rows)| {
-            OffsetFetchResponseTopic::default()
-                .with_name(TopicName(sb(t)))
-                .with_partitions(
-                    rows.into_iter()
-                        .map(|(p, o, m, c)| {
-                            OffsetFetchResponsePartition::default()
-                                .with_partition_index(p)
-                                .with_committed_offset(o)
-                                .with_committed_leader_epoch(-1)
-                                .with_metadata(m.map(sb))
-                                .with_error_code(c.code())
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
-    OffsetFetchResponse::default().with_topics(topics)
+    OffsetFetchResponse::default().with_topics(fetched_topics!(
+        r.group_id,
+        r.topics,
+        OffsetFetchResponseTopic,
+        OffsetFetchResponsePartition
+    ))
 }
 
 pub(crate) fn describe_groups(ctx: &Ctx, r: DescribeGroupsRequest) -> DescribeGroupsResponse {
@@ -641,4 +633,118 @@ fn tick(group: &mut Group, now: Instant, delay: Duration) {
         group.prepare_rebalance(now, delay);
     }
     group.try_complete_join(now);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Mutex;
+
+    use kingest_protocol::kafka_protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+    };
+    use kingest_protocol::kafka_protocol::protocol::StrBytes;
+
+    use super::*;
+    use crate::server::sasl::SaslSession;
+    use crate::ClusterConfig;
+
+    /// A cluster whose group "g" has committed t-0 at 5 (metadata "m") and t-1 at 7.
+    fn ctx() -> Ctx {
+        let mut state = ClusterState::new("test".into(), 1 << 20);
+        let mut g = Group::default();
+        g.offsets.insert(("t".into(), 0), (5, Some("m".into())));
+        g.offsets.insert(("t".into(), 1), (7, None));
+        state.groups.insert("g".into(), g);
+        Ctx {
+            broker: 1,
+            peer: SocketAddr::from(([127, 0, 0, 1], 1)),
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                appended: tokio::sync::Notify::new(),
+                sessions: Mutex::new(Default::default()),
+                faults: Default::default(),
+                sasl_logins: Default::default(),
+                sasl: None,
+                tls: None,
+                config: ClusterConfig::default(),
+            }),
+            sasl: SaslSession::new(false),
+            client_id: "test".into(),
+        }
+    }
+
+    /// (topic, partition, offset, metadata, error code).
+    type Row = (String, i32, i64, Option<String>, i16);
+    type Rows = Vec<Row>;
+
+    /// A row of topic "t" without error.
+    fn row(partition: i32, offset: i64, metadata: Option<&str>) -> Row {
+        (
+            "t".into(),
+            partition,
+            offset,
+            metadata.map(str::to_owned),
+            0,
+        )
+    }
+
+    /// The sorted rows of the topics of either layout (the same fields, other type names).
+    macro_rules! rows {
+        ($topics:expr) => {{
+            let mut rows: Rows = $topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions.iter().map(|p| {
+                        let metadata = p.metadata.as_ref().map(|m| m.to_string());
+                        let name = t.name.0.to_string();
+                        (
+                            name,
+                            p.partition_index,
+                            p.committed_offset,
+                            metadata,
+                            p.error_code,
+                        )
+                    })
+                })
+                .collect();
+            rows.sort();
+            rows
+        }};
+    }
+
+    /// Both response layouts (v8+ per group, older top level) carry the same offsets, for the
+    /// partitions asked for and for all committed ones.
+    #[test]
+    fn offset_fetch_answers_alike_in_both_layouts() {
+        let ctx = ctx();
+        let group = GroupId(StrBytes::from_static_str("g"));
+        let name = TopicName(StrBytes::from_static_str("t"));
+        let asked = vec![row(0, 5, Some("m")), row(1, 7, None), row(2, -1, None)];
+        let committed = asked[..2].to_vec();
+
+        for (topics, expected) in [(Some(vec![0, 1, 2]), &asked), (None, &committed)] {
+            let old = OffsetFetchRequest::default()
+                .with_group_id(group.clone())
+                .with_topics(topics.clone().map(|parts| {
+                    vec![OffsetFetchRequestTopic::default()
+                        .with_name(name.clone())
+                        .with_partition_indexes(parts)]
+                }));
+            assert_eq!(&rows!(offset_fetch(&ctx, 7, old).topics), expected);
+
+            let grouped =
+                OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+                    .with_group_id(group.clone())
+                    .with_topics(topics.map(|parts| {
+                        vec![OffsetFetchRequestTopics::default()
+                            .with_name(name.clone())
+                            .with_partition_indexes(parts)]
+                    }))]);
+            let response = offset_fetch(&ctx, 8, grouped);
+            assert_eq!(response.groups.len(), 1);
+            assert_eq!(response.groups[0].group_id, group);
+            assert_eq!(&rows!(response.groups[0].topics), expected);
+        }
+    }
 }
