@@ -19,6 +19,7 @@
 //! `Display`, so configs can be logged; no error message contains them either.
 
 mod oauthbearer;
+mod one_message;
 mod plain;
 pub mod scram;
 

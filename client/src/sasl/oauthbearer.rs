@@ -15,6 +15,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::one_message::OneMessage;
 use super::{BoxError, SaslError, SaslExchange, Secret, Step};
 
 pub(super) const MECHANISM: &str = "OAUTHBEARER";
@@ -99,18 +100,9 @@ impl fmt::Debug for TokenSource {
 
 /// An OAUTHBEARER exchange.
 pub struct OAuthBearerClient {
-    message: Vec<u8>,
+    exchange: OneMessage,
     principal: Option<String>,
     expires_at: Option<SystemTime>,
-    state: State,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Start,
-    Sent,
-    Done,
-    Failed,
 }
 
 impl OAuthBearerClient {
@@ -159,19 +151,10 @@ impl OAuthBearerClient {
         }
         msg.push_str("\x01\x01");
         Ok(OAuthBearerClient {
-            message: msg.into_bytes(),
+            exchange: OneMessage::new(MECHANISM, msg.into_bytes()),
             principal: token.principal,
             expires_at: token.expires_at,
-            state: State::Start,
         })
-    }
-
-    fn fail(&mut self, reason: &'static str) -> SaslError {
-        self.state = State::Failed;
-        SaslError::State {
-            mechanism: MECHANISM,
-            reason,
-        }
     }
 }
 
@@ -191,38 +174,25 @@ impl SaslExchange for OAuthBearerClient {
     }
 
     fn initial(&mut self) -> Vec<u8> {
-        if self.state == State::Start {
-            self.state = State::Sent;
-        }
-        self.message.clone()
+        self.exchange.initial()
     }
 
     fn step(&mut self, server_msg: &[u8]) -> Result<Step, SaslError> {
-        match self.state {
-            State::Start => Err(self.fail("step() called before initial()")),
-            State::Sent if server_msg.is_empty() => {
-                self.state = State::Done;
-                Ok(Step::Done)
-            }
-            State::Sent => {
-                // RFC 7628 §3.2.2: a non-empty server message is a JSON error; the client must
-                // answer with a lone %x01 so that the server can end the exchange (Java's
-                // OAuthBearerSaslClient does the same), and the JSON is what tells the user why.
-                self.state = State::Failed;
-                Ok(Step::RespondAndFail {
-                    response: vec![0x01],
-                    error: SaslError::TokenRejected {
-                        server_response: String::from_utf8_lossy(server_msg).into_owned(),
-                    },
-                })
-            }
-            State::Done => Err(self.fail("server message after the exchange completed")),
-            State::Failed => Err(self.fail("exchange already failed")),
-        }
+        self.exchange.step(server_msg, |server_msg| {
+            // RFC 7628 §3.2.2: a non-empty server message is a JSON error; the client must
+            // answer with a lone %x01 so that the server can end the exchange (Java's
+            // OAuthBearerSaslClient does the same), and the JSON is what tells the user why.
+            Ok(Step::RespondAndFail {
+                response: vec![0x01],
+                error: SaslError::TokenRejected {
+                    server_response: String::from_utf8_lossy(server_msg).into_owned(),
+                },
+            })
+        })
     }
 
     fn is_complete(&self) -> bool {
-        self.state == State::Done
+        self.exchange.is_complete()
     }
 
     fn credential_expires_at(&self) -> Option<SystemTime> {
@@ -236,7 +206,7 @@ impl fmt::Debug for OAuthBearerClient {
         f.debug_struct("OAuthBearerClient")
             .field("principal", &self.principal)
             .field("expires_at", &self.expires_at)
-            .field("state", &self.state)
+            .field("state", &self.exchange.state())
             .finish_non_exhaustive()
     }
 }
@@ -246,6 +216,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::sasl::one_message::checks;
     use crate::sasl::Mechanism;
 
     #[test]
@@ -272,11 +243,14 @@ mod tests {
 
     #[test]
     fn empty_server_message_completes() {
-        let mut c = OAuthBearerClient::new(OAuthToken::new("tok")).unwrap();
-        let _ = c.initial();
-        assert!(matches!(c.step(b"").unwrap(), Step::Done));
-        assert!(c.is_complete());
-        assert!(matches!(c.step(b""), Err(SaslError::State { .. })));
+        checks::empty_server_message_completes(
+            OAuthBearerClient::new(OAuthToken::new("tok")).unwrap(),
+        );
+    }
+
+    #[test]
+    fn step_before_initial_fails() {
+        checks::step_before_initial_fails(OAuthBearerClient::new(OAuthToken::new("tok")).unwrap());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use super::one_message::OneMessage;
 use super::{SaslError, SaslExchange, Secret, Step};
 
 pub(super) const MECHANISM: &str = "PLAIN";
@@ -14,16 +15,7 @@ pub(super) const MECHANISM: &str = "PLAIN";
 /// A PLAIN exchange.
 pub struct PlainClient {
     user: String,
-    message: Vec<u8>,
-    state: State,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Start,
-    Sent,
-    Done,
-    Failed,
+    exchange: OneMessage,
 }
 
 impl PlainClient {
@@ -64,17 +56,8 @@ impl PlainClient {
         message.extend_from_slice(password.expose().as_bytes());
         Ok(PlainClient {
             user: username.to_owned(),
-            message,
-            state: State::Start,
+            exchange: OneMessage::new(MECHANISM, message),
         })
-    }
-
-    fn fail(&mut self, reason: &'static str) -> SaslError {
-        self.state = State::Failed;
-        SaslError::State {
-            mechanism: MECHANISM,
-            reason,
-        }
     }
 }
 
@@ -84,37 +67,25 @@ impl SaslExchange for PlainClient {
     }
 
     fn initial(&mut self) -> Vec<u8> {
-        if self.state == State::Start {
-            self.state = State::Sent;
-        }
-        self.message.clone()
+        self.exchange.initial()
     }
 
     fn step(&mut self, server_msg: &[u8]) -> Result<Step, SaslError> {
-        match self.state {
-            State::Start => Err(self.fail("step() called before initial()")),
-            State::Sent if server_msg.is_empty() => {
-                self.state = State::Done;
-                Ok(Step::Done)
-            }
-            State::Sent => {
-                self.state = State::Failed;
-                Err(SaslError::Protocol {
-                    mechanism: MECHANISM,
-                    user: self.user.clone(),
-                    reason: format!(
-                        "unexpected {}-byte server message; PLAIN expects an empty one",
-                        server_msg.len()
-                    ),
-                })
-            }
-            State::Done => Err(self.fail("server message after the exchange completed")),
-            State::Failed => Err(self.fail("exchange already failed")),
-        }
+        let user = &self.user;
+        self.exchange.step(server_msg, |server_msg| {
+            Err(SaslError::Protocol {
+                mechanism: MECHANISM,
+                user: user.clone(),
+                reason: format!(
+                    "unexpected {}-byte server message; PLAIN expects an empty one",
+                    server_msg.len()
+                ),
+            })
+        })
     }
 
     fn is_complete(&self) -> bool {
-        self.state == State::Done
+        self.exchange.is_complete()
     }
 }
 
@@ -123,7 +94,7 @@ impl fmt::Debug for PlainClient {
         // The message holds the password: never print it.
         f.debug_struct("PlainClient")
             .field("user", &self.user)
-            .field("state", &self.state)
+            .field("state", &self.exchange.state())
             .finish_non_exhaustive()
     }
 }
@@ -131,6 +102,7 @@ impl fmt::Debug for PlainClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sasl::one_message::checks;
 
     fn client(user: &str, pass: &str, authzid: Option<&str>) -> Result<PlainClient, SaslError> {
         PlainClient::new(user, &Secret::new(pass), authzid)
@@ -155,17 +127,12 @@ mod tests {
 
     #[test]
     fn empty_server_message_completes() {
-        let mut c = client("user", "pass", None).unwrap();
-        let _ = c.initial();
-        assert!(matches!(c.step(b"").unwrap(), Step::Done));
-        assert!(c.is_complete());
-        assert!(matches!(c.step(b""), Err(SaslError::State { .. })));
+        checks::empty_server_message_completes(client("user", "pass", None).unwrap());
     }
 
     #[test]
     fn out_of_order_and_unexpected_messages_fail() {
-        let mut c = client("user", "pass", None).unwrap();
-        assert!(matches!(c.step(b""), Err(SaslError::State { .. })));
+        checks::step_before_initial_fails(client("user", "pass", None).unwrap());
         let mut c = client("user", "pass", None).unwrap();
         let _ = c.initial();
         let err = c.step(b"surprise").unwrap_err();
