@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::engine::status::{job_status, schema_for_offsets, sink_offsets, JobStatus};
 use crate::engine::{client_config, EngineError};
 
+use super::startup;
 use super::table::{group_line, opt, Table};
 
 /// Options of `kingest check`.
@@ -70,22 +71,13 @@ pub fn render(status: &JobStatus) -> String {
 
 /// Prints where the job stands.
 pub fn run(args: Args) -> ExitCode {
-    let config = match Config::load(&args.config) {
+    let config = match startup::load_config("check", &args.config) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("kingest check: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match startup::runtime("check") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("kingest check: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(status(&config)) {
         Ok(s) => {

@@ -8,6 +8,7 @@ pub mod produce;
 pub mod reset;
 pub mod run;
 pub mod setup;
+mod startup;
 pub mod table;
 pub mod test;
 pub mod topics;

@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::Config;
 use crate::engine::reset::{execute, plan_for, ResetPlan, ResetTo};
 
+use super::startup;
 use super::table::{group_line, opt, Table};
 
 /// The command's `--help` text (clap shows it for `kingest reset-offsets --help`).
@@ -125,12 +125,9 @@ pub fn render(plan: &ResetPlan) -> String {
 
 /// Plans, and with `--execute` applies.
 pub fn run(args: Args) -> ExitCode {
-    let config = match Config::load(&args.config) {
+    let config = match startup::load_config("reset-offsets", &args.config) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("kingest reset-offsets: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let to: ResetTo = match args.to.parse() {
         Ok(t) => t,
@@ -139,15 +136,9 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match startup::runtime("reset-offsets") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("kingest reset-offsets: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let (client, plan) = match plan_for(&config, &to, &args.topic, args.sink).await {
