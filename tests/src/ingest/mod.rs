@@ -1,12 +1,13 @@
 //! What the `kingest run` end-to-end tests share: the real `kingest` binary, records produced
 //! with librdkafka (an independent client), group offsets as librdkafka reads them, the
 //! Parquet output read back with the parquet crate's own Arrow reader ([`read`]), the
-//! per-format cases every sink is tested with ([`case`], [`cases`]), and the pieces of job
-//! files the tests share ([`job`]).
+//! per-format cases every sink is tested with ([`case`], [`cases`]), the pieces of job files
+//! the tests share ([`job`]), and kill-and-restart runs ([`kill`]).
 
 pub mod case;
 pub mod cases;
 pub mod job;
+pub mod kill;
 pub mod read;
 
 pub use read::{
