@@ -4,15 +4,17 @@
 //! read back with librdkafka, Parquet output read back with the parquet crate.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use apache_avro::types::Value as AvroValue;
 use apache_avro::{to_avro_datum, Decimal, Schema as AvroSchema};
 use arrow_schema::{DataType, TimeUnit};
+use kingest_tests::ingest::job::{parquet_sink, source, write_job, PARTITION_OFFSET_COLUMNS};
 use kingest_tests::ingest::{
-    exactly_once, group_committed, kingest, produce, read_file, Cell, FileContents, Produced,
+    dataset_files, exactly_once, group_committed, kingest, parquet_files, produce, read_file, Cell,
+    FileContents, Produced,
 };
 use kingest_tests::peers::nisshi::Nisshi;
 use kingest_tests::peers::registry::Registry;
@@ -63,26 +65,10 @@ fn ok_json(args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
 
-/// Writes a job file and returns its path.
-fn job_file(dir: &Path, body: &str) -> PathBuf {
-    let path = dir.join("job.toml");
-    std::fs::write(&path, body).expect("write the job file");
-    path
-}
-
-/// The committed Parquet files of the dataset under `dir`: set-aside files (under
+/// The committed Parquet files of the dataset under `dir`, read back: set-aside files (under
 /// `_kingest_reset/`) excluded, as readers of the dataset exclude them.
 fn dataset(dir: &Path) -> Vec<FileContents> {
-    kingest_tests::ingest::parquet_files(dir)
-        .iter()
-        .filter(|p| {
-            !p.strip_prefix(dir)
-                .expect("under the dataset")
-                .components()
-                .any(|c| c.as_os_str().to_string_lossy().starts_with('_'))
-        })
-        .map(|p| read_file(p))
-        .collect()
+    dataset_files(dir).iter().map(|p| read_file(p)).collect()
 }
 
 fn line_matching<'a>(out: &'a str, pattern: &str) -> &'a str {
@@ -112,15 +98,10 @@ async fn test_decodes_a_preview_and_writes_and_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
-    let job = job_file(
+    let job = write_job(
         dir.path(),
         &format!(
-            r#"
-[source]
-brokers = "{}"
-topics = ["events"]
-group = "preview-group"
-
+            r#"{}
 [[columns]]
 name = "id"
 type = "int64"
@@ -137,13 +118,9 @@ type = "timestamp(ms, UTC)"
 name = "offset"
 type = "int64"
 source = "__offset"
-
-[sink]
-type = "parquet"
-path = "{}"
-"#,
-            broker.addr(),
-            data.display()
+{}"#,
+            source(&broker.addr(), "events", "preview-group"),
+            parquet_sink(&data)
         ),
     );
     let job = job.to_str().unwrap();
@@ -336,34 +313,16 @@ async fn check_and_reset_offsets_with_a_parquet_sink() {
     let addr = broker.addr();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let job = job_file(
+    let job = write_job(
         dir.path(),
         &format!(
-            r#"
-[source]
-brokers = "{addr}"
-topics = ["orders"]
-group = "orders-job"
-
+            r#"{}
 [[columns]]
 name = "n"
 type = "int64"
-
-[[columns]]
-name = "partition"
-type = "int32"
-source = "__partition"
-
-[[columns]]
-name = "offset"
-type = "int64"
-source = "__offset"
-
-[sink]
-type = "parquet"
-path = "{}"
-"#,
-            data.display()
+{PARTITION_OFFSET_COLUMNS}{}"#,
+            source(&addr, "orders", "orders-job"),
+            parquet_sink(&data)
         ),
     );
     let job = job.to_str().unwrap();
@@ -444,7 +403,7 @@ path = "{}"
     assert_eq!(partition_status(&doc, 0)["lag"], 15);
     assert_eq!(partition_status(&doc, 1)["sink"], 10);
     assert_eq!(dataset(&data).len(), 2);
-    let aside = kingest_tests::ingest::parquet_files(&data.join("_kingest_reset"));
+    let aside = parquet_files(&data.join("_kingest_reset"));
     assert_eq!(aside.len(), 1, "{aside:?}");
     assert_eq!(
         read_file(&aside[0]).offsets,
@@ -599,26 +558,17 @@ async fn avro_columns_are_taken_from_the_registry() {
     produce(&broker.addr(), "payments", &records).await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let job = job_file(
+    let job = write_job(
         dir.path(),
         &format!(
-            r#"
-[source]
-brokers = "{}"
-topics = ["payments"]
-group = "payments-job"
-
+            r#"{}
 [format]
 type = "avro"
 registry = "{}"
-
-[sink]
-type = "parquet"
-path = "{}"
-"#,
-            broker.addr(),
+{}"#,
+            source(&broker.addr(), "payments", "payments-job"),
             registry.url(),
-            data.display()
+            parquet_sink(&data)
         ),
     );
     let job = job.to_str().unwrap();
@@ -728,15 +678,10 @@ async fn check_and_reset_offsets_with_a_postgres_sink() {
     let addr = broker.addr();
     let pg = kingest_tests::peers::postgres::Postgres::start();
     let dir = tempfile::tempdir().unwrap();
-    let job = job_file(
+    let job = write_job(
         dir.path(),
         &format!(
-            r#"
-[source]
-brokers = "{addr}"
-topics = ["pg_events"]
-group = "pg-job"
-
+            r#"{}
 [[columns]]
 name = "n"
 type = "int64"
@@ -751,6 +696,7 @@ type = "postgres"
 url = "{}"
 table = "pg_rows"
 "#,
+            source(&addr, "pg_events", "pg-job"),
             pg.url()
         ),
     );

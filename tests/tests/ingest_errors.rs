@@ -12,14 +12,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use arrow_array::{Array, Int32Array, Int64Array};
+use arrow_array::Int64Array;
 use kingest::config::Config;
-use kingest::engine::{run, EngineError, RunOptions, RunSummary};
+use kingest::engine::EngineError;
 use kingest_client::consumer::{ConsumerConfig, PartitionConsumer, StartAt};
 use kingest_client::producer::{Producer, ProducerConfig, ProducerRecord};
 use kingest_client::{Client, ClientConfig};
+use kingest_tests::ingest::job::{
+    parquet_sink, parse, run_until_eof, source, PARTITION_OFFSET_COLUMNS,
+};
+use kingest_tests::ingest::{column, parquet_files, rows_by_offset};
 use kingest_tests::peers::nisshi::Nisshi;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 const TOPIC: &str = "mixed";
 
@@ -66,14 +69,8 @@ async fn produce(client: &Client, n: i64) -> Log {
 }
 
 fn job(broker: &str, dir: &Path, errors: &str) -> Config {
-    Config::parse(
-        &format!(
-            r#"
-[source]
-brokers = "{broker}"
-topics = ["{TOPIC}"]
-group = "errors-test"
-
+    let text = format!(
+        r#"{}
 [[columns]]
 name = "n"
 type = "int64"
@@ -82,74 +79,21 @@ nullable = false
 [[columns]]
 name = "s"
 type = "string"
-
-[[columns]]
-name = "partition"
-type = "int32"
-source = "__partition"
-
-[[columns]]
-name = "offset"
-type = "int64"
-source = "__offset"
-
+{PARTITION_OFFSET_COLUMNS}
 [errors]
 {errors}
-
-[sink]
-type = "parquet"
-path = "{}"
-"#,
-            dir.display()
-        ),
-        "errors.toml",
-    )
-    .unwrap()
-}
-
-async fn run_until_eof(config: Config) -> Result<RunSummary, EngineError> {
-    run(
-        config,
-        RunOptions {
-            until_eof: true,
-            ..RunOptions::default()
-        },
-        std::future::pending(),
-    )
-    .await
+{}"#,
+        source(broker, TOPIC, "errors-test"),
+        parquet_sink(dir)
+    );
+    parse(&text, "errors.toml")
 }
 
 /// (partition, offset) → n, from every Parquet file under `dir`.
 fn read_back(dir: &Path) -> BTreeMap<(i32, i64), i64> {
-    let mut rows = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("parquet") {
-            continue;
-        }
-        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in reader {
-            let b = batch.unwrap();
-            let col = |name: &str| b.column(b.schema().index_of(name).unwrap()).clone();
-            let (n, p, o) = (col("n"), col("partition"), col("offset"));
-            let n = n.as_any().downcast_ref::<Int64Array>().unwrap();
-            let p = p.as_any().downcast_ref::<Int32Array>().unwrap();
-            let o = o.as_any().downcast_ref::<Int64Array>().unwrap();
-            for i in 0..b.num_rows() {
-                let previous = rows.insert((p.value(i), o.value(i)), n.value(i));
-                assert!(
-                    previous.is_none(),
-                    "({}, {}) written twice",
-                    p.value(i),
-                    o.value(i)
-                );
-            }
-        }
-    }
-    rows
+    rows_by_offset(&parquet_files(dir), |b, i| {
+        column::<Int64Array>(b, "n").value(i)
+    })
 }
 
 /// The good records as the output should hold them.

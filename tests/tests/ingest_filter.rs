@@ -6,13 +6,15 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use arrow_array::{Array, Int32Array, Int64Array, StringArray};
+use arrow_array::{Array, Float64Array, Int64Array, StringArray};
 use kingest::config::Config;
-use kingest::engine::{run, EngineError, RunOptions, RunSummary};
 use kingest_client::producer::{Producer, ProducerConfig, ProducerRecord};
 use kingest_client::{Client, ClientConfig};
+use kingest_tests::ingest::job::{
+    parquet_sink, parse, run_until_eof, source, PARTITION_OFFSET_COLUMNS,
+};
+use kingest_tests::ingest::{column, parquet_files, rows_by_offset};
 use kingest_tests::peers::nisshi::Nisshi;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 const TOPIC: &str = "orders";
 const FILTER: &str = "kind IN ('a', 'c') AND (amount >= 25.5 OR note IS NULL) AND NOT (id BETWEEN 100 AND 199) AND kind NOT LIKE 'z%'";
@@ -55,16 +57,10 @@ async fn produce(client: &Client, from: i64, n: i64) -> Rows {
 }
 
 fn job(broker: &str, dir: &Path, filter: &str) -> Config {
-    Config::parse(
-        &format!(
-            r#"
+    let text = format!(
+        r#"
 filter = "{filter}"
-
-[source]
-brokers = "{broker}"
-topics = ["{TOPIC}"]
-group = "filter-test"
-
+{}
 [[columns]]
 name = "id"
 type = "int64"
@@ -80,89 +76,23 @@ type = "float64"
 [[columns]]
 name = "note"
 type = "string"
-
-[[columns]]
-name = "partition"
-type = "int32"
-source = "__partition"
-
-[[columns]]
-name = "offset"
-type = "int64"
-source = "__offset"
-
-[sink]
-type = "parquet"
-path = "{}"
-"#,
-            dir.display()
-        ),
-        "filter.toml",
-    )
-    .unwrap()
-}
-
-async fn run_until_eof(config: Config) -> Result<RunSummary, EngineError> {
-    run(
-        config,
-        RunOptions {
-            until_eof: true,
-            ..RunOptions::default()
-        },
-        std::future::pending(),
-    )
-    .await
+{PARTITION_OFFSET_COLUMNS}{}"#,
+        source(broker, TOPIC, "filter-test"),
+        parquet_sink(dir)
+    );
+    parse(&text, "filter.toml")
 }
 
 fn read_back(dir: &Path) -> Rows {
-    let mut rows = Rows::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("parquet") {
-            continue;
-        }
-        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in reader {
-            let b = batch.unwrap();
-            let col = |name: &str| b.column(b.schema().index_of(name).unwrap()).clone();
-            let (id, kind, amount, note, p, o) = (
-                col("id"),
-                col("kind"),
-                col("amount"),
-                col("note"),
-                col("partition"),
-                col("offset"),
-            );
-            let id = id.as_any().downcast_ref::<Int64Array>().unwrap();
-            let kind = kind.as_any().downcast_ref::<StringArray>().unwrap();
-            let amount = amount
-                .as_any()
-                .downcast_ref::<arrow_array::Float64Array>()
-                .unwrap();
-            let note = note.as_any().downcast_ref::<StringArray>().unwrap();
-            let p = p.as_any().downcast_ref::<Int32Array>().unwrap();
-            let o = o.as_any().downcast_ref::<Int64Array>().unwrap();
-            for i in 0..b.num_rows() {
-                let row = (
-                    id.value(i),
-                    kind.value(i).to_owned(),
-                    amount.value(i),
-                    (!note.is_null(i)).then(|| note.value(i).to_owned()),
-                );
-                let previous = rows.insert((p.value(i), o.value(i)), row);
-                assert!(
-                    previous.is_none(),
-                    "({}, {}) written twice",
-                    p.value(i),
-                    o.value(i)
-                );
-            }
-        }
-    }
-    rows
+    rows_by_offset(&parquet_files(dir), |b, i| {
+        let note = column::<StringArray>(b, "note");
+        (
+            column::<Int64Array>(b, "id").value(i),
+            column::<StringArray>(b, "kind").value(i).to_owned(),
+            column::<Float64Array>(b, "amount").value(i),
+            (!note.is_null(i)).then(|| note.value(i).to_owned()),
+        )
+    })
 }
 
 fn matching(rows: &Rows) -> Rows {

@@ -6,26 +6,22 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use arrow_array::{Array, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
+use arrow_array::{Array, Int64Array, StringArray, TimestampMillisecondArray};
 use kingest::config::Config;
-use kingest::engine::{run, RunOptions};
 use kingest_client::producer::{Producer, ProducerConfig, ProducerRecord};
 use kingest_client::{Client, ClientConfig};
+use kingest_tests::ingest::job::{
+    parquet_sink, parse, run_until_eof, source, PARTITION_OFFSET_COLUMNS,
+};
+use kingest_tests::ingest::{column, parquet_files, rows_by_offset};
 use kingest_tests::peers::nisshi::Nisshi;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// (partition, offset) → (ts, uuid, count, key).
 type Rows = BTreeMap<(i32, i64), (i64, String, i64, String)>;
 
 fn job(broker: &str, dir: &Path) -> Config {
-    Config::parse(
-        &format!(
-            r#"
-[source]
-brokers = "{broker}"
-topics = ["events"]
-group = "ingest-test"
-
+    let text = format!(
+        r#"{}
 [[columns]]
 name = "ts"
 type = "timestamp(ms, UTC)"
@@ -42,78 +38,24 @@ type = "int64"
 name = "key"
 type = "string"
 source = "__key"
-
-[[columns]]
-name = "partition"
-type = "int32"
-source = "__partition"
-
-[[columns]]
-name = "offset"
-type = "int64"
-source = "__offset"
-
-[sink]
-type = "parquet"
-path = "{}"
-"#,
-            dir.display()
-        ),
-        "test.toml",
-    )
-    .unwrap()
+{PARTITION_OFFSET_COLUMNS}{}"#,
+        source(broker, "events", "ingest-test"),
+        parquet_sink(dir)
+    );
+    parse(&text, "test.toml")
 }
 
 fn read_back(dir: &Path) -> Rows {
-    let mut rows = Rows::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("parquet") {
-            continue;
-        }
-        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in reader {
-            let b = batch.unwrap();
-            let col = |name: &str| b.column(b.schema().index_of(name).unwrap()).clone();
-            let ts = col("ts");
-            let ts = ts
-                .as_any()
-                .downcast_ref::<TimestampMillisecondArray>()
-                .unwrap();
-            let uuid = col("uuid");
-            let uuid = uuid.as_any().downcast_ref::<StringArray>().unwrap();
-            let count = col("count");
-            let count = count.as_any().downcast_ref::<Int64Array>().unwrap();
-            let key = col("key");
-            let key = key.as_any().downcast_ref::<StringArray>().unwrap();
-            let partition = col("partition");
-            let partition = partition.as_any().downcast_ref::<Int32Array>().unwrap();
-            let offset = col("offset");
-            let offset = offset.as_any().downcast_ref::<Int64Array>().unwrap();
-            for i in 0..b.num_rows() {
-                let previous = rows.insert(
-                    (partition.value(i), offset.value(i)),
-                    (
-                        ts.value(i),
-                        uuid.value(i).to_owned(),
-                        count.value(i),
-                        key.value(i).to_owned(),
-                    ),
-                );
-                assert!(
-                    previous.is_none(),
-                    "({}, {}) written twice",
-                    partition.value(i),
-                    offset.value(i)
-                );
-                assert!(!ts.is_null(i));
-            }
-        }
-    }
-    rows
+    rows_by_offset(&parquet_files(dir), |b, i| {
+        let ts = column::<TimestampMillisecondArray>(b, "ts");
+        assert!(!ts.is_null(i));
+        (
+            ts.value(i),
+            column::<StringArray>(b, "uuid").value(i).to_owned(),
+            column::<Int64Array>(b, "count").value(i),
+            column::<StringArray>(b, "key").value(i).to_owned(),
+        )
+    })
 }
 
 async fn produce(client: &Client, from: i64, n: i64) -> Rows {
@@ -151,16 +93,9 @@ async fn json_to_parquet_then_resume() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut expected = produce(&client, 0, 5000).await;
-    let summary = run(
-        job(&broker.addr(), dir.path()),
-        RunOptions {
-            until_eof: true,
-            ..RunOptions::default()
-        },
-        std::future::pending(),
-    )
-    .await
-    .unwrap();
+    let summary = run_until_eof(job(&broker.addr(), dir.path()))
+        .await
+        .unwrap();
     assert_eq!(
         (summary.records, summary.rows, summary.errors),
         (5000, 5000, 0)
@@ -168,29 +103,15 @@ async fn json_to_parquet_then_resume() {
     assert_eq!(read_back(dir.path()), expected);
 
     // Nothing new: a second run writes nothing.
-    let summary = run(
-        job(&broker.addr(), dir.path()),
-        RunOptions {
-            until_eof: true,
-            ..RunOptions::default()
-        },
-        std::future::pending(),
-    )
-    .await
-    .unwrap();
+    let summary = run_until_eof(job(&broker.addr(), dir.path()))
+        .await
+        .unwrap();
     assert_eq!(summary.rows, 0);
     // New records: only they are added.
     expected.extend(produce(&client, 5000, 1500).await);
-    let summary = run(
-        job(&broker.addr(), dir.path()),
-        RunOptions {
-            until_eof: true,
-            ..RunOptions::default()
-        },
-        std::future::pending(),
-    )
-    .await
-    .unwrap();
+    let summary = run_until_eof(job(&broker.addr(), dir.path()))
+        .await
+        .unwrap();
     assert_eq!(summary.rows, 1500);
     assert_eq!(read_back(dir.path()), expected);
 }

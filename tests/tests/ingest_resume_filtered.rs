@@ -7,11 +7,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use arrow_array::{Array, Int32Array, Int64Array};
+use arrow_array::Int64Array;
 use kingest::config::Config;
-use kingest::engine::{run, EngineError, RunOptions, RunSummary};
 use kingest_client::producer::{Producer, ProducerConfig, ProducerRecord};
 use kingest_client::{Client, ClientConfig};
+use kingest_tests::ingest::job::{
+    parquet_sink, parse, run_until_eof, source, PARTITION_OFFSET_COLUMNS,
+};
+use kingest_tests::ingest::{column, dataset_files, rows_by_offset};
 use kingest_tests::peers::nisshi::Nisshi;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -65,16 +68,10 @@ fn job(broker: &str, out: &Path, dead: &Path, partition_by: Option<&str>) -> Con
     let partition_by = partition_by
         .map(|c| format!("partition_by = \"{c}\""))
         .unwrap_or_default();
-    Config::parse(
-        &format!(
-            r#"
+    let text = format!(
+        r#"
 filter = "kind = 'keep'"
-
-[source]
-brokers = "{broker}"
-topics = ["{TOPIC}"]
-group = "resume-filtered"
-
+{}
 [[columns]]
 name = "n"
 type = "int64"
@@ -83,99 +80,29 @@ nullable = false
 [[columns]]
 name = "kind"
 type = "string"
-
-[[columns]]
-name = "partition"
-type = "int32"
-source = "__partition"
-
-[[columns]]
-name = "offset"
-type = "int64"
-source = "__offset"
-
+{PARTITION_OFFSET_COLUMNS}
 [errors]
 on_error = "dead_letter"
 dead_letter_file = "{}"
-
-[sink]
-type = "parquet"
-path = "{}"
-{partition_by}
+{}{partition_by}
 "#,
-            dead.display(),
-            out.display()
-        ),
-        "resume.toml",
-    )
-    .unwrap()
-}
-
-async fn run_until_eof(config: Config) -> Result<RunSummary, EngineError> {
-    run(
-        config,
-        RunOptions {
-            until_eof: true,
-            ..RunOptions::default()
-        },
-        std::future::pending(),
-    )
-    .await
-}
-
-/// Every `.parquet` file under `dir`, recursively (hidden and `_` entries skipped, as readers
-/// do).
-fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            if name.starts_with('.') || name.starts_with('_') {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else if name.ends_with(".parquet") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+        source(broker, TOPIC, "resume-filtered"),
+        dead.display(),
+        parquet_sink(out)
+    );
+    parse(&text, "resume.toml")
 }
 
 /// The rows of the dataset, (partition, offset) → n, each at most once; and the files
 /// without rows.
 fn read_back(dir: &Path) -> (BTreeMap<(i32, i64), i64>, Vec<PathBuf>) {
-    let mut rows = BTreeMap::new();
-    let mut empty = Vec::new();
-    for path in parquet_files(dir) {
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap()).unwrap();
-        if builder.metadata().file_metadata().num_rows() == 0 {
-            empty.push(path);
-            continue;
-        }
-        for batch in builder.build().unwrap() {
-            let b = batch.unwrap();
-            let col = |name: &str| b.column(b.schema().index_of(name).unwrap()).clone();
-            let (n, p, o) = (col("n"), col("partition"), col("offset"));
-            let n = n.as_any().downcast_ref::<Int64Array>().unwrap();
-            let p = p.as_any().downcast_ref::<Int32Array>().unwrap();
-            let o = o.as_any().downcast_ref::<Int64Array>().unwrap();
-            for i in 0..b.num_rows() {
-                let previous = rows.insert((p.value(i), o.value(i)), n.value(i));
-                assert!(
-                    previous.is_none(),
-                    "({}, {}) written twice",
-                    p.value(i),
-                    o.value(i)
-                );
-            }
-        }
-    }
+    let (empty, with_rows): (Vec<PathBuf>, Vec<PathBuf>) =
+        dataset_files(dir).into_iter().partition(|path| {
+            let file = std::fs::File::open(path).unwrap();
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+            builder.metadata().file_metadata().num_rows() == 0
+        });
+    let rows = rows_by_offset(&with_rows, |b, i| column::<Int64Array>(b, "n").value(i));
     (rows, empty)
 }
 

@@ -119,8 +119,8 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The committed Parquet files of the dataset under `dir`, sorted: like [`parquet_files`], and
-/// also leaving out everything under a directory whose name starts with `_` (such as the files
+/// The Parquet files of the dataset under `dir`, sorted: like [`parquet_files`], leaving out
+/// everything whose name or directory's name starts with `.` or `_` (such as the files
 /// `kingest reset-offsets` sets aside in `_kingest_reset/`), as readers of a dataset do.
 pub fn dataset_files(dir: &Path) -> Vec<PathBuf> {
     parquet_files(dir)
@@ -129,7 +129,7 @@ pub fn dataset_files(dir: &Path) -> Vec<PathBuf> {
             !p.strip_prefix(dir)
                 .expect("under the dataset")
                 .components()
-                .any(|c| c.as_os_str().to_string_lossy().starts_with('_'))
+                .any(|c| c.as_os_str().to_string_lossy().starts_with(['.', '_']))
         })
         .collect()
 }
