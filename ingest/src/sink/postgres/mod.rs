@@ -162,6 +162,18 @@ fn pg_error(server: &str, context: impl Into<String>, message: impl Into<String>
     }
 }
 
+/// The server and the two tables the config names; an error names the config key.
+fn locations(config: &PostgresSinkConfig) -> Result<(Settings, TableName, TableName)> {
+    let at = |key: &str| {
+        let location = key.to_owned();
+        move |reason| SinkError::Location { location, reason }
+    };
+    let settings = Settings::parse(&config.url).map_err(at("sink.url"))?;
+    let table = TableName::parse(&config.table).map_err(at("sink.table"))?;
+    let offsets = TableName::parse(&config.offsets_table).map_err(at("sink.offsets_table"))?;
+    Ok((settings, table, offsets))
+}
+
 /// Connects, retrying what a retry can cure.
 async fn connect(settings: &Settings, retry: RetryPolicy) -> Result<Arc<Client>> {
     let mut backoff = Backoff::new(retry);
@@ -182,20 +194,8 @@ async fn connect(settings: &Settings, retry: RetryPolicy) -> Result<Arc<Client>>
 /// Creates the target and offsets tables when they do not exist, and reports how existing ones
 /// differ from what the job writes (`kingest setup`).
 pub async fn setup(config: &PostgresSinkConfig, schema: &SchemaRef) -> Result<SetupReport> {
-    let settings = Settings::parse(&config.url).map_err(|reason| SinkError::Location {
-        location: "sink.url".to_owned(),
-        reason,
-    })?;
+    let (settings, table, offsets) = locations(config)?;
     let server = settings.display.clone();
-    let table = TableName::parse(&config.table).map_err(|reason| SinkError::Location {
-        location: "sink.table".to_owned(),
-        reason,
-    })?;
-    let offsets =
-        TableName::parse(&config.offsets_table).map_err(|reason| SinkError::Location {
-            location: "sink.offsets_table".to_owned(),
-            reason,
-        })?;
     let client = connect(&settings, config.retry).await?;
     let mut report = SetupReport::default();
     let ddl = schema::create_table_sql(&table, schema, config.key())
@@ -266,20 +266,8 @@ impl PostgresSink {
     /// Connects and checks that the target table takes batches of `schema` and that the
     /// offsets table exists (`kingest setup` creates both).
     pub async fn open(config: PostgresSinkConfig, schema: SchemaRef) -> Result<Self> {
-        let settings = Settings::parse(&config.url).map_err(|reason| SinkError::Location {
-            location: "sink.url".to_owned(),
-            reason,
-        })?;
+        let (settings, table, offsets) = locations(&config)?;
         let server = settings.display.clone();
-        let table = TableName::parse(&config.table).map_err(|reason| SinkError::Location {
-            location: "sink.table".to_owned(),
-            reason,
-        })?;
-        let offsets =
-            TableName::parse(&config.offsets_table).map_err(|reason| SinkError::Location {
-                location: "sink.offsets_table".to_owned(),
-                reason,
-            })?;
         let client = connect(&settings, config.retry).await?;
         let inspection = schema::inspect_table(&client, &table, &schema, config.key())
             .await
@@ -723,5 +711,35 @@ impl Sink for PostgresSink {
             }
         }
         Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `setup` and `open` name the config key whose value cannot be used.
+    #[test]
+    fn locations_name_the_bad_key() {
+        let good = PostgresSinkConfig::new("postgres://u@localhost/db", "s.events", "g");
+        let (settings, table, offsets) = locations(&good).unwrap();
+        assert!(settings.display.contains("localhost"), "{settings:?}");
+        assert_eq!(table.quoted, "\"s\".\"events\"");
+        assert_eq!(offsets.quoted, "\"kingest_offsets\"");
+        let spoilt: [(&str, fn(&mut PostgresSinkConfig)); 3] = [
+            ("sink.url", |c| {
+                c.url = "postgres://h/db?sslmode=bogus".into()
+            }),
+            ("sink.table", |c| c.table = "a.b.c".into()),
+            ("sink.offsets_table", |c| c.offsets_table = "a.".into()),
+        ];
+        for (key, spoil) in spoilt {
+            let mut config = good.clone();
+            spoil(&mut config);
+            match locations(&config) {
+                Err(SinkError::Location { location, .. }) => assert_eq!(location, key),
+                other => panic!("{key}: {other:?}"),
+            }
+        }
     }
 }
