@@ -718,6 +718,9 @@ impl Sink for PostgresSink {
 mod tests {
     use super::*;
 
+    /// Makes one setting unusable.
+    type Spoil = fn(&mut PostgresSinkConfig);
+
     /// `setup` and `open` name the config key whose value cannot be used.
     #[test]
     fn locations_name_the_bad_key() {
@@ -726,7 +729,7 @@ mod tests {
         assert!(settings.display.contains("localhost"), "{settings:?}");
         assert_eq!(table.quoted, "\"s\".\"events\"");
         assert_eq!(offsets.quoted, "\"kingest_offsets\"");
-        let spoilt: [(&str, fn(&mut PostgresSinkConfig)); 3] = [
+        let spoilt: [(&str, Spoil); 3] = [
             ("sink.url", |c| {
                 c.url = "postgres://h/db?sslmode=bogus".into()
             }),
