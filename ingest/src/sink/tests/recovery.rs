@@ -17,6 +17,35 @@ async fn open(dir: &Path) -> ParquetSink {
     ParquetSink::open(config(dir), schema()).await.unwrap()
 }
 
+/// Partitioned by day, so that one commit spans several files.
+async fn open_dated(dir: &Path) -> ParquetSink {
+    let mut c = config(dir);
+    c.partition_by = Some("date".into());
+    ParquetSink::open(c, schema()).await.unwrap()
+}
+
+/// Writes `n` rows of `t-0` from offset `first`, `per_day` rows a day.
+async fn write(sink: &mut ParquetSink, first: i64, n: usize, per_day: i64) {
+    let next = first + n as i64;
+    sink.write(&key("t", 0), &batch(first, n, per_day), range(first, next))
+        .await
+        .unwrap();
+}
+
+/// Where the sink resumes `t-0` (0 when it holds no offset).
+async fn next_offset(sink: &ParquetSink) -> i64 {
+    let offsets = sink.committed_offsets().await.unwrap();
+    offsets.get(&("t".to_owned(), 0)).copied().unwrap_or(0)
+}
+
+/// The sink holds offset `next` for `t-0` and nothing else.
+async fn assert_committed(sink: &ParquetSink, next: i64) {
+    assert_eq!(
+        sink.committed_offsets().await.unwrap(),
+        BTreeMap::from([(("t".to_owned(), 0), next)])
+    );
+}
+
 /// Renames a committed file back to its temporary name, as if the process died before the
 /// rename.
 fn unrename(path: &str) -> String {
@@ -30,14 +59,10 @@ fn unrename(path: &str) -> String {
 async fn sink_parquet_recovery_removes_stray_and_truncated_tmp_files() {
     let dir = TempDir::new().unwrap();
     let mut sink = open(dir.path()).await;
-    sink.write(&key("t", 0), &batch(0, 100, 1000), range(0, 100))
-        .await
-        .unwrap();
+    write(&mut sink, 0, 100, 1000).await;
     sink.flush().await.unwrap();
     // A later commit whose process died mid-write: its temporary file is cut short.
-    sink.write(&key("t", 0), &batch(100, 300, 1000), range(100, 400))
-        .await
-        .unwrap();
+    write(&mut sink, 100, 300, 1000).await;
     let done = sink.flush().await.unwrap();
     let tmp = unrename(&done[0].path);
     let bytes = std::fs::read(&tmp).unwrap();
@@ -69,20 +94,14 @@ async fn sink_parquet_recovery_removes_stray_and_truncated_tmp_files() {
     assert_eq!(files.len(), 2, "{files:?}");
     assert!(files.contains(&".notes.tmp".to_owned()));
     // The truncated commit's offsets are not counted: the engine re-reads from 100.
-    assert_eq!(
-        sink.committed_offsets().await.unwrap(),
-        BTreeMap::from([(("t".to_owned(), 0), 100)])
-    );
+    assert_committed(&sink, 100).await;
 }
 
 #[tokio::test]
 async fn sink_parquet_recovery_rolls_an_interrupted_commit_forward() {
     let dir = TempDir::new().unwrap();
-    let mut c = config(dir.path());
-    c.partition_by = Some("date".into());
-    let mut sink = ParquetSink::open(c.clone(), schema()).await.unwrap();
-    let b = batch(0, 90, 30);
-    sink.write(&key("t", 0), &b, range(0, 90)).await.unwrap();
+    let mut sink = open_dated(dir.path()).await;
+    write(&mut sink, 0, 90, 30).await;
     let done = sink.flush().await.unwrap();
     assert_eq!(done.len(), 4);
     // Died after renaming the first two files of the commit: the other two are complete,
@@ -90,7 +109,7 @@ async fn sink_parquet_recovery_rolls_an_interrupted_commit_forward() {
     let tmps: Vec<String> = done[2..].iter().map(|c| unrename(&c.path)).collect();
     drop(sink);
 
-    let sink = ParquetSink::open(c, schema()).await.unwrap();
+    let sink = open_dated(dir.path()).await;
     let mut rolled = sink.recovery().rolled_forward.clone();
     rolled.sort();
     let mut want: Vec<String> = done[2..].iter().map(|c| c.path.clone()).collect();
@@ -100,26 +119,17 @@ async fn sink_parquet_recovery_rolls_an_interrupted_commit_forward() {
         assert!(!Path::new(t).exists());
     }
     let union = concat(&done.iter().map(|c| read_file(&c.path)).collect::<Vec<_>>());
-    assert_same_rows(&sort_by_offset(&union), &b);
-    assert_eq!(
-        sink.committed_offsets().await.unwrap(),
-        BTreeMap::from([(("t".to_owned(), 0), 90)])
-    );
+    assert_same_rows(&sort_by_offset(&union), &batch(0, 90, 30));
+    assert_committed(&sink, 90).await;
 }
 
 #[tokio::test]
 async fn sink_parquet_recovery_removes_a_torn_commit() {
     let dir = TempDir::new().unwrap();
-    let mut c = config(dir.path());
-    c.partition_by = Some("date".into());
-    let mut sink = ParquetSink::open(c.clone(), schema()).await.unwrap();
-    sink.write(&key("t", 0), &batch(0, 60, 30), range(0, 60))
-        .await
-        .unwrap();
+    let mut sink = open_dated(dir.path()).await;
+    write(&mut sink, 0, 60, 30).await;
     sink.flush().await.unwrap();
-    sink.write(&key("t", 0), &batch(60, 60, 30), range(60, 120))
-        .await
-        .unwrap();
+    write(&mut sink, 60, 60, 30).await;
     let done = sink.flush().await.unwrap();
     assert!(done.len() >= 2);
     // Died in phase 1: one file complete, another never finished (gone), none renamed.
@@ -129,22 +139,17 @@ async fn sink_parquet_recovery_removes_a_torn_commit() {
     }
     drop(sink);
 
-    let sink = ParquetSink::open(c, schema()).await.unwrap();
+    let sink = open_dated(dir.path()).await;
     assert_eq!(sink.recovery().removed, vec![kept.clone()]);
     assert!(!Path::new(&kept).exists());
-    assert_eq!(
-        sink.committed_offsets().await.unwrap(),
-        BTreeMap::from([(("t".to_owned(), 0), 60)])
-    );
+    assert_committed(&sink, 60).await;
 }
 
 #[tokio::test]
 async fn sink_parquet_recovery_leaves_a_live_writers_files_alone() {
     let dir = TempDir::new().unwrap();
     let mut live = open(dir.path()).await;
-    live.write(&key("t", 0), &batch(0, 50, 1000), range(0, 50))
-        .await
-        .unwrap();
+    write(&mut live, 0, 50, 1000).await;
     let before = files_under(dir.path());
     assert_eq!(before.len(), 1);
     // A second process starts while the first is writing.
@@ -155,10 +160,7 @@ async fn sink_parquet_recovery_leaves_a_live_writers_files_alone() {
     assert!(second.committed_offsets().await.unwrap().is_empty());
     let done = live.flush().await.unwrap();
     assert_same_rows(&read_file(&done[0].path), &batch(0, 50, 1000));
-    assert_eq!(
-        second.committed_offsets().await.unwrap(),
-        BTreeMap::from([(("t".to_owned(), 0), 50)])
-    );
+    assert_committed(&second, 50).await;
 }
 
 const CHILD_ENV: &str = "KINGEST_SINK_KILL_TEST_DIR";
@@ -176,23 +178,12 @@ fn sink_parquet_kill_test_child_writer() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let mut c = config(Path::new(&dir));
-        c.partition_by = Some("date".into());
-        let mut sink = ParquetSink::open(c, schema()).await.unwrap();
-        let k = key("t", 0);
-        let mut next = sink
-            .committed_offsets()
-            .await
-            .unwrap()
-            .get(&("t".to_owned(), 0))
-            .copied()
-            .unwrap_or(0);
+        let mut sink = open_dated(Path::new(&dir)).await;
+        let mut next = next_offset(&sink).await;
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while std::time::Instant::now() < deadline {
             for _ in 0..2 {
-                sink.write(&k, &batch(next, 37, 25), range(next, next + 37))
-                    .await
-                    .unwrap();
+                write(&mut sink, next, 37, 25).await;
                 next += 37;
             }
             sink.flush().await.unwrap();
@@ -202,16 +193,8 @@ fn sink_parquet_kill_test_child_writer() {
 
 /// The rows stored for `t-0`, in file order, and the committed offset.
 async fn stored(dir: &Path) -> (Vec<i64>, i64) {
-    let mut c = config(dir);
-    c.partition_by = Some("date".into());
-    let sink = ParquetSink::open(c, schema()).await.unwrap();
-    let next = sink
-        .committed_offsets()
-        .await
-        .unwrap()
-        .get(&("t".to_owned(), 0))
-        .copied()
-        .unwrap_or(0);
+    let sink = open_dated(dir).await;
+    let next = next_offset(&sink).await;
     let mut rows = Vec::new();
     for (path, _, _) in sink.committed_files().await.unwrap() {
         let b = read_file(&path);
