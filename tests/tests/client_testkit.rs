@@ -10,6 +10,7 @@ use kingest_client::admin::Admin;
 use kingest_client::sasl::{Mechanism, OAuthToken};
 use kingest_client::{Client, ClientConfig, ClientError};
 use kingest_testkit::{Cluster, ClusterConfig, FaultAction, FaultRule, SaslConfig};
+use kingest_tests::peers::cluster::{move_leader_away, start_cluster};
 
 fn sasl_cluster(lifetime: Option<Duration>) -> ClusterConfig {
     let mut sasl = SaslConfig::all(&[("alice", "alice-secret")]);
@@ -129,12 +130,7 @@ async fn producer_and_consumer_follow_a_leader_move() {
     use kingest_client::consumer::{ConsumerConfig, PartitionConsumer, StartAt};
     use kingest_client::producer::{Producer, ProducerConfig, ProducerRecord};
 
-    let cluster = Cluster::start(ClusterConfig {
-        brokers: 2,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let cluster = start_cluster(2).await;
     cluster.create_topic("moving", 1).unwrap();
     let client = Client::connect(ClientConfig::new(&cluster.bootstrap()))
         .await
@@ -159,13 +155,7 @@ async fn producer_and_consumer_follow_a_leader_move() {
         }
         // Move leadership (bumping the leader epoch): the old leader now answers
         // NOT_LEADER_OR_FOLLOWER / FENCED_LEADER_EPOCH; both clients must follow.
-        let leader = cluster.leader("moving", 0).unwrap();
-        let other = cluster
-            .broker_ids()
-            .into_iter()
-            .find(|b| *b != leader)
-            .unwrap();
-        cluster.move_leader("moving", 0, other).unwrap();
+        move_leader_away(&cluster, "moving", 0);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while seen.len() < (round + 1) * 100 {
             assert!(

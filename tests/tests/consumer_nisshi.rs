@@ -620,12 +620,7 @@ async fn consume_through<T>(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let disrupted = disrupt.join().expect("disruption thread");
-    for (i, at) in produce_now(addr, topic, Compression::Zstd, after)
-        .into_iter()
-        .enumerate()
-    {
-        produced.insert(at, after[i].value.clone().unwrap());
-    }
+    produce_into(addr, topic, Compression::Zstd, after, produced);
     while seen.len() < produced.len() {
         assert!(
             Instant::now() < deadline,
@@ -661,6 +656,31 @@ fn disrupt_at<T: Send + 'static>(
     })
 }
 
+/// Produces `records` compressed with `codec` and notes each one's value at its (partition,
+/// offset) in `into`.
+fn produce_into(
+    addr: &str,
+    topic: &str,
+    codec: Compression,
+    records: &[Rec],
+    into: &mut BTreeMap<(i32, i64), Vec<u8>>,
+) {
+    let at = produce_now(addr, topic, codec, records);
+    for (r, at) in records.iter().zip(at) {
+        into.insert(at, r.value.clone().unwrap());
+    }
+}
+
+/// A consumer with small fetches (4 KiB a partition), so that consuming takes many of them,
+/// and requests timing out after `request_timeout`.
+async fn small_fetch_consumer(broker: &Nisshi, request_timeout: Duration) -> PartitionConsumer {
+    let config = ConsumerConfig {
+        max_partition_fetch_bytes: 4_096,
+        ..Default::default()
+    };
+    PartitionConsumer::new(client(broker, request_timeout).await, config).unwrap()
+}
+
 fn batch_of(topic_partitions: i32, from: usize, n: usize) -> Vec<Rec> {
     (from..from + n)
         .map(|i| rec(i as i32 % topic_partitions, &format!("m{i}")))
@@ -677,20 +697,9 @@ async fn broker_killed_and_restarted_mid_consume() {
     broker.create_topic("restart", 4);
     let addr = broker.addr();
     let first = batch_of(4, 0, 4_000);
-    let mut produced: BTreeMap<(i32, i64), Vec<u8>> = BTreeMap::new();
-    for (i, at) in produce_now(&addr, "restart", Compression::Lz4, &first)
-        .into_iter()
-        .enumerate()
-    {
-        produced.insert(at, first[i].value.clone().unwrap());
-    }
-    // Small fetches, so that consuming takes many of them.
-    let config = ConsumerConfig {
-        max_partition_fetch_bytes: 4_096,
-        ..Default::default()
-    };
-    let mut c =
-        PartitionConsumer::new(client(&broker, Duration::from_secs(5)).await, config).unwrap();
+    let mut produced = BTreeMap::new();
+    produce_into(&addr, "restart", Compression::Lz4, &first, &mut produced);
+    let mut c = small_fetch_consumer(&broker, Duration::from_secs(5)).await;
     let all: Vec<(&str, i32, StartAt)> =
         (0..4).map(|p| ("restart", p, StartAt::Earliest)).collect();
     c.assign(&all).await.unwrap();
@@ -730,19 +739,9 @@ async fn broker_that_stops_answering() {
     broker.create_topic("frozen", 2);
     let addr = broker.addr();
     let first = batch_of(2, 0, 3_000);
-    let mut produced: BTreeMap<(i32, i64), Vec<u8>> = BTreeMap::new();
-    for (i, at) in produce_now(&addr, "frozen", Compression::Gzip, &first)
-        .into_iter()
-        .enumerate()
-    {
-        produced.insert(at, first[i].value.clone().unwrap());
-    }
-    let config = ConsumerConfig {
-        max_partition_fetch_bytes: 4_096,
-        ..Default::default()
-    };
-    let mut c =
-        PartitionConsumer::new(client(&broker, Duration::from_secs(2)).await, config).unwrap();
+    let mut produced = BTreeMap::new();
+    produce_into(&addr, "frozen", Compression::Gzip, &first, &mut produced);
+    let mut c = small_fetch_consumer(&broker, Duration::from_secs(2)).await;
     c.assign(&[
         ("frozen", 0, StartAt::Earliest),
         ("frozen", 1, StartAt::Earliest),

@@ -11,6 +11,7 @@ use kingest_client::group::consumer::{
 use kingest_client::{Client, ClientConfig};
 use kingest_protocol::record::{BatchBuilder, BatchOptions};
 use kingest_testkit::{Cluster, ClusterConfig};
+use kingest_tests::peers::cluster::start_cluster;
 
 async fn client(cluster: &Cluster) -> Client {
     Client::connect(ClientConfig::new(&cluster.bootstrap()))
@@ -111,12 +112,7 @@ async fn cooperative_sticky_never_revokes_partitions_that_stay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_share_and_commit() {
-    let cluster = Cluster::start(ClusterConfig {
-        brokers: 2,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let cluster = start_cluster(2).await;
     cluster.create_topic("shared", 4).unwrap();
     // 100 records per partition, written straight into the log through a produce request.
     let producer_client = client(&cluster).await;

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use kingest_client::consumer::{ConsumerConfig, IsolationLevel, PartitionConsumer, StartAt};
 use kingest_client::{Client, ClientConfig};
-use kingest_testkit::{Cluster, ClusterConfig};
+use kingest_testkit::Cluster;
+use kingest_tests::peers::cluster::start_cluster;
 use rdkafka::config::ClientConfig as RdConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -140,12 +141,7 @@ async fn ours_read_committed(cluster: &Cluster) -> Rows {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_committed_matches_librdkafka_and_the_committed_transactions() {
-    let cluster = Cluster::start(ClusterConfig {
-        brokers: 2,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let cluster = start_cluster(2).await;
     cluster.create_topic("rc", PARTITIONS).unwrap();
     let bootstrap = cluster.bootstrap();
     let b = bootstrap.clone();

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use kingest_testkit::{Cluster, ClusterConfig, FaultAction, FaultRule, SaslConfig};
+use kingest_tests::peers::cluster::{move_leader_away, start_cluster};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
@@ -85,6 +86,43 @@ fn produce(p: &BaseProducer, topic: &str, n: usize, partitions: i32) {
     p.flush(Duration::from_secs(30)).expect("flush");
 }
 
+/// Assigns `c` partitions `0..partitions` of `topic`, each from its beginning.
+fn assign_from_beginning(c: &BaseConsumer, topic: &str, partitions: i32) {
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+}
+
+/// How many partitions each member is assigned.
+fn assignment_sizes(members: &[&BaseConsumer]) -> Vec<usize> {
+    members
+        .iter()
+        .map(|m| m.assignment().map(|a| a.count()).unwrap_or(0))
+        .collect()
+}
+
+/// Polls every member (serving the group protocol) until `settled` holds for their assignment
+/// sizes, failing after 30 s with `what`; returns the sizes.
+fn settle(members: &[&BaseConsumer], what: &str, settled: impl Fn(&[usize]) -> bool) -> Vec<usize> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for m in members {
+            let _ = m.poll(Duration::from_millis(20));
+        }
+        let sizes = assignment_sizes(members);
+        if settled(&sizes) {
+            return sizes;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group never settled {what}: {sizes:?}"
+        );
+    }
+}
+
 /// Reads everything from the given partitions from the beginning until `n` records arrived.
 fn consume_assigned(
     c: &BaseConsumer,
@@ -92,12 +130,7 @@ fn consume_assigned(
     partitions: i32,
     n: usize,
 ) -> Vec<(i32, i64, String, String)> {
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    c.assign(&tpl).unwrap();
+    assign_from_beginning(c, topic, partitions);
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while out.len() < n && Instant::now() < deadline {
@@ -113,12 +146,7 @@ fn consume_assigned(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotent_producer_and_consumer() {
-    let cluster = Cluster::start(ClusterConfig {
-        brokers: 3,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let cluster = start_cluster(3).await;
     cluster.create_topic("events", 6).unwrap();
     let bootstrap = cluster.bootstrap();
     let got = tokio::task::spawn_blocking(move || {
@@ -171,12 +199,7 @@ fn read_to_end(
             ("enable.partition.eof", "true"),
         ],
     );
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    c.assign(&tpl).unwrap();
+    assign_from_beginning(&c, topic, partitions);
     let mut out = Vec::new();
     let mut eof = HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -203,12 +226,7 @@ fn read_to_end(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_commit_and_abort_with_read_committed() {
-    let cluster = Cluster::start(ClusterConfig {
-        brokers: 2,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let cluster = start_cluster(2).await;
     cluster.create_topic("txn", 3).unwrap();
     let bootstrap = cluster.bootstrap();
     let (committed, all) = tokio::task::spawn_blocking(move || {
@@ -266,12 +284,7 @@ async fn transactions_commit_and_abort_with_read_committed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_group_of_three_rebalances() {
-    let cluster = Cluster::start(ClusterConfig {
-        brokers: 2,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let cluster = start_cluster(2).await;
     cluster.create_topic("grouped", 6).unwrap();
     let bootstrap = cluster.bootstrap();
     let assignments = tokio::task::spawn_blocking(move || {
@@ -290,48 +303,22 @@ async fn consumer_group_of_three_rebalances() {
         let mut history = Vec::new();
         for joined in 1..=3 {
             members[joined - 1].subscribe(&["grouped"]).unwrap();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                for m in &members[..joined] {
-                    let _ = m.poll(Duration::from_millis(20));
-                }
-                let sizes: Vec<usize> = members[..joined]
-                    .iter()
-                    .map(|m| m.assignment().map(|a| a.count()).unwrap_or(0))
-                    .collect();
-                if sizes.iter().sum::<usize>() == 6 && sizes.iter().all(|s| *s == 6 / joined) {
-                    history.push(sizes);
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "group never settled with {joined} members: {sizes:?}"
-                );
-            }
+            let joined_members: Vec<&BaseConsumer> = members[..joined].iter().collect();
+            history.push(settle(
+                &joined_members,
+                &format!("with {joined} members"),
+                |sizes| sizes.iter().sum::<usize>() == 6 && sizes.iter().all(|s| *s == 6 / joined),
+            ));
         }
         // One leaves cleanly (close sends LeaveGroup): the other two take over its partitions.
         let mut members = members;
         let leaving = members.remove(0);
         leaving.unsubscribe();
         drop(leaving);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            for m in &members {
-                let _ = m.poll(Duration::from_millis(20));
-            }
-            let sizes: Vec<usize> = members
-                .iter()
-                .map(|m| m.assignment().map(|a| a.count()).unwrap_or(0))
-                .collect();
-            if sizes == [3, 3] {
-                history.push(sizes);
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "group never settled after a member left: {sizes:?}"
-            );
-        }
+        let staying: Vec<&BaseConsumer> = members.iter().collect();
+        history.push(settle(&staying, "after a member left", |sizes| {
+            sizes == [3, 3]
+        }));
         history
     })
     .await
@@ -443,12 +430,7 @@ async fn tls_listener() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_not_leader_makes_librdkafka_refresh_and_continue() {
-    let cluster = Cluster::start(ClusterConfig {
-        brokers: 2,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let cluster = start_cluster(2).await;
     cluster.create_topic("moving", 1).unwrap();
     // The first three Produce requests fail as if leadership had moved; meanwhile it really
     // moves to the other broker.
@@ -457,13 +439,7 @@ async fn injected_not_leader_makes_librdkafka_refresh_and_continue() {
         FaultAction::Error(kingest_protocol::ErrorCode::NotLeaderOrFollower),
         3,
     ));
-    let old = cluster.leader("moving", 0).unwrap();
-    let new = cluster
-        .broker_ids()
-        .into_iter()
-        .find(|b| *b != old)
-        .unwrap();
-    cluster.move_leader("moving", 0, new).unwrap();
+    move_leader_away(&cluster, "moving", 0);
     let bootstrap = cluster.bootstrap();
     let got = tokio::task::spawn_blocking(move || {
         let p = producer(
@@ -505,41 +481,27 @@ async fn static_member_restart_keeps_its_partitions_without_a_rebalance() {
                 ],
             )
         };
-        let settle = |ms: &[&BaseConsumer], want: usize| {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                for m in ms {
-                    let _ = m.poll(Duration::from_millis(20));
-                }
-                let total: usize = ms
-                    .iter()
-                    .map(|m| m.assignment().map(|a| a.count()).unwrap_or(0))
-                    .sum();
-                if total == want
-                    && ms
+        // Every member has partitions and together they have all `want`: each one's partitions.
+        let settled_partitions = |ms: &[&BaseConsumer], want: usize| {
+            settle(ms, &format!("over {want} partitions"), |sizes| {
+                sizes.iter().sum::<usize>() == want && sizes.iter().all(|s| *s > 0)
+            });
+            ms.iter()
+                .map(|m| {
+                    m.assignment()
+                        .unwrap()
+                        .elements()
                         .iter()
-                        .all(|m| m.assignment().map(|a| a.count()).unwrap_or(0) > 0)
-                {
-                    return ms
-                        .iter()
-                        .map(|m| {
-                            m.assignment()
-                                .unwrap()
-                                .elements()
-                                .iter()
-                                .map(|e| e.partition())
-                                .collect::<Vec<_>>()
-                        })
-                        .collect::<Vec<_>>();
-                }
-                assert!(Instant::now() < deadline, "group did not settle");
-            }
+                        .map(|e| e.partition())
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
         };
         let a = member("instance-a");
         let b = member("instance-b");
         a.subscribe(&["static"]).unwrap();
         b.subscribe(&["static"]).unwrap();
-        let before = settle(&[&a, &b], 4);
+        let before = settled_partitions(&[&a, &b], 4);
         let (_, generation, _) = c2.group_state("g-static").unwrap();
         // The follower restarts within the session timeout, without leaving (static members
         // don't). A restarting *leader* makes librdkafka rejoin to recompute assignments (as
@@ -553,7 +515,7 @@ async fn static_member_restart_keeps_its_partitions_without_a_rebalance() {
         drop(gone);
         let restarted = member(follower);
         restarted.subscribe(&["static"]).unwrap();
-        let after = settle(&[&stay, &restarted], 4);
+        let after = settled_partitions(&[&stay, &restarted], 4);
         assert_eq!(
             after[1], mine,
             "the restarted static member got its partitions back"
@@ -571,14 +533,7 @@ async fn static_member_restart_keeps_its_partitions_without_a_rebalance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_stopped_and_started_while_librdkafka_produces_and_consumes() {
-    let cluster = std::sync::Arc::new(
-        Cluster::start(ClusterConfig {
-            brokers: 3,
-            ..Default::default()
-        })
-        .await
-        .unwrap(),
-    );
+    let cluster = std::sync::Arc::new(start_cluster(3).await);
     cluster.create_topic("resilient", 3).unwrap();
     let bootstrap = cluster.bootstrap();
     let producing = {
