@@ -306,90 +306,87 @@ fn case_and_quoting_of_names() {
     assert_eq!(rows("Name = 'gamma'"), [2]);
 }
 
+/// An expected error: the filter, the character the error points at (where checked), and
+/// phrases of its message.
+type ErrorCase<'a> = (&'a str, Option<usize>, &'a [&'a str]);
+
+/// Checks errors of one kind (`syntax` or `type_error`).
+fn check_errors(kind: fn(&str) -> (usize, String), cases: &[ErrorCase<'_>]) {
+    for (filter, position, phrases) in cases {
+        let (at, msg) = kind(filter);
+        if let Some(position) = position {
+            assert_eq!(at, *position, "{filter:?}: {msg}");
+        }
+        for phrase in *phrases {
+            assert!(msg.contains(phrase), "{filter:?}: {msg}");
+        }
+    }
+}
+
 #[test]
 fn syntax_errors_point_at_the_character() {
-    let (pos, msg) = syntax("count > ");
-    assert_eq!(pos, 9);
-    assert!(
-        msg.contains("expected a column name, a value or '('"),
-        "{msg}"
-    );
-    let (pos, msg) = syntax("count > 1 and");
-    assert_eq!(pos, 14);
-    assert!(msg.contains("the end of the filter"), "{msg}");
-    let (pos, msg) = syntax("name = 'abc");
-    assert_eq!(pos, 8);
-    assert!(msg.contains("not closed"), "{msg}");
-    let (pos, msg) = syntax("(count > 1");
-    assert_eq!(pos, 11);
-    assert!(msg.contains("expected ')'"), "{msg}");
-    let (pos, msg) = syntax("count > 1)");
-    assert_eq!(pos, 10);
-    assert!(msg.contains("no '('"), "{msg}");
-    let (pos, msg) = syntax("count > 1 && active");
-    assert_eq!(pos, 11);
-    assert!(msg.contains("AND / OR"), "{msg}");
-    let (_, msg) = syntax("1 < count < 5");
-    assert!(msg.contains("BETWEEN"), "{msg}");
-    let (_, msg) = syntax("count IS 5");
-    assert!(msg.contains("expected NULL after IS"), "{msg}");
-    let (_, msg) = syntax("name LIKE other");
-    assert!(msg.contains("'pattern'"), "{msg}");
-    let (_, msg) = syntax("count IN (1, count)");
-    assert!(msg.contains("literal values only"), "{msg}");
-    let (_, msg) = syntax("99999999999999999999 > count");
-    assert!(msg.contains("64-bit"), "{msg}");
-    let (_, msg) = syntax("");
-    assert!(msg.contains("empty"), "{msg}");
-    let (_, msg) = syntax("count - 1 > 0");
-    assert!(msg.contains("expected AND, OR"), "{msg}");
     let deep = "(".repeat(100) + "true" + &")".repeat(100);
-    let (_, msg) = syntax(&deep);
-    assert!(msg.contains("nests deeper"), "{msg}");
-    // Positions count characters, not bytes.
-    let (pos, _) = syntax("name = 'é' and");
-    assert_eq!(pos, 15);
+    check_errors(
+        syntax,
+        &[
+            (
+                "count > ",
+                Some(9),
+                &["expected a column name, a value or '('"],
+            ),
+            ("count > 1 and", Some(14), &["the end of the filter"]),
+            ("name = 'abc", Some(8), &["not closed"]),
+            ("(count > 1", Some(11), &["expected ')'"]),
+            ("count > 1)", Some(10), &["no '('"]),
+            ("count > 1 && active", Some(11), &["AND / OR"]),
+            ("1 < count < 5", None, &["BETWEEN"]),
+            ("count IS 5", None, &["expected NULL after IS"]),
+            ("name LIKE other", None, &["'pattern'"]),
+            ("count IN (1, count)", None, &["literal values only"]),
+            ("99999999999999999999 > count", None, &["64-bit"]),
+            ("", None, &["empty"]),
+            ("count - 1 > 0", None, &["expected AND, OR"]),
+            (&deep, None, &["nests deeper"]),
+            // Positions count characters, not bytes.
+            ("name = 'é' and", Some(15), &[]),
+        ],
+    );
 }
 
 #[test]
 fn type_errors_name_columns_and_types() {
-    let (pos, msg) = type_error("cnt > 4");
-    assert_eq!(pos, 1);
-    assert!(msg.contains("unknown column \"cnt\""), "{msg}");
-    assert!(msg.contains("count, name, price"), "{msg}");
-    let (pos, msg) = type_error("count > 1 AND name = 5");
-    assert_eq!(pos, 22);
-    assert!(
-        msg.contains("cannot compare column \"name\" (string) with the integer 5"),
-        "{msg}"
-    );
-    let (_, msg) = type_error("count = '5'");
-    assert!(msg.contains("without quotes"), "{msg}");
-    let (_, msg) = type_error("count = name");
-    assert!(
-        msg.contains("cannot compare column \"count\" (int64) with column \"name\" (string)"),
-        "{msg}"
-    );
-    let (pos, msg) = type_error("count");
-    assert_eq!(pos, 1);
-    assert!(msg.contains("must be a condition"), "{msg}");
-    assert!(msg.contains("int64"), "{msg}");
-    let (_, msg) = type_error("count > 1 AND price");
-    assert!(msg.contains("each side of AND"), "{msg}");
-    let (_, msg) = type_error("count = NULL");
-    assert!(msg.contains("IS NULL"), "{msg}");
-    let (_, msg) = type_error("count IN (1, NULL)");
-    assert!(msg.contains("IS NULL"), "{msg}");
-    let (_, msg) = type_error("count LIKE 'a%'");
-    assert!(msg.contains("LIKE applies to strings"), "{msg}");
-    let (_, msg) = type_error("ts > 'yesterday'");
-    assert!(msg.contains("not a valid timestamp"), "{msg}");
-    let (_, msg) = type_error("ts > 1704067200000");
-    assert!(msg.contains("as a string"), "{msg}");
-    let (_, msg) = type_error("active = 'yes'");
-    assert!(
-        msg.contains("cannot compare column \"active\" (bool)"),
-        "{msg}"
+    check_errors(
+        type_error,
+        &[
+            (
+                "cnt > 4",
+                Some(1),
+                &["unknown column \"cnt\"", "count, name, price"],
+            ),
+            (
+                "count > 1 AND name = 5",
+                Some(22),
+                &["cannot compare column \"name\" (string) with the integer 5"],
+            ),
+            ("count = '5'", None, &["without quotes"]),
+            (
+                "count = name",
+                None,
+                &["cannot compare column \"count\" (int64) with column \"name\" (string)"],
+            ),
+            ("count", Some(1), &["must be a condition", "int64"]),
+            ("count > 1 AND price", None, &["each side of AND"]),
+            ("count = NULL", None, &["IS NULL"]),
+            ("count IN (1, NULL)", None, &["IS NULL"]),
+            ("count LIKE 'a%'", None, &["LIKE applies to strings"]),
+            ("ts > 'yesterday'", None, &["not a valid timestamp"]),
+            ("ts > 1704067200000", None, &["as a string"]),
+            (
+                "active = 'yes'",
+                None,
+                &["cannot compare column \"active\" (bool)"],
+            ),
+        ],
     );
     // The message quotes the filter with a caret under the position.
     let e = error("count > 1 AND nme = 'x'").to_string();
