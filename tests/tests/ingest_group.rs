@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use kingest_tests::ingest::job::{parquet_sink, source, PARTITION_OFFSET_COLUMNS};
 use kingest_tests::ingest::{
     end_offsets, exactly_once, group_committed, produce, read_dir, sink_offsets, temporary_files,
     wait_for, Cell, Job, Produced,
@@ -24,36 +25,18 @@ const PARTITIONS: i32 = 6;
 
 fn job(broker: &str, client_id: &str, out: &Path) -> String {
     format!(
-        r#"
-[source]
-brokers = "{broker}"
-topics = ["{TOPIC}"]
-group = "{GROUP}"
-client_id = "{client_id}"
+        r#"{}client_id = "{client_id}"
 
 [[columns]]
 name = "n"
 type = "int64"
-
-[[columns]]
-name = "partition"
-type = "int32"
-source = "__partition"
-
-[[columns]]
-name = "offset"
-type = "int64"
-source = "__offset"
-
+{PARTITION_OFFSET_COLUMNS}
 [flush]
 rows = 300
 age = "300ms"
-
-[sink]
-type = "parquet"
-path = "{}"
-"#,
-        out.display()
+{}"#,
+        source(broker, TOPIC, GROUP),
+        parquet_sink(out)
     )
 }
 

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kingest_tests::ingest::job::{parquet_sink, source, PARTITION_OFFSET_COLUMNS};
-use kingest_tests::ingest::kill::{click, click_page, static_member, Kills};
+use kingest_tests::ingest::kill::{click, click_page, static_member, Kills, CLICK_COLUMNS};
 use kingest_tests::ingest::{
     end_offsets, exactly_once, group_committed, parquet_files, produce, read_dir, temporary_files,
     wait_for, Cell, Job, Produced,
@@ -32,15 +32,7 @@ const KILLS: usize = 20;
 
 fn job(broker: &str, out: &Path) -> String {
     format!(
-        r#"{}{}
-[[columns]]
-name = "id"
-type = "int64"
-
-[[columns]]
-name = "page"
-type = "string"
-
+        r#"{}{}{CLICK_COLUMNS}
 [[columns]]
 name = "key"
 type = "string"

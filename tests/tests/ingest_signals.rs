@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use apache_avro::types::Value as AvroValue;
 use apache_avro::{to_avro_datum, Schema as AvroSchema};
+use kingest_tests::ingest::job::{parquet_sink, source, PARTITION_OFFSET_COLUMNS};
 use kingest_tests::ingest::{
     end_offsets, exactly_once, group_committed, parquet_files, produce, read_dir, sink_offsets,
     temporary_files, wait_for, Cell, Job, Produced,
@@ -32,12 +33,7 @@ const EVENT: &str = r#"{"type": "record", "name": "Event", "fields": [
 
 fn job(broker: &str, topic: &str, format: &str, flush: &str, out: &Path) -> String {
     format!(
-        r#"
-[source]
-brokers = "{broker}"
-topics = ["{topic}"]
-group = "signals"
-
+        r#"{}
 {format}
 
 [[columns]]
@@ -47,25 +43,12 @@ type = "int64"
 [[columns]]
 name = "what"
 type = "string"
-
-[[columns]]
-name = "partition"
-type = "int32"
-source = "__partition"
-
-[[columns]]
-name = "offset"
-type = "int64"
-source = "__offset"
-
+{PARTITION_OFFSET_COLUMNS}
 [flush]
 {flush}
-
-[sink]
-type = "parquet"
-path = "{}"
-"#,
-        out.display()
+{}"#,
+        source(broker, topic, "signals"),
+        parquet_sink(out)
     )
 }
 

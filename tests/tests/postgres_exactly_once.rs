@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use kingest_tests::ingest::job::{source, write_job, PARTITION_OFFSET_COLUMNS};
-use kingest_tests::ingest::kill::{click, click_page, static_member, Kills};
+use kingest_tests::ingest::kill::{click, click_page, static_member, Kills, CLICK_COLUMNS};
 use kingest_tests::ingest::{
     end_offsets, group_committed, kingest, kingest_binary, log_tail, produce, Job, Produced,
 };
@@ -33,15 +33,7 @@ const PARTITIONS: i32 = 3;
 
 fn job(broker: &str, pg: &Postgres, group: &str) -> String {
     format!(
-        r#"{}{}
-[[columns]]
-name = "id"
-type = "int64"
-
-[[columns]]
-name = "page"
-type = "string"
-{PARTITION_OFFSET_COLUMNS}
+        r#"{}{}{CLICK_COLUMNS}{PARTITION_OFFSET_COLUMNS}
 [flush]
 rows = 300
 age = "100ms"

@@ -1,22 +1,24 @@
 //! One format's end-to-end case ([`Case`], the cases themselves in [`super::cases`]): records
 //! produced with librdkafka (keys, repeated and null headers, explicit timestamps, several
 //! partitions, from [`envelope`]), the job reading them with every metadata column
-//! ([`META_COLUMNS`]) into a sink of the test's choice, and every cell each record's row
+//! ([`meta_columns`]) into a sink of the test's choice, and every cell each record's row
 //! should hold, for the sink's test to compare with what it reads back.
 
 use arrow_schema::{DataType, TimeUnit};
 use kingest::config::Config;
 use kingest::engine::RunSummary;
 
-use super::job::{parse, source};
+use super::job::{parse, source, PARTITION_OFFSET_COLUMNS};
 use super::{produce, Cell, Produced};
 use crate::peers::nisshi::Nisshi;
 
 /// Partitions of every case's topic.
 pub const PARTITIONS: i32 = 3;
 
-/// The metadata columns every case adds after its own.
-pub const META_COLUMNS: &str = r#"
+/// The metadata columns every case adds after its own (the types are [`meta_types`]).
+pub fn meta_columns() -> String {
+    format!(
+        r#"
 [[columns]]
 name = "key"
 type = "string"
@@ -31,29 +33,21 @@ source = "__header$trace"
 name = "topic"
 type = "string"
 source = "__topic"
-
-[[columns]]
-name = "partition"
-type = "int32"
-source = "__partition"
-
-[[columns]]
-name = "offset"
-type = "int64"
-source = "__offset"
-
+{PARTITION_OFFSET_COLUMNS}
 [[columns]]
 name = "kafka_ts"
 type = "timestamp(ms, UTC)"
 source = "__timestamp"
-"#;
+"#
+    )
+}
 
 /// A UTC timestamp type.
 pub fn utc(unit: TimeUnit) -> DataType {
     DataType::Timestamp(unit, Some("UTC".into()))
 }
 
-/// The types of [`META_COLUMNS`].
+/// The types of [`meta_columns`].
 pub fn meta_types() -> Vec<(&'static str, DataType)> {
     vec![
         ("key", DataType::Utf8),
@@ -152,9 +146,10 @@ impl Case {
     /// then `sink` (the `[sink]` table).
     pub fn job(&self, broker: &Nisshi, group: &str, sink: &str) -> Config {
         let text = format!(
-            "{}\n{}\n{META_COLUMNS}\n[flush]\nrows = 97\n\n{sink}",
+            "{}\n{}\n{}\n[flush]\nrows = 97\n\n{sink}",
             source(&broker.addr(), self.topic, group),
             self.format_and_columns,
+            meta_columns(),
         );
         parse(&text, &format!("{group}.toml"))
     }

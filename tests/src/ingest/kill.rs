@@ -64,6 +64,17 @@ pub fn click(n: usize, partitions: i32) -> Produced {
     }
 }
 
+/// The `[[columns]]` of [`click`] records' values that the kill tests keep: `id` and `page`.
+pub const CLICK_COLUMNS: &str = r#"
+[[columns]]
+name = "id"
+type = "int64"
+
+[[columns]]
+name = "page"
+type = "string"
+"#;
+
 /// The `page` of record `n` (non-ASCII, so its length in characters and bytes differ).
 pub fn click_page(n: i64) -> String {
     format!("/p/{}/ü", n % 13)
