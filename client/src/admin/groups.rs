@@ -12,7 +12,7 @@ use kingest_protocol::kafka_protocol::messages::{
 use kingest_protocol::kafka_protocol::protocol::{Decodable, StrBytes};
 use kingest_protocol::{BrokerError, ErrorCode};
 
-use super::{Admin, OffsetSpec};
+use super::{error_of, partition_key, Admin, OffsetSpec};
 use crate::error::{ClientError, Result};
 use crate::net::Connection;
 
@@ -174,20 +174,14 @@ impl Admin {
         let mut out = HashMap::new();
         for t in &response.topics {
             for p in &t.partitions {
-                let code = ErrorCode::from_code(p.error_code);
-                if !code.is_ok() {
-                    return Err(ClientError::Partition {
-                        broker: conn.broker().clone(),
-                        api: "OffsetFetch",
-                        topic: t.name.0.to_string(),
-                        partition: p.partition_index,
-                        source: BrokerError::new(code, None),
-                    });
-                }
-                out.insert(
-                    (t.name.0.to_string(), p.partition_index),
-                    p.committed_offset,
-                );
+                let key = partition_key(
+                    &conn,
+                    "OffsetFetch",
+                    &t.name,
+                    p.partition_index,
+                    p.error_code,
+                )?;
+                out.insert(key, p.committed_offset);
             }
         }
         Ok(out)
@@ -288,14 +282,12 @@ fn check(
     code: i16,
     message: Option<&StrBytes>,
 ) -> Result<()> {
-    let code = ErrorCode::from_code(code);
-    if code.is_ok() {
-        return Ok(());
-    }
-    Err(ClientError::Broker {
-        broker: conn.broker().clone(),
-        api,
-        source: BrokerError::new(code, message.map(|m| m.to_string())),
+    error_of(code, message).map_or(Ok(()), |source| {
+        Err(ClientError::Broker {
+            broker: conn.broker().clone(),
+            api,
+            source,
+        })
     })
 }
 

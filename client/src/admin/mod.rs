@@ -249,18 +249,15 @@ impl Admin {
             let response = conn.send(&request).await?;
             for t in &response.topics {
                 for p in &t.partitions {
-                    let code = ErrorCode::from_code(p.error_code);
-                    if !code.is_ok() {
-                        return Err(ClientError::Partition {
-                            broker: conn.broker().clone(),
-                            api: "ListOffsets",
-                            topic: t.name.0.to_string(),
-                            partition: p.partition_index,
-                            source: BrokerError::new(code, None),
-                        });
-                    }
+                    let key = partition_key(
+                        &conn,
+                        "ListOffsets",
+                        &t.name,
+                        p.partition_index,
+                        p.error_code,
+                    )?;
                     out.insert(
-                        (t.name.0.to_string(), p.partition_index),
+                        key,
                         ListedOffset {
                             offset: p.offset,
                             timestamp: p.timestamp,
@@ -318,14 +315,40 @@ fn topic_outcome(
     code: i16,
     message: Option<&StrBytes>,
 ) -> Result<()> {
-    let code = ErrorCode::from_code(code);
-    if code.is_ok() {
-        return Ok(());
-    }
-    Err(ClientError::Topic {
-        broker: conn.broker().clone(),
-        api,
-        topic: topic.to_owned(),
-        source: BrokerError::new(code, message.map(|m| m.to_string())),
+    error_of(code, message).map_or(Ok(()), |source| {
+        Err(ClientError::Topic {
+            broker: conn.broker().clone(),
+            api,
+            topic: topic.to_owned(),
+            source,
+        })
     })
+}
+
+/// The `(topic, partition)` of one partition of a response, or the partition's error, which
+/// names the broker, the request, the topic and the partition.
+fn partition_key(
+    conn: &crate::net::Connection,
+    api: &'static str,
+    topic: &TopicName,
+    partition: i32,
+    code: i16,
+) -> Result<(String, i32)> {
+    let topic = topic.0.to_string();
+    match error_of(code, None) {
+        None => Ok((topic, partition)),
+        Some(source) => Err(ClientError::Partition {
+            broker: conn.broker().clone(),
+            api,
+            topic,
+            partition,
+            source,
+        }),
+    }
+}
+
+/// The error a response's error `code` and message stand for, if the code is one.
+fn error_of(code: i16, message: Option<&StrBytes>) -> Option<BrokerError> {
+    let code = ErrorCode::from_code(code);
+    (!code.is_ok()).then(|| BrokerError::new(code, message.map(|m| m.to_string())))
 }
