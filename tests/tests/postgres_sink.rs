@@ -14,8 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use kingest::config::Config;
-use kingest::engine::{columns, postgres_config, run, RunOptions};
+use kingest::engine::{columns, postgres_config};
 use kingest::schema::arrow_schema;
+use kingest_tests::ingest::job::run_until_eof;
 use kingest_tests::ingest::{kingest, produce, Produced};
 use kingest_tests::peers::certs::TestPki;
 use kingest_tests::peers::nisshi::Nisshi;
@@ -50,16 +51,7 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 }
 
 async fn run_job(text: &str) -> Result<kingest::engine::RunSummary, kingest::engine::EngineError> {
-    let config = Config::parse(text, "job.toml").unwrap();
-    run(
-        config,
-        RunOptions {
-            until_eof: true,
-            ..RunOptions::default()
-        },
-        std::future::pending(),
-    )
-    .await
+    run_until_eof(Config::parse(text, "job.toml").unwrap()).await
 }
 
 async fn setup(text: &str) {
