@@ -92,6 +92,33 @@ fn broker_error(conn: &Connection, api: &'static str, code: ErrorCode) -> Client
     }
 }
 
+/// The topics of an OffsetCommit request committing `offsets` (the next offset to read, per
+/// partition) with `metadata` and no leader epoch; for committing from outside the group too
+/// (`kingest reset-offsets`).
+pub fn offset_commit_topics(
+    offsets: &HashMap<(String, i32), i64>,
+    metadata: Option<&str>,
+) -> Vec<OffsetCommitRequestTopic> {
+    let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+    for ((t, p), o) in offsets {
+        topics.entry(t.as_str()).or_default().push(
+            OffsetCommitRequestPartition::default()
+                .with_partition_index(*p)
+                .with_committed_offset(*o)
+                .with_committed_leader_epoch(-1)
+                .with_committed_metadata(metadata.map(|m| StrBytes::from_string(m.to_owned()))),
+        );
+    }
+    topics
+        .into_iter()
+        .map(|(t, ps)| {
+            OffsetCommitRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_string(t.to_owned())))
+                .with_partitions(ps)
+        })
+        .collect()
+}
+
 impl Member {
     /// A member of `group` (not joined yet).
     pub fn new(
@@ -372,16 +399,6 @@ impl Member {
             return Ok(());
         }
         let conn = self.coordinator().await?;
-        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-        for ((t, p), o) in offsets {
-            topics.entry(t.as_str()).or_default().push(
-                OffsetCommitRequestPartition::default()
-                    .with_partition_index(*p)
-                    .with_committed_offset(*o)
-                    .with_committed_leader_epoch(-1)
-                    .with_committed_metadata(metadata.map(|m| StrBytes::from_string(m.to_owned()))),
-            );
-        }
         // Versions 9+ are for the new (KIP-848) protocol's member epochs.
         let version = conn
             .versions()
@@ -393,16 +410,7 @@ impl Member {
             .with_member_id(StrBytes::from_string(self.identity.member_id.clone()))
             .with_group_instance_id(self.identity.instance_id.clone().map(StrBytes::from_string))
             .with_retention_time_ms(-1)
-            .with_topics(
-                topics
-                    .into_iter()
-                    .map(|(t, ps)| {
-                        OffsetCommitRequestTopic::default()
-                            .with_name(TopicName(StrBytes::from_string(t.to_owned())))
-                            .with_partitions(ps)
-                    })
-                    .collect(),
-            );
+            .with_topics(offset_commit_topics(offsets, metadata));
         let response = conn.send_version(version, &request).await?;
         for t in &response.topics {
             for p in &t.partitions {

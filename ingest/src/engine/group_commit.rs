@@ -4,15 +4,13 @@
 //! `UNKNOWN_MEMBER_ID` or `ILLEGAL_GENERATION` otherwise, so a job that started in between is
 //! not overridden behind its back).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use kingest_client::admin::Admin;
+use kingest_client::group::member::offset_commit_topics;
 use kingest_client::{Client, ClientError};
-use kingest_protocol::kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
-use kingest_protocol::kafka_protocol::messages::{GroupId, OffsetCommitRequest, TopicName};
+use kingest_protocol::kafka_protocol::messages::{GroupId, OffsetCommitRequest};
 use kingest_protocol::kafka_protocol::protocol::StrBytes;
 use kingest_protocol::{BrokerError, ErrorCode};
 
@@ -39,31 +37,12 @@ pub async fn commit_as_admin(
         return Ok(());
     }
     let admin = Admin::new(client.clone());
-    let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-    for ((t, p), o) in offsets {
-        topics.entry(t.as_str()).or_default().push(
-            OffsetCommitRequestPartition::default()
-                .with_partition_index(*p)
-                .with_committed_offset(*o)
-                .with_committed_leader_epoch(-1)
-                .with_committed_metadata(Some(StrBytes::from_static_str("kingest reset-offsets"))),
-        );
-    }
     let request = OffsetCommitRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
         .with_generation_id_or_member_epoch(-1)
         .with_member_id(StrBytes::from_static_str(""))
         .with_retention_time_ms(-1)
-        .with_topics(
-            topics
-                .into_iter()
-                .map(|(t, ps)| {
-                    OffsetCommitRequestTopic::default()
-                        .with_name(TopicName(StrBytes::from_string(t.to_owned())))
-                        .with_partitions(ps)
-                })
-                .collect(),
-        );
+        .with_topics(offset_commit_topics(offsets, Some("kingest reset-offsets")));
     let mut attempt = 0;
     loop {
         attempt += 1;
