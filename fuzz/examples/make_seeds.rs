@@ -329,6 +329,44 @@ fn metadata_seeds(corpus: &mut Corpus) {
     }
 }
 
+/// Seeds of the ingest_decode target: a shape selector byte, then records separated by 0xFF,
+/// each well formed for one of the decoders (JSON with every column kind, CSV, Confluent Avro,
+/// raw), plus near misses (escapes, nesting, numbers at their limits, quoted CSV fields).
+fn ingest_seeds(corpus: &mut Corpus) {
+    let records: [&[u8]; 12] = [
+        br#"{"a": 1, "s": ["x"], "st": {"x": [1.5, -2e3], "y": true}, "d": "12.345", "t": "2024-01-02T03:04:05.123456789Z", "day": "2024-02-29", "u": 255, "raw": {"k": [1, null]}, "b": "YmluYXJ5"}"#,
+        br#"{"a": -9223372036854775808, "d": 1.5e2, "t": 1700000000000000000, "u": 256}"#,
+        br#"{"s": ["caf\u00e9 \ud83d\ude00 \"q\" \\"], "st": null, "a": 123456789012345678}"#,
+        br#"[1, {"a": 2}]"#,
+        b"1;x;2024-01-02;1.5;1700000000000;2.5",
+        b"'1';'a;b''c';\\N;-0.0001;0;1e39",
+        &[0, 0, 0, 0, 1, 2, 0, 0, 0, 0, b'a', b'b', b'c', 2, 5, 0, 0, 0, 0, 0, 0],
+        &[
+            0, 0, 0, 0, 1, 3, 2, 6, b'h', b'i', b'!', 3, 2, 4, 0, 2, 2, b'k', 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 2, b'x', b'y', b'z', 2, 0xff, 2, 1, 0, 0, 0x80, 0x3f, 0, 0, 0, 0,
+        ],
+        b"2.5",
+        b"-inf",
+        b"",
+        "名前 Zoë".as_bytes(),
+    ];
+    for selector in 0u8..4 {
+        let mut input = vec![selector];
+        for (i, r) in records.iter().enumerate() {
+            if i > 0 {
+                input.push(0xFF);
+            }
+            input.extend_from_slice(r);
+        }
+        corpus.put("ingest_decode", &format!("all-shape{selector}"), &input);
+    }
+    for (i, r) in records.iter().enumerate() {
+        let mut input = vec![1u8];
+        input.extend_from_slice(r);
+        corpus.put("ingest_decode", &format!("one-{i}"), &input);
+    }
+}
+
 fn api_versions_seeds(corpus: &mut Corpus) {
     let keys = (0..75i16)
         .filter_map(|k| ApiKey::try_from(k).ok())
@@ -636,6 +674,7 @@ fn main() {
     request_seeds(&mut corpus, &mut frames);
     frame_seeds(&mut corpus, &frames);
     let fixtures = fixture_seeds(&mut corpus, Path::new(fixtures));
+    ingest_seeds(&mut corpus);
     println!(
         "make_seeds: {} seeds written to {out} ({fixtures} fixtures used)",
         corpus.written
