@@ -4,6 +4,8 @@
 //! [`fixtures`] generates the golden record-batch fixtures under `protocol/tests/fixtures/`
 //! from independent clients (run by `scripts/gen-fixtures.sh` through the `gen_fixtures` binary).
 
+pub mod clients;
+
 pub mod fixtures;
 
 pub mod ingest;

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kingest_client::consumer::{
@@ -25,32 +25,9 @@ use kingest_protocol::kafka_protocol::messages::{DeleteRecordsRequest, TopicName
 use kingest_protocol::kafka_protocol::protocol::StrBytes;
 use kingest_protocol::record::Compression;
 use kingest_protocol::ErrorCode;
+use kingest_tests::clients::librdkafka::{batch_of, produce_into, produce_now, rec, Rec};
+use kingest_tests::clients::{owned_headers, Headers};
 use kingest_tests::peers::nisshi::{Nisshi, NisshiOptions};
-use rdkafka::config::ClientConfig as RdConfig;
-use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::ClientContext;
-
-type Headers = Vec<(String, Option<Vec<u8>>)>;
-
-/// A record to produce.
-#[derive(Debug, Clone, Default)]
-struct Rec {
-    partition: i32,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Headers,
-    timestamp: Option<i64>,
-}
-
-fn rec(partition: i32, value: &str) -> Rec {
-    Rec {
-        partition,
-        key: Some(format!("key-{value}").into_bytes()),
-        value: Some(value.as_bytes().to_vec()),
-        ..Rec::default()
-    }
-}
 
 /// A record as consumed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,89 +38,6 @@ struct Got {
     key: Option<Vec<u8>>,
     value: Option<Vec<u8>>,
     headers: Headers,
-}
-
-/// Delivery reports: (partition, offset) of each record, or its error.
-/// Where a record landed, or why it did not.
-type Report = Option<Result<(i32, i64), String>>;
-
-struct Reports(Mutex<Vec<Report>>);
-
-impl ClientContext for Reports {}
-
-impl ProducerContext for Reports {
-    type DeliveryOpaque = usize;
-    fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
-        self.0.lock().unwrap()[index] = Some(match result {
-            Ok(m) => Ok((m.partition(), m.offset())),
-            Err((e, _)) => Err(e.to_string()),
-        });
-    }
-}
-
-/// Produces `recs` with librdkafka and returns where each landed.
-fn produce(addr: &str, topic: &str, codec: Compression, recs: &[Rec]) -> Vec<(i32, i64)> {
-    let producer: BaseProducer<Reports> = RdConfig::new()
-        .set("bootstrap.servers", addr)
-        .set("compression.type", codec.name())
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        // Small batches: many per fetch, and consumption that takes many fetches.
-        .set("batch.num.messages", "100")
-        .set("message.max.bytes", "20000000")
-        .set("message.timeout.ms", "30000")
-        .create_with_context(Reports(Mutex::new(vec![None; recs.len()])))
-        .expect("librdkafka producer");
-    for (i, r) in recs.iter().enumerate() {
-        let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-        for (k, v) in &r.headers {
-            headers = headers.insert(Header {
-                key: k.as_str(),
-                value: v.as_deref(),
-            });
-        }
-        let mut record: BaseRecord<'_, [u8], [u8], usize> =
-            BaseRecord::with_opaque_to(topic, i).partition(r.partition);
-        if let Some(k) = &r.key {
-            record = record.key(k.as_slice());
-        }
-        if let Some(v) = &r.value {
-            record = record.payload(v.as_slice());
-        }
-        if let Some(ts) = r.timestamp {
-            record = record.timestamp(ts);
-        }
-        if !r.headers.is_empty() {
-            record = record.headers(headers);
-        }
-        let mut record = record;
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                // Queue full: serve delivery reports and try again.
-                Err((_, back)) => {
-                    producer.poll(Duration::from_millis(10));
-                    record = back;
-                }
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(60)).expect("flush");
-    producer.poll(Duration::from_millis(100));
-    let reports = producer.context().0.lock().unwrap().clone();
-    reports
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| match r {
-            Some(Ok(at)) => at,
-            other => panic!("record {i} to {topic}: {other:?}"),
-        })
-        .collect()
-}
-
-/// `produce` from async code: librdkafka blocks.
-fn produce_now(addr: &str, topic: &str, codec: Compression, recs: &[Rec]) -> Vec<(i32, i64)> {
-    tokio::task::block_in_place(|| produce(addr, topic, codec, recs))
 }
 
 async fn client(broker: &Nisshi, request_timeout: Duration) -> Client {
@@ -165,16 +59,7 @@ fn got(fetched: &kingest_client::consumer::Fetched) -> Vec<Got> {
             timestamp: r.timestamp,
             key: r.key.map(<[u8]>::to_vec),
             value: r.value.map(<[u8]>::to_vec),
-            headers: r
-                .headers
-                .iter()
-                .map(|h| {
-                    (
-                        String::from_utf8(h.key.to_vec()).unwrap(),
-                        h.value.map(<[u8]>::to_vec),
-                    )
-                })
-                .collect(),
+            headers: owned_headers(r.headers),
         })
         .collect()
 }
@@ -656,21 +541,6 @@ fn disrupt_at<T: Send + 'static>(
     })
 }
 
-/// Produces `records` compressed with `codec` and notes each one's value at its (partition,
-/// offset) in `into`.
-fn produce_into(
-    addr: &str,
-    topic: &str,
-    codec: Compression,
-    records: &[Rec],
-    into: &mut BTreeMap<(i32, i64), Vec<u8>>,
-) {
-    let at = produce_now(addr, topic, codec, records);
-    for (r, at) in records.iter().zip(at) {
-        into.insert(at, r.value.clone().unwrap());
-    }
-}
-
 /// A consumer with small fetches (4 KiB a partition), so that consuming takes many of them,
 /// and requests timing out after `request_timeout`.
 async fn small_fetch_consumer(broker: &Nisshi, request_timeout: Duration) -> PartitionConsumer {
@@ -679,12 +549,6 @@ async fn small_fetch_consumer(broker: &Nisshi, request_timeout: Duration) -> Par
         ..Default::default()
     };
     PartitionConsumer::new(client(broker, request_timeout).await, config).unwrap()
-}
-
-fn batch_of(topic_partitions: i32, from: usize, n: usize) -> Vec<Rec> {
-    (from..from + n)
-        .map(|i| rec(i as i32 % topic_partitions, &format!("m{i}")))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

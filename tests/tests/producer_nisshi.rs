@@ -3,7 +3,8 @@
 //! sequences, flush and close, backpressure, and retries across a broker restart.
 //!
 //! Records are read back with plain Fetch requests over a `Connection` and decoded with the
-//! protocol crate's `RecordSet`, so these tests depend on nothing but the producer under test.
+//! protocol crate's `RecordSet` (`kingest_tests::clients::read_back`), so these tests depend on
+//! nothing but the producer under test.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,150 +15,14 @@ use kingest_client::producer::{
     Acks, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
 };
 use kingest_client::{Client, ClientConfig, ClientError};
-use kingest_protocol::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kingest_protocol::kafka_protocol::messages::{FetchRequest, TopicName};
-use kingest_protocol::kafka_protocol::protocol::StrBytes;
-use kingest_protocol::record::{Compression, DecodeOptions, RecordSet};
-use kingest_protocol::ErrorCode;
+use kingest_protocol::record::Compression;
+use kingest_tests::clients::read_back::{assert_same, read_back, read_back_from, BatchInfo};
 use kingest_tests::peers::nisshi::{Nisshi, NisshiOptions};
-
-/// A record as the broker stored it, with its batch's header fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Stored {
-    offset: i64,
-    timestamp: i64,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Vec<(String, Option<Vec<u8>>)>,
-    batch: BatchInfo,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct BatchInfo {
-    base_offset: i64,
-    records: i32,
-    compression: Compression,
-    producer_id: i64,
-    producer_epoch: i16,
-    base_sequence: i32,
-}
 
 async fn connect(broker: &Nisshi) -> Client {
     Client::connect(ClientConfig::new(&broker.addr()))
         .await
         .expect("connect to nisshi")
-}
-
-/// Every record of `topic`/`partition`, fetched until at least `expected` are in (or 20 s).
-async fn read_back(client: &Client, topic: &str, partition: i32, expected: usize) -> Vec<Stored> {
-    read_back_from(client, topic, partition, 0, expected)
-        .await
-        .0
-}
-
-/// The records of `topic`/`partition` from offset `from`, fetched until at least `expected`
-/// are in (or 20 s), and the partition's high watermark.
-async fn read_back_from(
-    client: &Client,
-    topic: &str,
-    partition: i32,
-    from: i64,
-    expected: usize,
-) -> (Vec<Stored>, i64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut out: Vec<Stored> = Vec::new();
-    let mut next = from;
-    let mut high_watermark = -1;
-    while out.len() < expected {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {expected} records in {topic}-{partition}",
-            out.len()
-        );
-        let (_, conn) = client.leader(topic, partition).await.expect("leader");
-        let version = conn
-            .versions()
-            .negotiate_capped::<FetchRequest>(12)
-            .expect("fetch version");
-        let request = FetchRequest::default()
-            .with_replica_id((-1).into())
-            .with_max_wait_ms(100)
-            .with_min_bytes(1)
-            .with_max_bytes(64 << 20)
-            .with_isolation_level(0)
-            .with_session_epoch(-1)
-            .with_topics(vec![FetchTopic::default()
-                .with_topic(TopicName(StrBytes::from_string(topic.to_owned())))
-                .with_partitions(vec![FetchPartition::default()
-                    .with_partition(partition)
-                    .with_fetch_offset(next)
-                    .with_partition_max_bytes(32 << 20)])]);
-        let response = conn.send_version(version, &request).await.expect("fetch");
-        assert_eq!(
-            response.error_code,
-            0,
-            "fetch error {}",
-            ErrorCode::from_code(response.error_code)
-        );
-        let data = response
-            .responses
-            .into_iter()
-            .flat_map(|t| t.partitions)
-            .find(|p| p.partition_index == partition)
-            .expect("partition in response");
-        assert_eq!(
-            data.error_code,
-            0,
-            "fetch {topic}-{partition}: {}",
-            ErrorCode::from_code(data.error_code)
-        );
-        high_watermark = data.high_watermark;
-        let records = data.records.unwrap_or_default();
-        if records.is_empty() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        }
-        for raw in RecordSet::new(records) {
-            let raw = raw.expect("batch");
-            let h = *raw.header();
-            let batch = raw
-                .decode(&DecodeOptions::default())
-                .expect("decode (CRC, codec)");
-            let info = BatchInfo {
-                base_offset: h.base_offset,
-                records: h.record_count,
-                compression: h.compression().expect("known codec"),
-                producer_id: h.producer_id,
-                producer_epoch: h.producer_epoch,
-                base_sequence: h.base_sequence,
-            };
-            for r in batch.records() {
-                let r = r.expect("record");
-                if r.offset < next {
-                    continue;
-                }
-                out.push(Stored {
-                    offset: r.offset,
-                    timestamp: r.timestamp,
-                    key: r.key.map(<[u8]>::to_vec),
-                    value: r.value.map(<[u8]>::to_vec),
-                    headers: r
-                        .headers
-                        .iter()
-                        .map(|h| {
-                            (
-                                String::from_utf8(h.key.to_vec()).unwrap(),
-                                h.value.map(<[u8]>::to_vec),
-                            )
-                        })
-                        .collect(),
-                    batch: info,
-                });
-                next = r.offset + 1;
-            }
-        }
-    }
-    (out, high_watermark)
 }
 
 /// Awaits every delivery report, panicking on a failure.
@@ -178,33 +43,6 @@ fn sample(topic: &str, partition: i32, i: usize) -> ProducerRecord {
         headers: vec![("n".to_owned(), Some(Bytes::from(i.to_string())))],
         timestamp: Some(1_700_000_000_000 + i as i64),
     }
-}
-
-fn assert_same(stored: &Stored, sent: &ProducerRecord) {
-    assert_eq!(
-        stored.key.as_deref(),
-        sent.key.as_deref(),
-        "key at {}",
-        stored.offset
-    );
-    assert_eq!(
-        stored.value.as_deref(),
-        sent.value.as_deref(),
-        "value at {}",
-        stored.offset
-    );
-    assert_eq!(
-        stored.timestamp,
-        sent.timestamp.unwrap(),
-        "timestamp at {}",
-        stored.offset
-    );
-    let headers: Vec<(String, Option<Vec<u8>>)> = sent
-        .headers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_ref().map(|b| b.to_vec())))
-        .collect();
-    assert_eq!(stored.headers, headers, "headers at {}", stored.offset);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
