@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use kingest_testkit::{Cluster, ClusterConfig};
 
+use super::startup;
+
 /// Options of `kingest dev-broker`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,15 +36,9 @@ pub fn parse_topic(spec: &str) -> Result<(String, i32), String> {
 
 /// Runs the broker until Ctrl-C or SIGTERM.
 pub fn run(args: Args) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match startup::runtime("dev-broker") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("kingest dev-broker: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let ports = (0..args.brokers.max(1)).map(|i| args.port.saturating_add(i as u16)).collect();

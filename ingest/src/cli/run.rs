@@ -6,8 +6,9 @@ use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::Config;
 use crate::engine::{self, ProgressMode, RunOptions};
+
+use super::startup;
 
 /// Options of `kingest run`.
 #[derive(Debug, clap::Args)]
@@ -33,22 +34,13 @@ fn socket_addr(text: &str) -> Result<SocketAddr, String> {
 
 /// Runs the job; SIGINT/SIGTERM flush, commit and leave the group.
 pub fn run(args: Args) -> ExitCode {
-    let config = match Config::load(&args.config) {
+    let config = match startup::load_config("run", &args.config) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("kingest run: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match startup::runtime("run") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("kingest run: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let options = RunOptions {
         until_eof: args.until_eof,

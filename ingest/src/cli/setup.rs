@@ -7,10 +7,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::Config;
 use crate::engine::{columns, postgres_config};
 use crate::schema::arrow_schema;
 use crate::sink::postgres::{setup, SetupReport};
+
+use super::startup;
 
 /// Options of `kingest setup`.
 #[derive(Debug, clap::Args)]
@@ -45,12 +46,9 @@ pub fn render(report: &SetupReport, table: &str, offsets_table: &str) -> String 
 
 /// Creates the tables and reports differences.
 pub fn run(args: Args) -> ExitCode {
-    let config = match Config::load(&args.config) {
+    let config = match startup::load_config("setup", &args.config) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("kingest setup: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let Some(sink) = postgres_config(&config) else {
         eprintln!("kingest setup: only [sink] type = \"postgres\" has tables to set up");
@@ -71,16 +69,10 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     let schema = arrow_schema(&cols);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
+    // Setup runs a few statements over one PostgreSQL connection: one worker is plenty.
+    let runtime = match startup::runtime_with_workers("setup", 1) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("kingest setup: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(setup(&sink, &schema)) {
         Ok(report) => {

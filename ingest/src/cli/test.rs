@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::engine::preview::{preview, Preview, PreviewFrom, PreviewOptions};
 use crate::schema::format_type;
 
+use super::startup;
 use super::table::{clip, Table};
 
 /// Widest a value cell gets in the table (`--json` prints values whole).
@@ -137,22 +138,13 @@ fn print_json(config: &Config, p: &Preview) {
 
 /// Runs the dry run.
 pub fn run(args: Args) -> ExitCode {
-    let config = match Config::load(&args.config) {
+    let config = match startup::load_config("test", &args.config) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("kingest test: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match startup::runtime("test") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("kingest test: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let options = PreviewOptions {
         limit: args.limit,
