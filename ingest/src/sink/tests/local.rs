@@ -14,16 +14,10 @@ use super::*;
 use crate::sink::layout::{batch_bytes, format_day};
 use crate::sink::{ParquetCompression, ParquetSink, Sink, SinkError};
 
-async fn open(dir: &TempDir, f: impl FnOnce(&mut ParquetSinkConfig)) -> ParquetSink {
-    let mut c = config(dir.path());
-    f(&mut c);
-    ParquetSink::open(c, schema()).await.unwrap()
-}
-
 #[tokio::test]
 async fn sink_parquet_local_round_trips_every_type() {
     let dir = TempDir::new().unwrap();
-    let mut sink = open(&dir, |_| {}).await;
+    let mut sink = open(dir.path()).await;
     let k = key("events", 0);
     let batches = [
         batch(0, 100, 1000),
@@ -84,7 +78,7 @@ async fn sink_parquet_local_round_trips_every_type() {
 #[tokio::test]
 async fn sink_parquet_rolls_by_rows() {
     let dir = TempDir::new().unwrap();
-    let mut sink = open(&dir, |c| c.roll.max_rows = 250).await;
+    let mut sink = open_with(dir.path(), |c| c.roll.max_rows = 250).await;
     let k = key("t", 2);
     let mut committed = Vec::new();
     for i in 0..10 {
@@ -124,7 +118,7 @@ async fn sink_parquet_rolls_by_rows() {
 async fn sink_parquet_rolls_by_bytes() {
     let dir = TempDir::new().unwrap();
     let one = batch_bytes(&batch(0, 100, 1000));
-    let mut sink = open(&dir, |c| c.roll.max_bytes = one * 3 / 2).await;
+    let mut sink = open_with(dir.path(), |c| c.roll.max_bytes = one * 3 / 2).await;
     let k = key("t", 0);
     sink.write(&k, &batch(0, 100, 1000), range(0, 100))
         .await
@@ -148,7 +142,7 @@ async fn sink_parquet_rolls_by_bytes() {
 #[tokio::test]
 async fn sink_parquet_rolls_by_age_per_partition() {
     let dir = TempDir::new().unwrap();
-    let mut sink = open(&dir, |c| c.roll.max_age = Duration::from_millis(300)).await;
+    let mut sink = open_with(dir.path(), |c| c.roll.max_age = Duration::from_millis(300)).await;
     sink.write(&key("t", 0), &batch(0, 10, 1000), range(0, 10))
         .await
         .unwrap();
@@ -183,7 +177,7 @@ fn dates(b: &RecordBatch) -> Vec<Option<i32>> {
 #[tokio::test]
 async fn sink_parquet_partitions_by_date_column() {
     let dir = TempDir::new().unwrap();
-    let mut sink = open(&dir, |c| c.partition_by = Some("date".into())).await;
+    let mut sink = open_dated(dir.path()).await;
     let (k0, k1) = (key("ev", 0), key("ev", 1));
     // 30 rows per day: a batch of 100 spans all three days; row 3, 10, ... have a null date.
     let b0 = batch(0, 100, 30);
@@ -241,7 +235,7 @@ async fn sink_parquet_partitions_by_date_column() {
 async fn sink_parquet_partitions_timestamps_by_utc_day() {
     let dir = TempDir::new().unwrap();
     // ts_ns is in +05:30: the directory is still the UTC day.
-    let mut sink = open(&dir, |c| c.partition_by = Some("ts_ns".into())).await;
+    let mut sink = open_with(dir.path(), |c| c.partition_by = Some("ts_ns".into())).await;
     let b = batch(0, 60, 30);
     sink.write(&key("t", 0), &b, range(0, 60)).await.unwrap();
     let committed = sink.flush().await.unwrap();
@@ -296,7 +290,7 @@ async fn sink_parquet_writes_every_compression() {
         ),
     ] {
         let dir = TempDir::new().unwrap();
-        let mut sink = open(&dir, |c| c.compression = codec).await;
+        let mut sink = open_with(dir.path(), |c| c.compression = codec).await;
         let b = batch(0, 200, 1000);
         sink.write(&key("t", 0), &b, range(0, 200)).await.unwrap();
         let c = sink.close().await.unwrap();
@@ -321,11 +315,11 @@ async fn sink_parquet_writes_every_compression() {
 #[tokio::test]
 async fn sink_parquet_committed_offsets_across_files_partitions_and_processes() {
     let dir = TempDir::new().unwrap();
-    let empty = open(&dir, |_| {}).await;
+    let empty = open(dir.path()).await;
     assert!(empty.committed_offsets().await.unwrap().is_empty());
     // Two processes of one group share the directory, and a partition moves between them.
-    let mut a = open(&dir, |_| {}).await;
-    let mut b = open(&dir, |_| {}).await;
+    let mut a = open(dir.path()).await;
+    let mut b = open(dir.path()).await;
     a.write(&key("x", 0), &batch(0, 10, 1000), range(0, 10))
         .await
         .unwrap();
@@ -346,7 +340,7 @@ async fn sink_parquet_committed_offsets_across_files_partitions_and_processes() 
         .unwrap();
     b.flush().await.unwrap();
     // Another group's files and other tools' Parquet files do not count.
-    let mut other = open(&dir, |c| c.group_id = "someone-else".into()).await;
+    let mut other = open_with(dir.path(), |c| c.group_id = "someone-else".into()).await;
     other
         .write(&key("x", 0), &batch(0, 10, 1000), range(0, 999))
         .await
@@ -366,7 +360,7 @@ async fn sink_parquet_committed_offsets_across_files_partitions_and_processes() 
     assert_eq!(a.committed_offsets().await.unwrap(), want);
     assert_eq!(b.committed_offsets().await.unwrap(), want);
     // A new process sees the same.
-    let c = open(&dir, |_| {}).await;
+    let c = open(dir.path()).await;
     assert_eq!(c.committed_offsets().await.unwrap(), want);
     assert_eq!(c.committed_files().await.unwrap().len(), 5);
     assert_eq!(
@@ -378,7 +372,7 @@ async fn sink_parquet_committed_offsets_across_files_partitions_and_processes() 
 #[tokio::test]
 async fn sink_parquet_committed_offsets_reads_only_footers() {
     let dir = TempDir::new().unwrap();
-    let mut sink = open(&dir, |c| c.compression = ParquetCompression::None).await;
+    let mut sink = open_with(dir.path(), |c| c.compression = ParquetCompression::None).await;
     sink.write(&key("t", 0), &batch(0, 500, 1000), range(0, 500))
         .await
         .unwrap();
@@ -404,7 +398,7 @@ async fn sink_parquet_committed_offsets_reads_only_footers() {
 #[tokio::test]
 async fn sink_parquet_refuses_out_of_order_offsets_and_other_schemas() {
     let dir = TempDir::new().unwrap();
-    let mut sink = open(&dir, |_| {}).await;
+    let mut sink = open(dir.path()).await;
     let k = key("t", 4);
     sink.write(&k, &batch(0, 10, 1000), range(0, 10))
         .await

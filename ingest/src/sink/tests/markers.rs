@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -16,16 +15,6 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::sink::{CommittedFile, ParquetSink, Sink};
-
-async fn open_with(dir: &Path, partition_by: Option<&str>) -> ParquetSink {
-    let mut c = config(dir);
-    c.partition_by = partition_by.map(str::to_owned);
-    ParquetSink::open(c, schema()).await.unwrap()
-}
-
-async fn open(dir: &Path) -> ParquetSink {
-    open_with(dir, None).await
-}
 
 fn empty() -> RecordBatch {
     batch(0, 0, 1000)
@@ -260,20 +249,11 @@ async fn sink_parquet_marker_a_stale_newer_marker_is_never_deleted_by_an_older_f
     );
 }
 
-/// Renames a committed file back to its temporary name, as if the process died before the
-/// rename.
-fn unrename(path: &str) -> String {
-    let p = Path::new(path);
-    let tmp = p.with_file_name(format!(".{}.tmp", p.file_name().unwrap().to_string_lossy()));
-    std::fs::rename(p, &tmp).unwrap();
-    tmp.display().to_string()
-}
-
 #[tokio::test]
 async fn sink_parquet_marker_recovery_rolls_forward_or_removes_its_temporary_file() {
     let dir = TempDir::new().unwrap();
     let k = key("t", 0);
-    let mut sink = open_with(dir.path(), Some("date")).await;
+    let mut sink = open_dated(dir.path()).await;
     sink.write(&k, &batch(0, 10, 1000), range(0, 10))
         .await
         .unwrap();
@@ -284,7 +264,7 @@ async fn sink_parquet_marker_recovery_rolls_forward_or_removes_its_temporary_fil
 
     // Died after the fsync, before the rename: the complete marker is moved into place.
     let tmp = unrename(&marker.path);
-    let sink = open_with(dir.path(), Some("date")).await;
+    let sink = open_dated(dir.path()).await;
     assert_eq!(sink.recovery().rolled_forward, vec![marker.path.clone()]);
     assert!(!Path::new(&tmp).exists());
     assert_eq!(
@@ -298,7 +278,7 @@ async fn sink_parquet_marker_recovery_rolls_forward_or_removes_its_temporary_fil
     let tmp = unrename(&marker.path);
     let bytes = std::fs::read(&tmp).unwrap();
     std::fs::write(&tmp, &bytes[..bytes.len() - 9]).unwrap();
-    let sink = open_with(dir.path(), Some("date")).await;
+    let sink = open_dated(dir.path()).await;
     assert_eq!(sink.recovery().removed, vec![tmp.clone()]);
     assert!(!Path::new(&tmp).exists());
     assert_eq!(
@@ -311,7 +291,7 @@ async fn sink_parquet_marker_recovery_rolls_forward_or_removes_its_temporary_fil
 async fn sink_parquet_marker_partition_by_goes_to_the_null_directory() {
     let dir = TempDir::new().unwrap();
     let (k0, k1) = (key("t", 0), key("t", 1));
-    let mut sink = open_with(dir.path(), Some("date")).await;
+    let mut sink = open_dated(dir.path()).await;
     sink.write(&k0, &batch(0, 90, 30), range(0, 90))
         .await
         .unwrap();
@@ -340,7 +320,7 @@ async fn sink_parquet_marker_partition_by_goes_to_the_null_directory() {
     );
     drop(sink);
 
-    let mut sink = open_with(dir.path(), Some("date")).await;
+    let mut sink = open_dated(dir.path()).await;
     assert_eq!(
         sink.committed_offsets().await.unwrap(),
         offsets_of(&[("t", 0, 90), ("t", 1, 40)])
@@ -353,24 +333,13 @@ async fn sink_parquet_marker_partition_by_goes_to_the_null_directory() {
     assert!(rows.len() >= 2 && rows.iter().all(|c| c.rows > 0));
     assert!(!Path::new(&marker.path).exists());
     assert_eq!(
-        open_with(dir.path(), Some("date"))
+        open_dated(dir.path())
             .await
             .committed_offsets()
             .await
             .unwrap(),
         offsets_of(&[("t", 0, 90), ("t", 1, 100)])
     );
-}
-
-async fn objects(store: &dyn ObjectStore) -> Vec<String> {
-    let mut v: Vec<String> = store
-        .list(None)
-        .map_ok(|m| m.location.to_string())
-        .try_collect()
-        .await
-        .unwrap();
-    v.sort();
-    v
 }
 
 #[tokio::test]

@@ -26,10 +26,12 @@ use arrow_array::{ArrayRef, RecordBatch, StructArray};
 use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
+use futures_util::TryStreamExt;
+use object_store::ObjectStore;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::metadata::ParquetMetaData;
 
-use super::{OffsetRange, ParquetSinkConfig, PartitionKey};
+use super::{OffsetRange, ParquetSink, ParquetSinkConfig, PartitionKey};
 
 /// 2024-01-01 as days since the epoch.
 pub(super) const DAY_2024_01_01: i32 = 19_723;
@@ -270,4 +272,43 @@ pub(super) fn files_under(dir: &Path) -> Vec<String> {
     go(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// A sink on `dir` (see [`config`]) for the test [`schema`], after `f` changed its settings.
+pub(super) async fn open_with(dir: &Path, f: impl FnOnce(&mut ParquetSinkConfig)) -> ParquetSink {
+    let mut c = config(dir);
+    f(&mut c);
+    ParquetSink::open(c, schema()).await.unwrap()
+}
+
+/// A sink on `dir` with the test settings.
+pub(super) async fn open(dir: &Path) -> ParquetSink {
+    open_with(dir, |_| {}).await
+}
+
+/// A sink on `dir` partitioned by day (`partition_by = "date"`), so that one commit spans
+/// several files.
+pub(super) async fn open_dated(dir: &Path) -> ParquetSink {
+    open_with(dir, |c| c.partition_by = Some("date".into())).await
+}
+
+/// Renames a committed file back to its temporary name, as if the process died before the
+/// rename.
+pub(super) fn unrename(path: &str) -> String {
+    let p = Path::new(path);
+    let tmp = p.with_file_name(format!(".{}.tmp", p.file_name().unwrap().to_string_lossy()));
+    std::fs::rename(p, &tmp).unwrap();
+    tmp.display().to_string()
+}
+
+/// Every object in `store`, sorted.
+pub(super) async fn objects(store: &dyn ObjectStore) -> Vec<String> {
+    let mut v: Vec<String> = store
+        .list(None)
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    v.sort();
+    v
 }

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
@@ -15,17 +14,6 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::sink::{ParquetSink, Sink, SinkError};
-
-async fn objects(store: &dyn ObjectStore) -> Vec<String> {
-    let mut v: Vec<String> = store
-        .list(None)
-        .map_ok(|m| m.location.to_string())
-        .try_collect()
-        .await
-        .unwrap();
-    v.sort();
-    v
-}
 
 async fn get(store: &dyn ObjectStore, path: &str) -> Bytes {
     store

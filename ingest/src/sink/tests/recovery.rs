@@ -13,17 +13,6 @@ use tempfile::TempDir;
 use super::*;
 use crate::sink::{ParquetSink, Sink};
 
-async fn open(dir: &Path) -> ParquetSink {
-    ParquetSink::open(config(dir), schema()).await.unwrap()
-}
-
-/// Partitioned by day, so that one commit spans several files.
-async fn open_dated(dir: &Path) -> ParquetSink {
-    let mut c = config(dir);
-    c.partition_by = Some("date".into());
-    ParquetSink::open(c, schema()).await.unwrap()
-}
-
 /// Writes `n` rows of `t-0` from offset `first`, `per_day` rows a day.
 async fn write(sink: &mut ParquetSink, first: i64, n: usize, per_day: i64) {
     let next = first + n as i64;
@@ -44,15 +33,6 @@ async fn assert_committed(sink: &ParquetSink, next: i64) {
         sink.committed_offsets().await.unwrap(),
         BTreeMap::from([(("t".to_owned(), 0), next)])
     );
-}
-
-/// Renames a committed file back to its temporary name, as if the process died before the
-/// rename.
-fn unrename(path: &str) -> String {
-    let p = Path::new(path);
-    let tmp = p.with_file_name(format!(".{}.tmp", p.file_name().unwrap().to_string_lossy()));
-    std::fs::rename(p, &tmp).unwrap();
-    tmp.display().to_string()
 }
 
 #[tokio::test]
