@@ -68,15 +68,9 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("kingest produce: give --generate N or --file PATH");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::startup::runtime("produce") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("kingest produce: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(produce(args, compression)) {
         Ok(n) => {

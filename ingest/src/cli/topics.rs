@@ -41,15 +41,9 @@ pub enum Action {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::startup::runtime("topics") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("kingest topics: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result: Result<(), Box<dyn std::error::Error>> = runtime.block_on(async {
         let admin = Admin::new(Client::connect(ClientConfig::new(&args.brokers)).await?);
