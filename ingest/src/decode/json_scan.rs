@@ -236,7 +236,15 @@ impl<'a> Scanner<'a> {
     #[inline(always)]
     pub(crate) fn plain_integer(&mut self) -> Option<i64> {
         const POW10: [u64; 9] = [
-            1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000,
+            1,
+            10,
+            100,
+            1_000,
+            10_000,
+            100_000,
+            1_000_000,
+            10_000_000,
+            100_000_000,
         ];
         let b = self.buf;
         let neg = b.get(self.pos) == Some(&b'-');
@@ -611,7 +619,10 @@ mod tests {
                     let found = want < len;
                     assert_eq!(at, if found { want } else { utf8.len() });
                     // Claimed ASCII only when it is.
-                    assert!(!ascii || utf8[start..at].is_ascii(), "{len} {special} {start}");
+                    assert!(
+                        !ascii || utf8[start..at].is_ascii(),
+                        "{len} {special} {start}"
+                    );
                     if !found {
                         assert!(!ascii, "{len} {start}");
                     }
