@@ -23,7 +23,7 @@ use rdkafka::{Offset, TopicPartitionList};
 struct Row {
     key: Option<Vec<u8>>,
     value: Option<Vec<u8>>,
-    headers: Vec<(String, Option<Vec<u8>>)>,
+    headers: kingest_tests::clients::Headers,
     timestamp: i64,
 }
 
@@ -142,21 +142,10 @@ async fn our_consume(client: &Client, topic: &str, n: usize) -> Vec<Row> {
             .unwrap()
             .records()
         {
-            let headers = r
-                .record
-                .headers
-                .iter()
-                .map(|h| {
-                    (
-                        String::from_utf8(h.key.to_vec()).unwrap(),
-                        h.value.map(<[u8]>::to_vec),
-                    )
-                })
-                .collect();
             out.push(Row {
                 key: r.record.key.map(<[u8]>::to_vec),
                 value: r.record.value.map(<[u8]>::to_vec),
-                headers,
+                headers: kingest_tests::clients::owned_headers(r.record.headers),
                 timestamp: r.record.timestamp,
             });
         }
