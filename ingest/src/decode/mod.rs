@@ -20,6 +20,8 @@ mod builder;
 mod convert;
 mod csv;
 mod error;
+#[doc(hidden)]
+pub mod every_format;
 mod json;
 pub(crate) mod json_infer;
 mod json_scan;
