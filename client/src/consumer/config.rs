@@ -80,8 +80,9 @@ pub struct ConsumerConfig {
     /// ...or this long (`fetch.max.wait.ms`, 500 ms). Must be below the connection's request
     /// timeout, or an idle partition would time its connection out.
     pub fetch_max_wait: Duration,
-    /// Fetched bytes not yet returned by `poll`, across all partitions, above which no new fetch
-    /// is sent (64 MiB). With one fetch in flight per broker, memory held by the consumer stays
+    /// Memory held by fetched data not yet returned by `poll`, across all partitions, above
+    /// which no new fetch is sent (64 MiB): the batches as received plus, for compressed ones,
+    /// their decompressed records. With one fetch in flight per broker, memory held by the consumer stays
     /// below this plus one `fetch_max_bytes` response per broker. Data already returned by `poll`
     /// is the caller's: it lives as long as the caller keeps it.
     pub max_buffered_bytes: usize,

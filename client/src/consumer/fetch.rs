@@ -283,10 +283,33 @@ pub(crate) struct Decoded {
     pub next_offset: i64,
     /// Data records at or after the fetch offset.
     pub record_count: usize,
-    /// Bytes of the good batches.
+    /// Memory the good batches hold: their bytes as received, plus the decompressed records of
+    /// compressed ones (see [`held_bytes`]).
     pub size: usize,
     /// What stopped decoding, if something did.
     pub failure: Option<Failure>,
+}
+
+/// What a buffered batch keeps in memory, for `max_buffered_bytes`: the batch as received
+/// (kept for the caller) and, when it was compressed, its decompressed records too, which can be
+/// several times larger (about 5x for zstd-compressed JSON). An uncompressed batch's records are
+/// a view of the received bytes and cost nothing more.
+pub(crate) fn held_bytes(raw: &RawBatch, batch: &RecordBatch) -> usize {
+    let received = raw.bytes();
+    let data = batch.data();
+    let within = |b: &Bytes| {
+        let (start, end) = (
+            received.as_ptr() as usize,
+            received.as_ptr() as usize + received.len(),
+        );
+        let p = b.as_ptr() as usize;
+        p >= start && p + b.len() <= end
+    };
+    if within(data) {
+        received.len()
+    } else {
+        received.len() + data.len()
+    }
 }
 
 /// Walks a partition's record set from the fetch position: skips batches wholly below it,
@@ -343,7 +366,7 @@ pub(crate) fn decode_records(
             }
         };
         out.next_offset = header.next_offset();
-        out.size += raw.bytes().len();
+        out.size += held_bytes(&raw, &batch);
         out.raw.push(raw);
         out.batches.push(batch);
     }
@@ -451,6 +474,26 @@ mod tests {
 
     fn opts() -> DecodeOptions {
         DecodeOptions::default()
+    }
+
+    #[test]
+    fn compressed_batches_count_their_decompressed_records() {
+        for compression in [Compression::None, Compression::Zstd, Compression::Lz4] {
+            let set = concat(&[&batch(0, 200, compression), &batch(200, 200, compression)]);
+            let d = decode_records(set.clone(), 0, &opts(), 1 << 20);
+            assert!(d.failure.is_none());
+            let records: usize = d.batches.iter().map(|b| b.data().len()).sum();
+            if compression == Compression::None {
+                assert_eq!(
+                    d.size,
+                    set.len(),
+                    "{compression:?}: the received bytes only"
+                );
+            } else {
+                assert_eq!(d.size, set.len() + records, "{compression:?}");
+                assert!(records > set.len(), "{compression:?}: compresses");
+            }
+        }
     }
 
     #[test]
