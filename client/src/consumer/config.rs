@@ -82,9 +82,11 @@ pub struct ConsumerConfig {
     pub fetch_max_wait: Duration,
     /// Memory held by fetched data not yet returned by `poll`, across all partitions, above
     /// which no new fetch is sent (64 MiB): the batches as received plus, for compressed ones,
-    /// their decompressed records. With one fetch in flight per broker, memory held by the consumer stays
-    /// below this plus one `fetch_max_bytes` response per broker. Data already returned by `poll`
-    /// is the caller's: it lives as long as the caller keeps it.
+    /// their decompressed records. With one fetch in flight per broker, memory held by the
+    /// consumer stays below this plus one response per broker, decompressed: `fetch_max_bytes`
+    /// for uncompressed topics, several times that for compressed ones (batches are decompressed
+    /// as a response arrives). Data already returned by `poll` is the caller's: it lives as long
+    /// as the caller keeps it.
     pub max_buffered_bytes: usize,
     /// Which records to read.
     pub isolation_level: IsolationLevel,
