@@ -41,18 +41,22 @@ struct Child {
     /// of a little-endian word, and the mask of those bytes, so [`Node::predict`] matches it
     /// with one load and one compare.
     word: Option<(u64, u64)>,
+    /// The same with the `:` that follows the key in compact documents (keys of at most six
+    /// bytes), so that the usual member needs no separate colon check.
+    word_colon: Option<(u64, u64)>,
     node: Node,
 }
 
-/// The [`Child::word`] of `key`.
-fn key_word(key: &[u8], plain: bool) -> Option<(u64, u64)> {
-    if !plain || key.len() > 7 {
+/// The [`Child::word`] of `key` followed by `tail` (`"` or `":`).
+fn key_word(key: &[u8], plain: bool, tail: &[u8]) -> Option<(u64, u64)> {
+    let len = key.len() + tail.len();
+    if !plain || len > 8 {
         return None;
     }
     let mut bytes = [0u8; 8];
     bytes[..key.len()].copy_from_slice(key);
-    bytes[key.len()] = b'"';
-    let mask = u64::MAX >> (8 * (7 - key.len()));
+    bytes[key.len()..len].copy_from_slice(tail);
+    let mask = u64::MAX >> (8 * (8 - len));
     Some((u64::from_le_bytes(bytes), mask))
 }
 
@@ -79,7 +83,8 @@ impl Node {
                     key: first.as_bytes().into(),
                     plain,
                     index,
-                    word: key_word(first.as_bytes(), plain),
+                    word: key_word(first.as_bytes(), plain, b"\""),
+                    word_colon: key_word(first.as_bytes(), plain, b"\":"),
                     node: Node::default(),
                 });
                 self.children.len() - 1
@@ -89,11 +94,12 @@ impl Node {
     }
 
     /// At a member key's opening quote: if the key is the child expected next (the one after
-    /// the last match), returns it and the position after the closing quote, without scanning
-    /// the key as a string. Only keys with no `"`, `\` or control byte are predicted, so
-    /// equal bytes followed by a quote are that exact key.
+    /// the last match), returns it, the position after the closing quote (or after the colon,
+    /// when it follows at once) and whether the colon was consumed, without scanning the key as
+    /// a string. Only keys with no `"`, `\\` or control byte are predicted, so equal bytes
+    /// followed by a quote are that exact key.
     #[inline(always)]
-    fn predict(&mut self, buf: &[u8], pos: usize) -> Option<(usize, usize)> {
+    fn predict(&mut self, buf: &[u8], pos: usize) -> Option<(usize, usize, bool)> {
         let i = if self.hint < self.children.len() {
             self.hint
         } else {
@@ -103,7 +109,15 @@ impl Node {
         let start = pos + 1;
         let end = start + child.key.len();
         let hit = match (child.word, load8(buf, start)) {
-            (Some((word, mask)), Some(x)) => x & mask == word,
+            (Some((word, mask)), Some(x)) => {
+                if let Some((wc, mc)) = child.word_colon {
+                    if x & mc == wc {
+                        self.hint = i + 1;
+                        return Some((i, end + 2, true));
+                    }
+                }
+                x & mask == word
+            }
             _ => {
                 let k = &child.key;
                 child.plain
@@ -115,7 +129,7 @@ impl Node {
         };
         if hit {
             self.hint = i + 1;
-            return Some((i, end + 1));
+            return Some((i, end + 1, false));
         }
         None
     }
@@ -234,16 +248,20 @@ fn walk(
                     return Err((None, s.err("expected a string key")));
                 }
                 let found = match node.predict(s.buf, s.pos) {
-                    Some((i, end)) => {
+                    Some((i, end, colon)) => {
                         s.pos = end;
+                        if !colon {
+                            s.expect(b':', "expected ':'").map_err(|e| (None, e))?;
+                        }
                         Some(i)
                     }
                     None => {
                         let key = s.string(ctx.key_scratch).map_err(|e| (None, e))?;
-                        node.find(key)
+                        let found = node.find(key);
+                        s.expect(b':', "expected ':'").map_err(|e| (None, e))?;
+                        found
                     }
                 };
-                s.expect(b':', "expected ':'").map_err(|e| (None, e))?;
                 match found {
                     Some(i) => {
                         let child = &mut node.children[i].node;

@@ -589,3 +589,33 @@ mod random_input {
         }
     }
 }
+
+#[test]
+fn predicted_keys_of_every_length_with_and_without_spaces_around_colons() {
+    // Keys of 5, 6 (matched with their colon), 7 (with their quote) and 9 bytes (byte by
+    // byte), in documents written compactly, with spaces, in another order and with a key that
+    // only starts like a wanted one.
+    let cols = [
+        json_col("a", "int64", "/abcde"),
+        json_col("b", "int64", "/abcdef"),
+        json_col("c", "int64", "/abcdefg"),
+        json_col("d", "int64", "/abcdefghi"),
+    ];
+    let mut dec = RowDecoder::new(&cols, &FormatSpec::Json, None).unwrap();
+    let docs = [
+        r#"{"abcde":1,"abcdef":2,"abcdefg":3,"abcdefghi":4}"#,
+        r#"{"abcde" : 5, "abcdef" : 6, "abcdefg" : 7, "abcdefghi" : 8}"#,
+        r#"{ "abcde":9 , "abcdef":10 , "abcdefg":11 , "abcdefghi":12 }"#,
+        r#"{"abcdefghi":16,"abcdefg":15,"abcdef":14,"abcde":13}"#,
+        r#"{"abcdefX":0,"abcdef":18,"abcde":17,"abcdefgh":0,"abcdefg":19,"abcdefghi":20}"#,
+        r#"{"abcde":21,"abcdef":22,"abcdefg":23,"abcdefghi":24}"#,
+    ];
+    for (i, d) in docs.iter().enumerate() {
+        dec.append(&value_rec(d.as_bytes(), i as i64)).unwrap();
+    }
+    let b = dec.finish();
+    for (c, first) in [(0, 1), (1, 2), (2, 3), (3, 4)] {
+        let want: Vec<Option<i64>> = (0..6).map(|r| Some(first + 4 * r)).collect();
+        assert_eq!(i64s(&b, c), want, "column {c}");
+    }
+}
