@@ -20,14 +20,12 @@
 
 use super::builder::{ColumnBuilder, Shape, Val};
 use super::error::{DecodeErrorKind, Fail};
+use super::swar;
 
 /// The position of the first byte at or after `i` equal to one of `set` (or `b.len()`), eight
 /// bytes at a time: a field's bytes are stepped over by words, not compared one by one.
 #[inline(always)]
 fn find_any(b: &[u8], mut i: usize, set: [u8; 3]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x;
     let Some(rest) = b.get(i..) else {
         return b.len();
     };
@@ -36,13 +34,9 @@ fn find_any(b: &[u8], mut i: usize, set: [u8; 3]) -> usize {
             break;
         };
         let x = u64::from_le_bytes(word);
-        // Zero-byte tests of x ^ each wanted byte; the lowest flagged byte is exact.
-        let hits = (zero(x ^ (ONES * u64::from(set[0])))
-            | zero(x ^ (ONES * u64::from(set[1])))
-            | zero(x ^ (ONES * u64::from(set[2]))))
-            & HIGH;
+        let hits = swar::equal(x, set[0]) | swar::equal(x, set[1]) | swar::equal(x, set[2]);
         if hits != 0 {
-            return i + (hits.trailing_zeros() / 8) as usize;
+            return i + swar::first(hits);
         }
         i += 8;
     }

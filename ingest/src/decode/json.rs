@@ -17,7 +17,8 @@
 
 use super::builder::{ColumnBuilder, Shape, Val};
 use super::error::{DecodeErrorKind, Fail};
-use super::json_scan::{load8, Scanner};
+use super::json_scan::Scanner;
+use super::swar::load8;
 
 /// One level of the pointer trie.
 #[derive(Debug, Default)]

@@ -10,6 +10,7 @@
 //! keep; bytes nobody reads are not worth a pass.
 
 use super::error::DecodeErrorKind;
+use super::swar::{self, load8};
 
 /// How deeply [`Scanner::skip_value`] follows nesting (64 bits × 16 words of bracket kinds).
 pub(crate) const MAX_SKIP_DEPTH: usize = 1024;
@@ -20,23 +21,11 @@ pub(crate) struct Scanner<'a> {
     pub(crate) pos: usize,
 }
 
-/// Flags (in each byte's high bit) the bytes of `x` that are `"`, `\` or below 0x20. The
-/// lowest flagged byte is exact (borrows only run upwards), so it is the first special byte.
+/// Flags (in each byte's high bit) the bytes of `x` that are `"`, `\` or below 0x20; the
+/// lowest flag is exact (see [`swar`]).
 #[inline(always)]
 fn special_bytes(x: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let q = x ^ (ONES * u64::from(b'"'));
-    let s = x ^ (ONES * u64::from(b'\\'));
-    ((q.wrapping_sub(ONES) & !q) | (s.wrapping_sub(ONES) & !s) | (x.wrapping_sub(ONES * 0x20) & !x))
-        & HIGH
-}
-
-/// Eight bytes at `i`, little-endian, when there are eight.
-#[inline(always)]
-pub(crate) fn load8(b: &[u8], i: usize) -> Option<u64> {
-    // Two compares (start in range, eight bytes after it), no overflow check.
-    Some(u64::from_le_bytes(*b.get(i..)?.first_chunk::<8>()?))
+    swar::equal(x, b'"') | swar::equal(x, b'\\') | swar::below(x, 0x20)
 }
 
 /// Finds the first `"`, `\` or control byte at or after `i` (or `b.len()`), eight bytes at a
@@ -51,7 +40,7 @@ fn find_special(b: &[u8], i: usize) -> usize {
 /// need not check UTF-8 in a second pass.
 #[inline(always)]
 fn find_special_ascii(b: &[u8], mut i: usize) -> (usize, bool) {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
+    use swar::HIGH;
     let mut seen = 0u64;
     // Whole words first; `chunks_exact` checks the length once per word, not the range.
     let Some(rest) = b.get(i..) else {
@@ -65,7 +54,7 @@ fn find_special_ascii(b: &[u8], mut i: usize) -> (usize, bool) {
         seen |= x;
         let hits = special_bytes(x);
         if hits != 0 {
-            return (i + (hits.trailing_zeros() / 8) as usize, seen & HIGH == 0);
+            return (i + swar::first(hits), seen & HIGH == 0);
         }
         i += 8;
     }
@@ -77,7 +66,7 @@ fn find_special_ascii(b: &[u8], mut i: usize) -> (usize, bool) {
         if let Some(x) = load8(b, base) {
             let x = x >> ((i - base) * 8);
             let hits = special_bytes(x);
-            let at = (i + (hits.trailing_zeros() / 8) as usize).min(b.len());
+            let at = (i + swar::first(hits)).min(b.len());
             return (at, (seen | x) & HIGH == 0);
         }
     }

@@ -27,6 +27,7 @@ pub(crate) mod json_infer;
 mod json_scan;
 mod raw;
 mod registry;
+mod swar;
 mod value;
 
 use arrow_array::{RecordBatch, RecordBatchOptions};
