@@ -532,9 +532,13 @@ impl GroupConsumer {
         let kinds = self.config.assignors.clone();
         let client = self.client.clone();
         let member = self.member.clone();
+        let flag = self.flag.clone();
         Ok(tokio::spawn(async move {
             let assignors: Vec<Box<dyn Assignor>> = kinds.iter().map(|k| k.build()).collect();
             let mut member = member.lock().await;
+            // This join answers any rejoin request the stopped heartbeat made meanwhile; left
+            // set, it would start another rebalance right after this one.
+            let _ = flag.compare_exchange(HB_REJOIN, HB_OK, Ordering::SeqCst, Ordering::SeqCst);
             let joined = member
                 .join(&protocols, &assignors, |assignor, subscriptions| {
                     let client = client.clone();
@@ -570,23 +574,30 @@ impl GroupConsumer {
         self.heartbeat = Some(Task(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
-                let outcome = member.lock().await.heartbeat().await;
+                // The flag is set with the member locked, so a join (which clears a stale
+                // rejoin request once it holds the member) is ordered after it.
+                let mut member = member.lock().await;
+                let outcome = member.heartbeat().await;
                 match outcome {
                     HeartbeatOutcome::Ok | HeartbeatOutcome::CoordinatorMoved => {}
                     HeartbeatOutcome::Rejoin => {
+                        // Keep heartbeating until the rejoin starts (it stops this task): the
+                        // coordinator expires a member that neither heartbeats nor rejoins
+                        // within its session, and the application may take a while with the
+                        // revoked partitions first (flushing a sink).
                         let _ = flag.compare_exchange(
                             HB_OK,
                             HB_REJOIN,
                             Ordering::SeqCst,
                             Ordering::SeqCst,
                         );
-                        return;
                     }
                     HeartbeatOutcome::Lost => {
                         flag.store(HB_LOST, Ordering::SeqCst);
                         return;
                     }
                 }
+                drop(member);
             }
         })));
     }

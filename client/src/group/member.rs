@@ -164,6 +164,16 @@ impl Member {
         self.coordinator = None;
     }
 
+    /// How long to wait for a JoinGroup or SyncGroup response. The coordinator holds a
+    /// JoinGroup until every member has rejoined (up to the rebalance timeout) and a SyncGroup
+    /// until the leader's assignment arrives, so the request timeout is too short for them:
+    /// timing out would close the coordinator connection and rejoin for nothing. As the Java
+    /// client, the rebalance timeout plus five seconds, and never less than the request timeout.
+    fn held_request_timeout(&self) -> Duration {
+        (self.rebalance_timeout + Duration::from_secs(5))
+            .max(self.client.config().connection.request_timeout)
+    }
+
     /// Whether an error means the coordinator must be found again.
     fn is_coordinator_error(code: ErrorCode) -> bool {
         matches!(
@@ -189,7 +199,8 @@ impl Member {
             &BTreeMap<String, Subscription>,
         ) -> futures_lite_assign::AssignFuture,
     {
-        let deadline = tokio::time::Instant::now() + self.rebalance_timeout + self.session_timeout;
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.rebalance_timeout + self.session_timeout;
         let mut backoff = crate::cluster::backoff::Backoff::new(
             self.client.config().retry_backoff,
             Duration::from_secs(1),
@@ -215,7 +226,10 @@ impl Member {
                         })
                         .collect(),
                 );
-            let response = match conn.send(&request).await {
+            let response = match conn
+                .send_within(&request, self.held_request_timeout())
+                .await
+            {
                 Ok(r) => r,
                 Err(e) if e.is_retriable() && tokio::time::Instant::now() < deadline => {
                     self.coordinator_moved();
@@ -296,7 +310,7 @@ impl Member {
                 .with_protocol_type(Some(StrBytes::from_static_str("consumer")))
                 .with_protocol_name(Some(StrBytes::from_string(protocol.clone())))
                 .with_assignments(assignments);
-            let response = match conn.send(&sync).await {
+            let response = match conn.send_within(&sync, self.held_request_timeout()).await {
                 Ok(r) => r,
                 Err(e) if e.is_retriable() && tokio::time::Instant::now() < deadline => {
                     self.coordinator_moved();
@@ -324,6 +338,16 @@ impl Member {
                 Assignment::decode(&response.assignment)
                     .map_err(|e| ClientError::Config(format!("unreadable assignment: {e}")))?
             };
+            tracing::debug!(
+                group = %self.group,
+                member = %self.identity.member_id,
+                generation = self.identity.generation,
+                leader,
+                protocol = %protocol,
+                partitions = assignment.partitions.len(),
+                took_ms = started.elapsed().as_millis() as u64,
+                "joined the group"
+            );
             return Ok(Joined {
                 identity: self.identity.clone(),
                 protocol,

@@ -239,6 +239,32 @@ impl Connection {
         R: Request,
         R::Response: ThrottleTime,
     {
+        self.send_version_within(version, request, self.config.request_timeout)
+            .await
+    }
+
+    /// Sends `request` at the highest version both sides speak and waits up to `timeout` for
+    /// its response: for requests the broker may hold longer than the request timeout, such
+    /// as a JoinGroup waiting for the other members (up to the rebalance timeout).
+    pub(crate) async fn send_within<R>(&self, request: &R, timeout: Duration) -> Result<R::Response>
+    where
+        R: Request,
+        R::Response: ThrottleTime,
+    {
+        let version = self.version_of::<R>()?;
+        self.send_version_within(version, request, timeout).await
+    }
+
+    async fn send_version_within<R>(
+        &self,
+        version: i16,
+        request: &R,
+        timeout: Duration,
+    ) -> Result<R::Response>
+    where
+        R: Request,
+        R::Response: ThrottleTime,
+    {
         if let Some(reauth) = &self.reauth {
             reauth.before_request(self).await?;
         }
@@ -250,7 +276,7 @@ impl Connection {
             };
             self.enqueue::<R>(version, request, true).await?
         };
-        let frame = self.await_reply::<R>(frame).await?;
+        let frame = self.await_reply::<R>(frame, timeout).await?;
         let (_, response) = decode_response::<R>(frame, version)
             .map_err(|source| self.protocol_error::<R>(source))?;
         self.note_throttle(response.throttle_time_ms());
@@ -275,31 +301,31 @@ impl Connection {
         request: &R,
     ) -> Result<Bytes> {
         let pending = self.enqueue::<R>(version, request, true).await?;
-        self.await_reply::<R>(pending).await
+        self.await_reply::<R>(pending, self.config.request_timeout)
+            .await
     }
 
-    /// Waits for the response to a queued request, within the request timeout.
+    /// Waits for the response to a queued request, within `timeout`.
     async fn await_reply<R: Request>(
         &self,
         pending: Option<oneshot::Receiver<std::result::Result<Bytes, String>>>,
+        timeout: Duration,
     ) -> Result<Bytes> {
         let Some(response) = pending else {
             return Err(self.disconnected("no response was requested".to_owned()));
         };
-        match tokio::time::timeout(self.config.request_timeout, response).await {
+        match tokio::time::timeout(timeout, response).await {
             Ok(Ok(Ok(frame))) => Ok(frame),
             Ok(Ok(Err(reason))) => Err(self.disconnected(reason)),
             Ok(Err(_)) => Err(self.disconnected("connection dropped the request".to_owned())),
             Err(_) => {
                 let api = api_of::<R>();
-                self.shared.close(&format!(
-                    "{api} request timed out after {:?}",
-                    self.config.request_timeout
-                ));
+                self.shared
+                    .close(&format!("{api} request timed out after {:?}", timeout));
                 Err(ClientError::Timeout {
                     broker: self.shared.broker.clone(),
                     api,
-                    timeout: self.config.request_timeout,
+                    timeout,
                 })
             }
         }
