@@ -1,5 +1,6 @@
 //! The `kingest` command.
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -12,6 +13,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn,kingest::progress=info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal; plain text for log files and collectors (and
+        // for anyone who sets NO_COLOR).
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
     kingest::cli::run(kingest::cli::Cli::parse())
 }

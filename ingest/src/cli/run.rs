@@ -1,5 +1,5 @@
 //! `kingest run CONFIG`: the ingest job, streaming until stopped or, with `--until-eof`, until
-//! every partition is caught up.
+//! every partition of its topics is written up to where it ended at the start.
 
 use std::io::IsTerminal as _;
 use std::net::{SocketAddr, ToSocketAddrs as _};
@@ -15,9 +15,16 @@ use super::startup;
 pub struct Args {
     /// The job's TOML configuration.
     pub config: PathBuf,
-    /// Exit once every assigned partition is caught up and written (dgkafka's -quit-at-eof).
+    /// Exit once every partition of the job's topics is written up to the end offset it had
+    /// at the start, by this process or by other members of the group (dgkafka's
+    /// -quit-at-eof). Partitions other members hold are waited for, and taken over when the
+    /// group gives them up.
     #[arg(long, alias = "quit-at-eof")]
     pub until_eof: bool,
+    /// With --until-eof: fail (exit 1, naming the partitions) after this long without
+    /// progress on the partitions still short: "90s", "10m" [default: flush.age + 1m].
+    #[arg(long, value_name = "DURATION", value_parser = duration, requires = "until_eof")]
+    pub eof_timeout: Option<std::time::Duration>,
     /// Serve Prometheus metrics at http://HOST:PORT/metrics while the job runs (records,
     /// bytes, rows, errors, filtered and lag per partition; flush latency).
     #[arg(long, value_name = "HOST:PORT", value_parser = socket_addr)]
@@ -32,6 +39,11 @@ fn socket_addr(text: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{text:?} resolves to no address"))
 }
 
+/// A duration as job files write them (`"500ms"`, `"5m"`, `30`).
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_duration(text)
+}
+
 /// Runs the job; SIGINT/SIGTERM flush, commit and leave the group.
 pub fn run(args: Args) -> ExitCode {
     let config = match startup::load_config("run", &args.config) {
@@ -44,6 +56,7 @@ pub fn run(args: Args) -> ExitCode {
     };
     let options = RunOptions {
         until_eof: args.until_eof,
+        eof_timeout: args.eof_timeout,
         // A live line for a person at a terminal; log events for anything else.
         progress: if std::io::stderr().is_terminal() {
             ProgressMode::Line

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 pub fn group_line(group: &str, state: &str, members: &[String], sink: &str) -> String {
     let members = match members.len() {
         0 => "no active members".to_owned(),
+        1 => format!("1 active member: {}", members[0]),
         n => format!("{n} active members: {}", members.join(", ")),
     };
     format!("group {group:?} ({state}, {members}); sink {sink}\n")

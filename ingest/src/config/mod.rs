@@ -41,7 +41,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 pub use source::{Isolation, SaslSection, SourceConfig, StartAt, TlsSection};
-pub use values::{ByteSize, HumanDuration};
+pub use values::{parse_duration, ByteSize, HumanDuration};
 
 /// A configuration that could not be read or is inconsistent.
 #[derive(Debug, Error)]

@@ -87,6 +87,7 @@ impl Job {
         &mut self,
         partitions: Vec<(String, i32)>,
     ) -> Result<(), EngineError> {
+        tracing::info!(partitions = ?partitions, "assigned");
         let resume = self.sink.committed_offsets().await?;
         // The group may lag the sink (a process killed between a sink commit and the group
         // commit): bring it up to date, for lag tools.
@@ -137,6 +138,7 @@ impl Job {
         &mut self,
         partitions: Vec<(String, i32)>,
     ) -> Result<(), EngineError> {
+        tracing::info!(partitions = ?partitions, "revoked");
         for key in partitions {
             if let Some(mut part) = self.parts.remove(&key) {
                 self.write(&key, &mut part).await?;
@@ -149,6 +151,7 @@ impl Job {
     /// Partitions lost: another member may own them already, so what was not written is
     /// dropped (it is read again by their new owner).
     pub(super) fn lost(&mut self, partitions: Vec<(String, i32)>) {
+        tracing::warn!(partitions = ?partitions, "lost (the group expired this member's session or fenced it): what was read of them and not written is dropped, and read again by their next owner");
         for key in partitions {
             self.parts.remove(&key);
             self.metrics.unassigned(&key.0, key.1);
@@ -223,10 +226,14 @@ impl Job {
         Ok(())
     }
 
-    /// Whether every assigned partition is read to its high watermark (for `--until-eof`).
-    pub(super) fn caught_up(&mut self) -> bool {
-        let pc = self.consumer.partition_consumer();
-        !self.parts.is_empty() && self.parts.keys().all(|(t, p)| pc.lag(t, *p) == Some(0))
+    /// Whether this process owns `key` now.
+    pub(super) fn owns(&self, key: &(String, i32)) -> bool {
+        self.parts.contains_key(key)
+    }
+
+    /// How many partitions this process owns now.
+    pub(super) fn owned_count(&self) -> usize {
+        self.parts.len()
     }
 
     /// Updates the lag gauges and shows progress, when a report is due; cheap otherwise.

@@ -9,7 +9,7 @@
 //! read again.
 //!
 //! One file per part: `job.rs` (what the run does on each group event: resume, decode,
-//! filter, write, flush), `errors.rs` and `dead_letter.rs` (`on_error`, the error limit, dead
+//! filter, write, flush), `eof.rs` (when `--until-eof` may stop), `errors.rs` and `dead_letter.rs` (`on_error`, the error limit, dead
 //! letters to a file or a topic), `progress.rs` (the live line on a terminal, log events
 //! otherwise), `metrics.rs` and `metrics_http.rs` (Prometheus at `--metrics-addr`), and
 //! `build.rs` (configuration to client, decoders and sink). Filters are [`crate::filter`].
@@ -17,6 +17,7 @@
 pub mod avro_infer;
 mod build;
 mod dead_letter;
+pub mod eof;
 mod errors;
 pub mod group_commit;
 mod job;
@@ -117,6 +118,15 @@ pub enum EngineError {
         /// The producer's error (boxed, like [`EngineError::Client`]).
         source: Box<ClientError>,
     },
+    /// `--until-eof` saw no progress for its timeout while partitions were still short of
+    /// the end offsets they had when the run started.
+    #[error("--until-eof: nothing moved for {}s and {} partition(s) are not written to the end offsets they had at the start: {}", waited.as_secs(), short.len(), eof::list(short))]
+    Incomplete {
+        /// How long nothing moved.
+        waited: Duration,
+        /// The short partitions.
+        short: Vec<eof::ShortPartition>,
+    },
     /// The filter failed on a batch (a column value it had to cast did not fit).
     #[error("{topic}-{partition} offsets {offsets}: {source}")]
     Filter {
@@ -146,9 +156,13 @@ impl From<SinkError> for EngineError {
 /// How `kingest run` runs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
-    /// Stop once every assigned partition is caught up and everything is written
-    /// (dgkafka's `-quit-at-eof`).
+    /// Stop once every partition of the job's topics is written up to the end offset it had
+    /// at the start, by this process or another member of the group (dgkafka's
+    /// `-quit-at-eof`; see [`eof`]).
     pub until_eof: bool,
+    /// With `until_eof`: how long to wait without progress for partitions that stay short
+    /// before failing with [`EngineError::Incomplete`] (default: [`default_eof_timeout`]).
+    pub eof_timeout: Option<Duration>,
     /// How progress is shown (a live line on a terminal, log events otherwise).
     pub progress: ProgressMode,
     /// Serve Prometheus metrics at `http://ADDR/metrics` while the job runs.
@@ -223,6 +237,15 @@ pub async fn run(
         }
         None => None,
     };
+    let mut eof = match options.until_eof {
+        true => {
+            let timeout = options
+                .eof_timeout
+                .unwrap_or_else(|| default_eof_timeout(&config));
+            Some(eof::Eof::at_start(&config, &client, timeout).await?)
+        }
+        false => None,
+    };
     let consumer = GroupConsumer::new(client, group_config(&config)?)?;
     let progress = progress::Progress::new(options.progress);
     let mut job = job::Job::new(config, sink, consumer, decoding, errors, metrics, progress);
@@ -244,11 +267,27 @@ pub async fn run(
         }
         job.write_due().await?;
         job.tick(&mut lag_updated);
-        if options.until_eof && job.caught_up() {
-            break;
+        if let Some(eof) = &mut eof {
+            match eof.check(&mut job).await {
+                Ok(eof::EofState::Done) => break,
+                Ok(eof::EofState::Waiting) => {}
+                Err(e) => {
+                    // What was read is still written (it is valid, and saves the next run
+                    // reading it again) before saying which partitions stay short.
+                    job.finish().await?;
+                    return Err(e);
+                }
+            }
         }
     }
     job.finish().await
+}
+
+/// How long `--until-eof` waits without progress on partitions owned elsewhere: the flush age
+/// (within which a live member of the group writes what it read) plus a minute (within which a
+/// dead member's session expires and its partitions move).
+pub fn default_eof_timeout(config: &Config) -> Duration {
+    config.flush.age.0 + Duration::from_secs(60)
 }
 
 fn filter_setup(e: FilterError) -> EngineError {

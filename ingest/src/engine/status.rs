@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use arrow_schema::{Schema, SchemaRef};
-use kingest_client::admin::{Admin, GroupDescription, OffsetSpec};
+use kingest_client::admin::{Admin, GroupDescription, GroupMember, OffsetSpec};
 use kingest_client::{Client, ClientError};
 use kingest_protocol::ErrorCode;
 
@@ -169,7 +169,7 @@ pub struct JobStatus {
     pub group: String,
     /// The group's state (`Empty`, `Stable`, `Dead` for a group that does not exist, ...).
     pub group_state: String,
-    /// The group's members, as client ids with hosts.
+    /// The group's members, as [`member_label`] names them.
     pub members: Vec<String>,
     /// The sink, as [`sink_label`] describes it.
     pub sink: String,
@@ -184,7 +184,7 @@ impl JobStatus {
     }
 }
 
-/// The group's state and its members as `client-id@host`. A group the coordinator does not
+/// The group's state and its members as [`member_label`] names them. A group the coordinator does not
 /// know (never used, or expired) is reported as `Dead` with no members, as Kafka describes it.
 pub async fn describe_group(
     admin: &Admin,
@@ -200,11 +200,20 @@ pub async fn describe_group(
 }
 
 fn member_names(group: &GroupDescription) -> Vec<String> {
-    group
-        .members
-        .iter()
-        .map(|m| format!("{}@{}", m.client_id, m.client_host.trim_start_matches('/')))
-        .collect()
+    group.members.iter().map(member_label).collect()
+}
+
+/// How a member is named to users: `client-id@host` as Kafka's tools show it, with the member
+/// id where the broker reports no client id or host (nisshi reports neither; its member ids
+/// start with the client id).
+pub fn member_label(member: &GroupMember) -> String {
+    let host = member.client_host.trim_start_matches('/');
+    match (member.client_id.is_empty(), host.is_empty()) {
+        (false, false) => format!("{}@{host} ({})", member.client_id, member.member_id),
+        (false, true) => format!("{} ({})", member.client_id, member.member_id),
+        (true, false) => format!("{}@{host}", member.member_id),
+        (true, true) => format!("member {}", member.member_id),
+    }
 }
 
 /// Log start and end offsets of `parts` (the end being the last stable offset under

@@ -5,8 +5,10 @@
 //! last run to the end of the topic ([`Kills`]); and the records those tests produce
 //! ([`click`]).
 //!
-//! The jobs are static group members ([`static_member`]), so a restarted process gets its
-//! partitions back at once instead of waiting for the killed one's session to expire.
+//! The tests that kill 20 times make their jobs static group members ([`static_member`]), so
+//! a restarted process gets its partitions back at once instead of waiting for the killed
+//! one's session to expire; restarts of dynamic members (the default), with that wait and its
+//! consequences for `--until-eof`, are what `tests/ingest_dynamic_membership.rs` kills.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -210,8 +210,13 @@ pub struct Job {
 }
 
 impl Job {
-    /// Starts `kingest run CONFIG [--until-eof]`, appending its stderr to `log`.
+    /// Starts `kingest run CONFIG [--until-eof]`, appending its stderr (warnings) to `log`.
     pub fn start(config: &Path, log: &Path, until_eof: bool) -> Job {
+        Job::start_logging(config, log, until_eof, "warn")
+    }
+
+    /// [`Job::start`] with `filter` as its `KINGEST_LOG` (what it logs).
+    pub fn start_logging(config: &Path, log: &Path, until_eof: bool, filter: &str) -> Job {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -222,6 +227,7 @@ impl Job {
             args.push("--until-eof");
         }
         let child = kingest(&args)
+            .env("KINGEST_LOG", filter)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::from(file))
