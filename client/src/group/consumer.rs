@@ -137,6 +137,7 @@ struct LastRound {
     assignor: String,
     partitions: Vec<(String, i32)>,
     generation: i32,
+    member_id: String,
 }
 
 const HB_OK: u8 = 0;
@@ -237,7 +238,16 @@ impl GroupConsumer {
         self.assignment.iter().cloned().collect()
     }
 
-    /// The member id and generation.
+    /// The member id and generation of the last completed rebalance this member took part
+    /// in (`None` before its first, and after its membership was lost). Unlike
+    /// [`GroupConsumer::identity`] it never waits for a rebalance in progress.
+    pub fn membership(&self) -> Option<(&str, i32)> {
+        self.last_assignment
+            .as_ref()
+            .map(|l| (l.member_id.as_str(), l.generation))
+    }
+
+    /// The member id and generation (waits for a rebalance in progress to finish).
     pub async fn identity(&self) -> (String, i32) {
         let m = self.member.lock().await;
         (m.identity.member_id.clone(), m.identity.generation)
@@ -492,6 +502,7 @@ impl GroupConsumer {
             assignor: joined.protocol.clone(),
             partitions: joined.assignment.clone(),
             generation: joined.identity.generation,
+            member_id: joined.identity.member_id.clone(),
         });
         self.joined_round = None;
         self.rejoin = std::mem::take(&mut self.followup);

@@ -215,17 +215,20 @@ impl Eof {
                     holder: Holder::ThisProcess,
                 })
                 .collect();
-            let own_id = job.consumer.identity().await.0;
+            let own_id = own_member_id(job);
             short.extend(self.short(&other_short, &own_id).await);
             return Err(EngineError::Incomplete { waited, short });
         }
         // Owned partitions still being read show in the progress line; once nothing of our own
         // is left, say what is waited for (as soon as the others were asked about, then every
         // ten seconds).
+        // Nothing is said before this process is first through a rebalance (it joins, which
+        // may take the broker's initial delay, or a dead member's session).
         let report_due = self.last_report.is_none_or(|t| t.elapsed() >= REPORT_EVERY);
-        if owned_short.is_empty() && self.last_check.is_some() && report_due {
+        let joined = job.consumer.membership().is_some();
+        if owned_short.is_empty() && joined && self.last_check.is_some() && report_due {
             self.last_report = Some(Instant::now());
-            let own_id = job.consumer.identity().await.0;
+            let own_id = own_member_id(job);
             let short = self.short(&other_short, &own_id).await;
             if !short.is_empty() {
                 tracing::info!(
@@ -295,6 +298,14 @@ impl Eof {
             })
             .collect()
     }
+}
+
+/// This process's member id, if it has one.
+fn own_member_id(job: &Job) -> String {
+    job.consumer
+        .membership()
+        .map(|(id, _)| id.to_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
