@@ -40,14 +40,16 @@ fi
 
 started=$(date +%s)
 # These settings apply to this build only (its own target directory, so the glibc release
-# build keeps its profile and its cache).
-CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols \
+# build keeps its profile and its cache). Cargo names the executable it built in its
+# compiler-artifact message: that is where it is, whatever CARGO_TARGET_DIR says.
+bin=$(CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols \
   CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
   CARGO_PROFILE_RELEASE_OPT_LEVEL="${MUSL_OPT_LEVEL:-s}" \
-  cargo build --release --target "$TARGET" -p kingest
+  cargo build --release --target "$TARGET" -p kingest --bin kingest \
+    --message-format=json-render-diagnostics \
+  | sed -n 's/^{"reason":"compiler-artifact".*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 log "built in $(( $(date +%s) - started )) s"
-bin="target/$TARGET/release/kingest"
-[ -x "$bin" ] || die "$bin was not built"
+[ -n "$bin" ] && [ -x "$bin" ] || die "cargo built no kingest executable"
 
 # Static: no program interpreter, no NEEDED entries; and what ldd and file say.
 ldd_out=$(ldd "$bin" 2>&1 || true)
@@ -75,14 +77,14 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-brokers="127.0.0.1:$port"
 topic=musl-check
-: >"$work/broker.log"
-"$bin" dev-broker --port "$port" --topic "$topic:2" >"$work/broker.log" 2>&1 &
+: >"$work/broker.out"
+# Port 0: the broker takes a free port and prints it.
+"$bin" dev-broker --port 0 --topic "$topic:2" >"$work/broker.out" 2>"$work/broker.log" &
 broker_pid=$!
-for _ in $(seq 100); do grep -q bootstrap.servers "$work/broker.log" && break; sleep 0.1; done
-grep -q bootstrap.servers "$work/broker.log" || die "dev-broker did not start: $(cat "$work/broker.log")"
+for _ in $(seq 100); do grep -q '^bootstrap.servers=' "$work/broker.out" && break; sleep 0.1; done
+brokers=$(sed -n 's/^bootstrap.servers=//p' "$work/broker.out")
+[ -n "$brokers" ] || die "dev-broker did not start: $(cat "$work/broker.log")"
 "$bin" produce --brokers "$brokers" --topic "$topic" --generate 20 --compression zstd \
   || die "kingest produce failed"
 cat >"$work/job.toml" <<TOML

@@ -8,7 +8,8 @@
 //!
 //! Run: `cargo run --release -p kingest-benches --example batch_decode_cpu [rounds]`.
 //! Also `... -- profile <ours|kafka-protocol|bare> <codec> <value size> <iterations>` runs one
-//! case in a loop, for `perf record` or `valgrind --tool=callgrind`.
+//! case in a loop, for `perf record` or `valgrind --tool=callgrind`: build it with
+//! `--profile profiling` (release code with line tables) for those.
 
 use std::hint::black_box;
 

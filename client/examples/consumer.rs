@@ -1,6 +1,11 @@
 //! Reads every partition of a topic from the beginning and prints each record until caught up.
 //!
 //! `cargo run -p kingest-client --example consumer -- localhost:9092 events`
+//!
+//! A partition consumer starts where it is told (`StartAt::Earliest` here). A group member
+//! starts where its group's committed offsets say, and where there are none at
+//! `offset_reset`, which is `Latest` by default: see the `group` example for reading a new
+//! group from the beginning.
 
 use kingest_client::consumer::{ConsumerConfig, PartitionConsumer, StartAt};
 use kingest_client::{Client, ClientConfig};

@@ -51,6 +51,31 @@ pub enum ClientError {
         /// What rustls said.
         reason: String,
     },
+    /// A plaintext connection was answered with a TLS record: the broker's listener expects
+    /// TLS (`SSL` or `SASL_SSL` in Kafka's terms). Set the client's TLS settings
+    /// (`ConnectionConfig::tls`; `[source.tls]` in a kingest job).
+    #[error("{broker} answered with TLS: set [source.tls] (the client's TLS settings) to connect to a TLS listener")]
+    TlsRequired {
+        /// The broker.
+        broker: BrokerRef,
+    },
+    /// A plaintext connection was closed by the broker before it answered ApiVersions, the
+    /// first request: what a TLS listener built on OpenSSL does to plaintext (others answer
+    /// with a TLS alert: [`ClientError::TlsRequired`]). A likely reason, not a certain one.
+    #[error("{broker} closed the connection without answering ApiVersions: it may expect TLS; set [source.tls] (the client's TLS settings)")]
+    ClosedBeforeAnswer {
+        /// The broker.
+        broker: BrokerRef,
+    },
+    /// A connection without SASL settings was closed by the broker after ApiVersions, before
+    /// answering anything else: what a listener that requires SASL authentication does to an
+    /// unauthenticated request. Kafka does not say so in the protocol, so this is a likely
+    /// reason, not a certain one; the connection is gone either way.
+    #[error("{broker} closed the connection after ApiVersions, before answering a request: it may require authentication; set [source.sasl] (the client's SASL settings)")]
+    ClosedUnauthenticated {
+        /// The broker.
+        broker: BrokerRef,
+    },
     /// The TLS settings themselves are unusable (unreadable CA file, bad key...).
     #[error("TLS configuration: {0}")]
     TlsConfig(String),
@@ -264,6 +289,8 @@ impl ClientError {
         match self {
             ClientError::Connect { .. }
             | ClientError::Disconnected { .. }
+            | ClientError::ClosedBeforeAnswer { .. }
+            | ClientError::ClosedUnauthenticated { .. }
             | ClientError::Timeout { .. }
             | ClientError::NoLeader { .. }
             | ClientError::NoBrokerReachable { .. } => true,

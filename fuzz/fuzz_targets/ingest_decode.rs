@@ -11,7 +11,8 @@
 //! - an append either adds exactly one row or none (a refused record leaves no partial row in
 //!   any column), and `finish` returns a batch of exactly the rows appended;
 //! - every error's message can be rendered (it quotes the input around the failure, which must
-//!   cut on character boundaries) and names the record's topic, partition and offset;
+//!   cut on character boundaries), and the error carries the record's topic, partition and
+//!   offset (its message leaves them to the reporter, who shows them once);
 //! - a decoder keeps working after errors: one more valid record is accepted and counted.
 
 #![no_main]
@@ -25,8 +26,8 @@ use libfuzzer_sys::fuzz_target;
 
 fn check_error(e: &DecodeError, offset: i64) {
     let text = e.to_string();
-    assert!(text.contains("fuzz"), "{text}");
-    assert!(text.contains(&offset.to_string()), "{text}");
+    assert!(!text.is_empty());
+    assert_eq!((e.topic.as_str(), e.offset), ("fuzz", offset), "{text}");
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -190,7 +190,7 @@ impl Workload {
         );
         let json_cols = columns(FormatKind::Json, ["/ts", "/uuid", "/count", "/page"]);
         let csv_cols = columns(FormatKind::Csv, ["0", "1", "2", "3"]);
-        let mut json_dec = RowDecoder::new(&json_cols, &FormatSpec::Json, None).unwrap();
+        let mut json_dec = RowDecoder::new(&json_cols, &FormatSpec::json(), None).unwrap();
         let mut csv_dec = RowDecoder::new(&csv_cols, &FormatSpec::csv(), None).unwrap();
         // The outputs agree before anything is timed: same rows, same values.
         let ours = fetch_to_arrow(&mut json_dec, &json_set);

@@ -1,4 +1,7 @@
-//! Printing the records of a raw record set, for looking at captured data.
+//! Printing what kingest reads and writes: the records of a raw record set (captured fetch
+//! data), and in [`parquet`] a Parquet file or dataset with the Kafka offsets its footers hold.
+
+pub mod parquet;
 
 use std::fmt::Write as _;
 

@@ -1,8 +1,9 @@
 //! kingest: Kafka to Arrow, Parquet and PostgreSQL, exactly once.
 //!
-//! The ingest engine (issue 6) is not written yet. What is here now: the [`cli`] with
-//! `kingest dev-broker` (testkit's in-memory cluster for local development) and
-//! `kingest inspect`, which uses [`inspect`] to print the records of a raw record-set file.
+//! The [`engine`] runs a job ([`config`]): a consumer group member that [`decode`]s records
+//! into Arrow columns, keeps the rows a [`filter`] allows, and writes them to a [`sink`] with
+//! the offsets they cover. The [`cli`] is the `kingest` command; [`inspect`] prints Parquet
+//! output (with each file's offsets) and raw record sets for `kingest inspect`.
 
 pub mod cli;
 pub mod config;

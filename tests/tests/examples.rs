@@ -8,6 +8,9 @@
 //! the test schema registry with its sample orders written by apache-avro. The output, read
 //! back with the parquet crate, must equal the sample data.
 //!
+//! `scripts/quickstart.sh`, the README's first command, runs as a new user with a shared
+//! target directory would run it: `CARGO_TARGET_DIR` set, and no Python on the `PATH`.
+//!
 //! The documentation check asks the configuration parser itself which fields each section
 //! has (an unknown field's error lists the expected ones), so a field added later without
 //! documentation fails here.
@@ -22,7 +25,8 @@ use apache_avro::to_avro_datum;
 use apache_avro::types::Value as AvroValue;
 use kingest::config::Config;
 use kingest_tests::ingest::{
-    end_offsets, exactly_once, kingest, log_tail, produce, read_dir, wait_for, Cell, Produced,
+    end_offsets, exactly_once, kingest, kingest_binary, log_tail, produce, read_dir, wait_for,
+    Cell, Produced,
 };
 use kingest_tests::peers::free_port;
 use kingest_tests::peers::registry::Registry;
@@ -526,4 +530,184 @@ fn docs_config_md_describes_every_field() {
         missing.is_empty(),
         "docs/config.md does not describe these configuration fields: {missing:?}"
     );
+}
+
+/// `scripts/quickstart.sh` with `CARGO_TARGET_DIR` set and no Python: the script must ask
+/// cargo where the binary is, and show the result with `kingest inspect`.
+///
+/// `CARGO_TARGET_DIR` is a symbolic link to this build's own target directory, under another
+/// name, so cargo finds what the test build already compiled (the quickstart's `cargo build`
+/// has nothing or little to do) while a script that assumed `./target` would name a path that
+/// is not the one cargo reports. `python`, `python3`, `pip` and `pip3` on the `PATH` are stubs
+/// that record being called and fail. The dev profile (what the tests built), 1,000 events,
+/// and a temporary output directory; otherwise the script as the README runs it.
+#[test]
+fn quickstart_runs_with_cargo_target_dir_set_and_without_python() {
+    let bin = kingest_binary();
+    let profile_dir = bin.parent().unwrap();
+    let target = profile_dir.parent().unwrap();
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let shared_target = dir.path().join("shared-target");
+    std::os::unix::fs::symlink(target, &shared_target).unwrap();
+    let stubs = dir.path().join("stubs");
+    std::fs::create_dir(&stubs).unwrap();
+    let called = dir.path().join("python-was-called");
+    for name in ["python", "python3", "pip", "pip3"] {
+        let stub = stubs.join(name);
+        std::fs::write(
+            &stub,
+            format!(
+                "#!/bin/sh\necho \"$0 $*\" >> '{}'\nexit 127\n",
+                called.display()
+            ),
+        )
+        .unwrap();
+        let mut perms = std::fs::metadata(&stub).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&stub, perms).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        stubs.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out_dir = dir.path().join("data");
+    let mut child = std::process::Command::new("bash")
+        .arg(repo().join("scripts/quickstart.sh"))
+        .args(["--events", "1000", "--profile", profile, "--out"])
+        .arg(&out_dir)
+        .env("CARGO_TARGET_DIR", &shared_target)
+        .env("PATH", path)
+        .env("KINGEST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(
+            std::fs::File::create(dir.path().join("stdout")).unwrap(),
+        ))
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("stderr")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    // A guard against a hang (a cargo build included), not a measurement.
+    let deadline = std::time::Instant::now() + Duration::from_secs(900);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the quickstart did not finish:\n{}",
+                log_tail(&dir.path().join("stderr"))
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stdout = std::fs::read_to_string(dir.path().join("stdout")).unwrap();
+    let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+    assert!(status.success(), "quickstart failed:\n{stderr}\n{stdout}");
+    assert!(
+        !called.exists(),
+        "the quickstart ran Python: {}",
+        std::fs::read_to_string(&called).unwrap_or_default()
+    );
+    // The binary cargo reported, under the target directory as the variable names it.
+    let used = format!(
+        "quickstart: using {}/{}/kingest\n",
+        shared_target.display(),
+        profile_dir.file_name().unwrap().to_str().unwrap()
+    );
+    assert!(stderr.contains(&used), "{used:?} not in:\n{stderr}");
+
+    // What it wrote, read back by the parquet crate: every event once.
+    let files = read_dir(&out_dir);
+    let offsets: Vec<(i32, i64)> = files
+        .iter()
+        .flat_map(|f| &f.rows)
+        .map(|r| match (&r["partition"], &r["offset"]) {
+            (Cell::Int(p), Cell::Int(o)) => (*p as i32, *o),
+            other => panic!("partition/offset {other:?}"),
+        })
+        .collect();
+    assert_eq!(offsets.len(), 1000);
+    let rows = exactly_once(
+        &files,
+        "quickstart-events",
+        &end_offsets(&offsets),
+        "partition",
+        "offset",
+    );
+    assert_eq!(rows.len(), 1000);
+
+    // ... and what `kingest inspect` printed of it, line by line.
+    let mut want = vec![
+        format!(
+            "{}: {} Parquet file{}, 1000 rows",
+            out_dir.display(),
+            files.len(),
+            if files.len() == 1 { "" } else { "s" }
+        ),
+        "columns:".to_owned(),
+        "  ts timestamp(ms, UTC)".to_owned(),
+        "  uuid string".to_owned(),
+        "  count int64".to_owned(),
+        "  partition int32".to_owned(),
+        "  offset int64".to_owned(),
+        "files:".to_owned(),
+    ];
+    let mut group = None;
+    for f in &files {
+        let ((topic, partition), (first, next)) = f.offsets.iter().next().unwrap();
+        let name = f.path.strip_prefix(&out_dir).unwrap().display().to_string();
+        // The group is the script's own (`quickstart-<time>`): taken from the first line.
+        let g = group.get_or_insert_with(|| {
+            let line = stdout
+                .lines()
+                .find(|l| l.starts_with(&format!("  {name}: ")))
+                .unwrap_or_else(|| panic!("no line for {name} in:\n{stdout}"));
+            line.rsplit_once(", group ").unwrap().1.to_owned()
+        });
+        assert!(g.starts_with("\"quickstart-"), "{g}");
+        want.push(format!(
+            "  {name}: {} row{}, {topic}-{partition} offsets [{first}, {next}), group {g}",
+            f.rows.len(),
+            if f.rows.len() == 1 { "" } else { "s" }
+        ));
+    }
+    want.push("first 5 of 1000 rows:".to_owned());
+    let got: Vec<&str> = stdout.lines().collect();
+    let (head, rows_printed) = got.split_at(want.len().min(got.len()));
+    assert_eq!(head, want, "{stdout}");
+    // The first five rows in file order, as JSON objects with the columns' values.
+    let first_five: Vec<&BTreeMap<String, Cell>> =
+        files.iter().flat_map(|f| &f.rows).take(5).collect();
+    assert_eq!(rows_printed.len(), 5, "{stdout}");
+    for (line, row) in rows_printed.iter().zip(first_five) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let int = |c: &Cell| match c {
+            Cell::Int(i) => *i,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            v["partition"].as_i64(),
+            Some(int(&row["partition"])),
+            "{line}"
+        );
+        assert_eq!(v["offset"].as_i64(), Some(int(&row["offset"])), "{line}");
+        assert_eq!(v["count"].as_i64(), Some(int(&row["count"])), "{line}");
+        assert_eq!(
+            Some(v["uuid"].as_str().unwrap()),
+            match &row["uuid"] {
+                Cell::Str(s) => Some(s.as_str()),
+                _ => None,
+            },
+            "{line}"
+        );
+        assert!(v["ts"].as_str().unwrap().ends_with('Z'), "{line}");
+    }
 }

@@ -438,3 +438,72 @@ async fn a_rejoining_static_leader_is_told_to_skip_the_assignment_from_join_grou
         ("Stable", first.generation_id, 1)
     );
 }
+
+/// The README's client example: a program produces, then starts a group consumer on a new
+/// group. With the default `offset_reset` (Latest, as in Java) the new group starts after what
+/// was produced; with `OffsetReset::Earliest`, as the README now shows, it reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_group_reads_earlier_records_only_with_offset_reset_earliest() {
+    use kingest_client::consumer::OffsetReset;
+    use kingest_client::producer::{Producer, ProducerConfig, ProducerRecord};
+
+    let cluster = Cluster::start(ClusterConfig::default()).await.unwrap();
+    cluster.create_topic("readme", 1).unwrap();
+    let c = client(&cluster).await;
+    let producer = Producer::new(c.clone(), ProducerConfig::default()).unwrap();
+    let send = |value: &'static str| {
+        let producer = &producer;
+        async move {
+            producer
+                .send(ProducerRecord::new("readme", value).with_key("k"))
+                .await
+                .unwrap()
+                .await
+                .unwrap()
+                .offset
+        }
+    };
+    assert_eq!(send("{\"n\":1}").await, 0);
+
+    // The first record a member is handed (60 s: a generous bound on a loaded machine).
+    async fn first_record(m: &mut GroupConsumer) -> (i64, Vec<u8>) {
+        let first = async {
+            loop {
+                if let GroupEvent::Records(f) = m.poll().await.unwrap() {
+                    let r = f.records().next().expect("a Records event holds records");
+                    return (r.record.offset, r.record.value.unwrap().to_vec());
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), first)
+            .await
+            .expect("no record arrived")
+    }
+
+    let mut config = GroupConsumerConfig::new("readme-earliest", &["readme"]);
+    config.consumer.offset_reset = OffsetReset::Earliest;
+    let mut earliest = GroupConsumer::new(c.clone(), config).unwrap();
+    assert_eq!(
+        first_record(&mut earliest).await,
+        (0, b"{\"n\":1}".to_vec())
+    );
+
+    let config = GroupConsumerConfig::new("readme-latest", &["readme"]);
+    assert_eq!(config.consumer.offset_reset, OffsetReset::Latest);
+    let mut latest = GroupConsumer::new(c.clone(), config).unwrap();
+    // Joined and assigned; then, once its position is known (the log end, 1), a new record is
+    // the first it sees. (Polls are cut short only after the join, while they fetch.)
+    let assigned = tokio::time::timeout(Duration::from_secs(60), latest.poll()).await;
+    assert!(
+        matches!(assigned, Ok(Ok(GroupEvent::Assigned(_)))),
+        "{assigned:?}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while latest.partition_consumer().position("readme", 0).is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "no position");
+        let _ = tokio::time::timeout(Duration::from_secs(1), latest.poll()).await;
+    }
+    assert_eq!(latest.partition_consumer().position("readme", 0), Some(1));
+    assert_eq!(send("{\"n\":2}").await, 1);
+    assert_eq!(first_record(&mut latest).await, (1, b"{\"n\":2}".to_vec()));
+}

@@ -6,7 +6,10 @@
 //!   their key, value, original headers, error, topic, partition and offset;
 //! - `fail`: the run stops at a bad record, naming its topic, partition and offset, and
 //!   commits nothing;
-//! - `max_errors` (a count and a percentage): the run stops with its message.
+//! - `max_errors` (a count and a percentage): the run stops with its message;
+//! - `format.tombstones`: null and empty values as rows of NULLs, skipped, or bad records.
+//!
+//! Messages are checked whole: the record named once, then what was wrong.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -107,6 +110,22 @@ fn good_rows(log: &Log) -> BTreeMap<(i32, i64), i64> {
         .collect()
 }
 
+/// The message of a bad record's error, exactly: what was wrong, where in the record, and not
+/// the record's topic, partition and offset, which the reporter shows once, beside it.
+fn expected_error(sent: &Sent) -> String {
+    assert!(!sent.good);
+    match sent.value.strip_prefix("{\"n\": \"") {
+        Some(rest) => format!(
+            "column \"n\" (JSON /n): cannot read \"{}\" as int64",
+            rest.trim_end_matches("\"}")
+        ),
+        None => format!(
+            "value (json): invalid JSON at byte 0: expected a value (near \"{}\")",
+            sent.value
+        ),
+    }
+}
+
 fn bad_keys(log: &Log) -> BTreeSet<(i32, i64)> {
     log.iter()
         .filter(|(_, s)| !s.good)
@@ -177,11 +196,7 @@ async fn dead_letter_file_holds_exactly_the_bad_records() {
         let k = hex::decode(v["key_hex"].as_str().unwrap()).unwrap();
         assert_eq!(String::from_utf8(k).unwrap(), sent.key);
         assert_eq!(v["headers"][0]["key"], "h");
-        let error = v["error"].as_str().unwrap();
-        assert!(
-            error.contains(&format!("offset {}", key.1)),
-            "the error names the offset: {error}"
-        );
+        assert_eq!(v["error"].as_str().unwrap(), expected_error(sent), "{line}");
         assert!(v["timestamp"].as_i64().unwrap() > 0);
         assert!(seen.insert(key), "dead-lettered twice: {line}");
     }
@@ -242,7 +257,7 @@ async fn dead_letter_topic_holds_exactly_the_bad_records() {
             assert_eq!(rec.key.unwrap(), sent.key.as_bytes());
             let n: i64 = sent.key[1..].parse().unwrap();
             assert_eq!(header("h"), format!("v{n}"), "original header kept");
-            assert!(header("kingest.error.message").contains(&format!("offset {}", key.1)));
+            assert_eq!(header("kingest.error.message"), expected_error(sent));
             assert!(header("kingest.error.timestamp").parse::<i64>().unwrap() > 0);
             assert!(seen.insert(key), "dead-lettered twice: {key:?}");
         }
@@ -271,10 +286,13 @@ async fn fail_stops_naming_topic_partition_and_offset() {
         bad_keys(&log).contains(&(*partition, *offset)),
         "stopped at a good record? {err}"
     );
-    let message = err.to_string();
-    assert!(
-        message.starts_with(&format!("{TOPIC}-{partition} offset {offset}: ")),
-        "{message}"
+    // The record named once, then what was wrong with it.
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{TOPIC}-{partition} offset {offset}: {}",
+            expected_error(&log[&(*partition, *offset)])
+        )
     );
     // The first bad record of that partition, and nothing was committed.
     let first_bad = bad_keys(&log)
@@ -287,7 +305,7 @@ async fn fail_stops_naming_topic_partition_and_offset() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_limits_stop_the_run_with_their_message() {
-    let (broker, _log) = setup(700).await;
+    let (broker, log) = setup(700).await;
     let dir = tempfile::tempdir().unwrap();
     let err = run_until_eof(job(
         &broker.addr(),
@@ -296,15 +314,26 @@ async fn error_limits_stop_the_run_with_their_message() {
     ))
     .await
     .unwrap_err();
-    let EngineError::ErrorLimit { errors, limit, .. } = &err else {
+    let EngineError::ErrorLimit {
+        errors,
+        records,
+        limit,
+        topic,
+        partition,
+        offset,
+        last,
+    } = &err
+    else {
         panic!("expected the error limit, got {err}");
     };
     assert_eq!((*errors, limit.as_str()), (4, "3"));
-    let message = err.to_string();
-    assert!(
-        message.starts_with("stopping: 4 bad records of ")
-            && message.contains("exceed errors.max_errors (3); the last at mixed-"),
-        "{message}"
+    assert_eq!(last, &expected_error(&log[&(*partition, *offset)]));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "stopping: 4 bad records of {records} exceed errors.max_errors (3); the last at \
+             {topic}-{partition} offset {offset}: {last}"
+        )
     );
 
     // One in seven is far more than 5%: stopped once 100 records are judged.
@@ -325,4 +354,104 @@ async fn error_limits_stop_the_run_with_their_message() {
     assert!(*errors as f64 > 0.05 * *records as f64, "{err}");
     assert!(err.to_string().contains("(\"5%\")"), "{err}");
     assert!(read_back(dir.path()).is_empty());
+}
+
+/// `format.tombstones` end to end: a null and an empty value among good records, in jobs that
+/// stop at any bad record (`on_error = "fail"`, `max_errors = 0`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tombstones_become_null_rows_nothing_or_bad_records_as_the_job_says() {
+    let broker = Nisshi::start();
+    broker.create_topic("tombs", 1);
+    let client = Client::connect(ClientConfig::new(&broker.addr()))
+        .await
+        .unwrap();
+    let producer = Producer::new(client.clone(), ProducerConfig::default()).unwrap();
+    // Offsets 0..5: good, null (a tombstone), good, empty (a tombstone for JSON), good.
+    let values = [
+        Some("{\"n\": 0}"),
+        None,
+        Some("{\"n\": 2}"),
+        Some(""),
+        Some("{\"n\": 4}"),
+    ];
+    for (i, v) in values.iter().enumerate() {
+        let mut record = ProducerRecord::new("tombs", v.unwrap_or_default())
+            .with_key(format!("k{i}"))
+            .with_partition(0);
+        record.value = v.map(|v| v.as_bytes().to_vec().into());
+        let meta = producer.send(record).await.unwrap().await.unwrap();
+        assert_eq!(meta.offset, i as i64);
+    }
+    producer.close().await.unwrap();
+
+    let job = |dir: &Path, tombstones: &str, group: &str| {
+        let text = format!(
+            r#"{}
+[format]
+type = "json"
+{tombstones}
+
+[[columns]]
+name = "n"
+type = "int64"
+{PARTITION_OFFSET_COLUMNS}
+[errors]
+on_error = "fail"
+max_errors = 0
+{}"#,
+            source(&broker.addr(), "tombs", group),
+            parquet_sink(dir)
+        );
+        parse(&text, "tombstones.toml")
+    };
+    let n_by_offset = |dir: &Path| {
+        rows_by_offset(&parquet_files(dir), |b, i| {
+            let n = column::<Int64Array>(b, "n");
+            (!arrow_array::Array::is_null(n, i)).then(|| n.value(i))
+        })
+    };
+
+    // The default: rows of NULLs, keeping their offsets.
+    let dir = tempfile::tempdir().unwrap();
+    let summary = run_until_eof(job(dir.path(), "", "null-row"))
+        .await
+        .unwrap();
+    assert_eq!((summary.records, summary.rows, summary.errors), (5, 5, 0));
+    assert_eq!(
+        n_by_offset(dir.path()),
+        BTreeMap::from([
+            ((0, 0), Some(0)),
+            ((0, 1), None),
+            ((0, 2), Some(2)),
+            ((0, 3), None),
+            ((0, 4), Some(4)),
+        ])
+    );
+
+    // skip: no rows for them, and the run goes on although no bad record is allowed.
+    let dir = tempfile::tempdir().unwrap();
+    let summary = run_until_eof(job(dir.path(), "tombstones = \"skip\"", "skip"))
+        .await
+        .unwrap();
+    // Two records gave no row; the run's error total counts them (docs/config.md).
+    assert_eq!((summary.records, summary.rows, summary.errors), (5, 3, 2));
+    assert_eq!(
+        n_by_offset(dir.path()),
+        BTreeMap::from([((0, 0), Some(0)), ((0, 2), Some(2)), ((0, 4), Some(4))])
+    );
+
+    // error: the first tombstone stops the run, named once.
+    let dir = tempfile::tempdir().unwrap();
+    let err = run_until_eof(job(dir.path(), "tombstones = \"error\"", "error"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EngineError::Record { offset: 1, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "tombs-0 offset 1: null value (a tombstone), refused by format.tombstones = \"error\""
+    );
+    assert!(n_by_offset(dir.path()).is_empty());
 }

@@ -1,5 +1,8 @@
 //! TLS, mutual TLS and SASL/SCRAM against a real broker: nisshi's own TLS listener, stunnel
-//! verifying client certificates in front of nisshi, and nisshi's SCRAM users.
+//! verifying client certificates in front of nisshi, and nisshi's SCRAM users. And what a
+//! client configured for less than the listener wants is told: plaintext to a TLS listener
+//! ("answered with TLS: set [source.tls]" from nisshi's alert, "it may expect TLS" from
+//! OpenSSL's silent close), no SASL at a SASL listener ("it may require authentication").
 
 use kingest_client::admin::{Admin, NewTopic};
 use kingest_client::net::tls::CaSource;
@@ -185,4 +188,105 @@ async fn scram_sha256_and_sha512_logins() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("SCRAM-SHA-256"), "{err}");
+}
+
+/// The whole message a plaintext client gets from a TLS listener at `addr`.
+fn tls_required(addr: &str) -> String {
+    format!(
+        "no bootstrap server reachable ({addr}): bootstrap broker {addr} answered with TLS: set \
+         [source.tls] (the client's TLS settings) to connect to a TLS listener"
+    )
+}
+
+#[tokio::test]
+async fn plaintext_to_a_tls_listener_is_told_to_set_tls() {
+    let pki = TestPki::generate();
+    // nisshi's own TLS listener, and OpenSSL's (stunnel) in front of a plain one.
+    let tls_port = Stunnel::pick_port();
+    let broker = Nisshi::start_with(NisshiOptions {
+        tls: Some((pki.server_cert.clone(), pki.server_key.clone())),
+        ..Default::default()
+    });
+    let plain = Nisshi::start_with(NisshiOptions {
+        advertised_port: Some(tls_port),
+        ..Default::default()
+    });
+    let stunnel = Stunnel::start(
+        tls_port,
+        plain.port(),
+        &pki.server_cert,
+        &pki.server_key,
+        &pki.ca,
+    );
+    let plaintext = |addr: &str| {
+        let mut config = ClientConfig::new(addr);
+        config.connection.connect_timeout = std::time::Duration::from_secs(5);
+        Client::connect(config)
+    };
+    // nisshi (rustls) answers with a TLS alert.
+    let err = plaintext(&broker.addr()).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::NoBrokerReachable { ref last, .. }
+            if matches!(**last, ClientError::TlsRequired { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), tls_required(&broker.addr()));
+    // OpenSSL closes without a word; the client says what that likely means.
+    let addr = format!("127.0.0.1:{}", stunnel.port());
+    let err = plaintext(&addr).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::NoBrokerReachable { ref last, .. }
+            if matches!(**last, ClientError::ClosedBeforeAnswer { .. })),
+        "{err:?}\nstunnel: {}",
+        stunnel.log()
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "no bootstrap server reachable ({addr}): bootstrap broker {addr} closed the \
+             connection without answering ApiVersions: it may expect TLS; set [source.tls] (the \
+             client's TLS settings)"
+        )
+    );
+
+    // What a kingest user sees.
+    let out = kingest_tests::ingest::kingest(&["topics", "--brokers", &broker.addr(), "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("kingest topics: {}\n", tls_required(&broker.addr()))
+    );
+}
+
+#[tokio::test]
+async fn a_sasl_listener_closing_on_a_client_without_sasl_says_authentication_may_be_required() {
+    let db = "users.db".to_owned();
+    let mut broker = Nisshi::start_with(NisshiOptions {
+        sqlite: Some(db.clone()),
+        ..Default::default()
+    });
+    broker.restart_with(NisshiOptions {
+        sqlite: Some(db),
+        authentication: true,
+        ..Default::default()
+    });
+    let err = round_trip(ClientConfig::new(&broker.addr()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::ClosedUnauthenticated { .. }),
+        "{err:?}\nnisshi: {}",
+        broker.log()
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "bootstrap broker {} closed the connection after ApiVersions, before answering a \
+             request: it may require authentication; set [source.sasl] (the client's SASL \
+             settings)",
+            broker.addr()
+        )
+    );
 }

@@ -32,7 +32,10 @@ pub(crate) const EARLIEST_TIMESTAMP: i64 = -2;
 pub(crate) const LATEST_TIMESTAMP: i64 = -1;
 
 /// What to do when the broker says the position is out of range (`auto.offset.reset`): the
-/// records there were deleted by retention, or the position was never valid.
+/// records there were deleted by retention, or the position was never valid. A group member
+/// also starts here on a partition its group has no committed offset for: with the default,
+/// `Latest`, a new group reads only records produced after it joined; `Earliest` reads the
+/// partition from its start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum OffsetReset {
     /// Continue at the log start offset.

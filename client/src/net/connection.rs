@@ -74,7 +74,48 @@ impl Default for ConnectionConfig {
     }
 }
 
-type Reply = oneshot::Sender<std::result::Result<Bytes, String>>;
+type Reply = oneshot::Sender<std::result::Result<Bytes, Closed>>;
+
+/// Why a connection is dead: what every request waiting on it, or sent on it later, fails with.
+#[derive(Debug, Clone)]
+enum Closed {
+    /// Lost (reset, closed, an I/O error, a bad frame, a timeout, or closed by the client):
+    /// [`ClientError::Disconnected`] with this reason.
+    Lost(String),
+    /// A plaintext connection got a TLS record back: [`ClientError::TlsRequired`].
+    TlsAnswer,
+    /// A plaintext connection was closed by the broker before it answered ApiVersions:
+    /// [`ClientError::ClosedBeforeAnswer`].
+    PlaintextUnanswered,
+    /// A connection without SASL settings was closed by the broker after ApiVersions, before
+    /// answering anything else: [`ClientError::ClosedUnauthenticated`].
+    Unauthenticated,
+}
+
+impl Closed {
+    fn error(&self, broker: &BrokerRef) -> ClientError {
+        let broker = broker.clone();
+        match self {
+            Closed::Lost(reason) => ClientError::Disconnected {
+                broker,
+                reason: reason.clone(),
+            },
+            Closed::TlsAnswer => ClientError::TlsRequired { broker },
+            Closed::PlaintextUnanswered => ClientError::ClosedBeforeAnswer { broker },
+            Closed::Unauthenticated => ClientError::ClosedUnauthenticated { broker },
+        }
+    }
+}
+
+/// Whether `buf` starts with a TLS record header: content type change_cipher_spec, alert,
+/// handshake or application_data (20-23), then protocol version 3.x (SSL 3.0 to TLS 1.3). A
+/// Kafka response starts with its size instead, big-endian: read as a size these bytes are
+/// over 335 MB, which no first response of a connection (ApiVersions) comes near. (A TLS
+/// listener given plaintext answers with an alert: `15 03 03 00 02` is the
+/// "frame of 352518912 bytes" plaintext clients used to report.)
+fn is_tls_record(buf: &[u8]) -> bool {
+    matches!(buf, [20..=23, 3, 0..=4, ..])
+}
 
 /// A frame to write, and where its response goes (`None`: no response expected, acks=0).
 struct Outgoing {
@@ -86,6 +127,8 @@ struct Outgoing {
 /// State shared by the handle and the two tasks.
 struct Shared {
     broker: BrokerRef,
+    /// Set once ApiVersions is negotiated: the answers after it are to other requests.
+    negotiated: std::sync::atomic::AtomicBool,
     pending: Mutex<Pending>,
     throttle_until: Mutex<Option<Instant>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -95,23 +138,28 @@ struct Shared {
 struct Pending {
     waiting: HashMap<i32, Reply>,
     /// Set once the connection is dead, with the reason every later request gets.
-    closed: Option<String>,
+    closed: Option<Closed>,
 }
 
 impl Shared {
     /// Marks the connection dead, fails everything waiting, and stops both tasks.
     fn close(&self, reason: &str) {
+        self.close_as(Closed::Lost(reason.to_owned()));
+    }
+
+    /// [`Shared::close`] with any [`Closed`] reason.
+    fn close_as(&self, reason: Closed) {
         let waiting = {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             if p.closed.is_some() {
                 return;
             }
-            p.closed = Some(reason.to_owned());
+            p.closed = Some(reason.clone());
             std::mem::take(&mut p.waiting)
         };
-        tracing::debug!(broker = %self.broker, reason, "connection closed");
+        tracing::debug!(broker = %self.broker, ?reason, "connection closed");
         for (_, reply) in waiting {
-            let _ = reply.send(Err(reason.to_owned()));
+            let _ = reply.send(Err(reason.clone()));
         }
         for task in self
             .tasks
@@ -123,7 +171,7 @@ impl Shared {
         }
     }
 
-    fn closed_reason(&self) -> Option<String> {
+    fn closed_reason(&self) -> Option<Closed> {
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -158,6 +206,7 @@ impl Connection {
         let stream = open_stream(&broker, &config).await?;
         let mut conn = Self::start(broker, stream, config.clone());
         conn.negotiate_versions().await?;
+        conn.shared.negotiated.store(true, Ordering::SeqCst);
         if let Some(sasl) = &config.sasl {
             let reauth = super::auth::authenticate(&conn, sasl).await?;
             conn.reauth = reauth.map(Arc::new);
@@ -167,10 +216,15 @@ impl Connection {
 
     /// Spawns the reader and writer over an open stream.
     fn start(broker: BrokerRef, stream: BrokerStream, config: Arc<ConnectionConfig>) -> Connection {
+        let first_answers = FirstAnswers {
+            plaintext: matches!(stream, BrokerStream::Plain(_)),
+            authenticating: config.sasl.is_some(),
+        };
         let (read, write) = tokio::io::split(stream);
         let (tx, rx) = mpsc::channel(256);
         let shared = Arc::new(Shared {
             broker,
+            negotiated: std::sync::atomic::AtomicBool::new(false),
             pending: Mutex::new(Pending::default()),
             throttle_until: Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
@@ -179,6 +233,7 @@ impl Connection {
             read,
             shared.clone(),
             FrameDecoder::new(config.max_frame_size),
+            first_answers,
         ));
         let writer = tokio::spawn(write_loop(write, rx, shared.clone()));
         shared
@@ -308,7 +363,7 @@ impl Connection {
     /// Waits for the response to a queued request, within `timeout`.
     async fn await_reply<R: Request>(
         &self,
-        pending: Option<oneshot::Receiver<std::result::Result<Bytes, String>>>,
+        pending: Option<oneshot::Receiver<std::result::Result<Bytes, Closed>>>,
         timeout: Duration,
     ) -> Result<Bytes> {
         let Some(response) = pending else {
@@ -316,7 +371,7 @@ impl Connection {
         };
         match tokio::time::timeout(timeout, response).await {
             Ok(Ok(Ok(frame))) => Ok(frame),
-            Ok(Ok(Err(reason))) => Err(self.disconnected(reason)),
+            Ok(Ok(Err(reason))) => Err(reason.error(&self.shared.broker)),
             Ok(Err(_)) => Err(self.disconnected("connection dropped the request".to_owned())),
             Err(_) => {
                 let api = api_of::<R>();
@@ -338,10 +393,10 @@ impl Connection {
         version: i16,
         request: &R,
         want_reply: bool,
-    ) -> Result<Option<oneshot::Receiver<std::result::Result<Bytes, String>>>> {
+    ) -> Result<Option<oneshot::Receiver<std::result::Result<Bytes, Closed>>>> {
         self.wait_for_throttle().await;
         if let Some(reason) = self.shared.closed_reason() {
-            return Err(self.disconnected(reason));
+            return Err(reason.error(&self.shared.broker));
         }
         let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
         let mut frame = BytesMut::new();
@@ -367,12 +422,9 @@ impl Connection {
                 reply,
             })
             .await
-            .map_err(|_| {
-                self.disconnected(
-                    self.shared
-                        .closed_reason()
-                        .unwrap_or_else(|| "writer stopped".to_owned()),
-                )
+            .map_err(|_| match self.shared.closed_reason() {
+                Some(reason) => reason.error(&self.shared.broker),
+                None => self.disconnected("writer stopped".to_owned()),
             })?;
         Ok(response)
     }
@@ -566,12 +618,40 @@ async fn write_loop(
     }
 }
 
-async fn read_loop(mut read: ReadHalf<BrokerStream>, shared: Arc<Shared>, decoder: FrameDecoder) {
+/// What the reader needs to tell a broker that wants something else (TLS, or SASL
+/// authentication) from one that failed: Kafka brokers say neither in the protocol. A TLS
+/// listener answers plaintext with a TLS alert (rustls, the JDK) or closes the connection
+/// (OpenSSL); a SASL listener answers ApiVersions, then closes the connection at the first
+/// other request that was not preceded by authentication.
+#[derive(Debug, Clone, Copy)]
+struct FirstAnswers {
+    /// Plain TCP: a TLS record in answer is recognised.
+    plaintext: bool,
+    /// SASL settings given: a close is not for want of authentication.
+    authenticating: bool,
+}
+
+async fn read_loop(
+    mut read: ReadHalf<BrokerStream>,
+    shared: Arc<Shared>,
+    decoder: FrameDecoder,
+    first: FirstAnswers,
+) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    // Responses read whole so far, and of those the ones after ApiVersions was negotiated.
+    let (mut answered, mut answered_after_versions) = (0usize, 0usize);
     loop {
+        if first.plaintext && answered == 0 && is_tls_record(&buf) {
+            shared.close_as(Closed::TlsAnswer);
+            return;
+        }
         loop {
             match decoder.split(&mut buf) {
                 Ok(Some(frame)) => {
+                    answered += 1;
+                    if shared.negotiated.load(Ordering::SeqCst) {
+                        answered_after_versions += 1;
+                    }
                     let frame = frame.freeze();
                     let Ok(id) = peek_correlation_id(&frame) else {
                         shared.close("response frame shorter than its header");
@@ -608,7 +688,36 @@ async fn read_loop(mut read: ReadHalf<BrokerStream>, shared: Arc<Shared>, decode
             _ => 64 * 1024,
         };
         buf.reserve(want);
-        match read.read_buf(&mut buf).await {
+        let got = read.read_buf(&mut buf).await;
+        // Closed (or reset) before a byte of the first answers: an OpenSSL TLS listener's
+        // answer to plaintext, or a SASL listener's to an unauthenticated request. (A TLS
+        // alert, as on a refused client certificate, is an error of its own, kept as it is.)
+        let closed = match &got {
+            Ok(0) => true,
+            Err(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    // TLS: closed without close_notify.
+                    | std::io::ErrorKind::UnexpectedEof
+            ),
+            Ok(_) => false,
+        };
+        if closed && buf.is_empty() {
+            let negotiated = shared.negotiated.load(Ordering::SeqCst);
+            let why = if answered == 0 && first.plaintext {
+                Some(Closed::PlaintextUnanswered)
+            } else if negotiated && answered_after_versions == 0 && !first.authenticating {
+                Some(Closed::Unauthenticated)
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                shared.close_as(why);
+                return;
+            }
+        }
+        match got {
             Ok(0) => {
                 shared.close("connection closed by the broker");
                 return;

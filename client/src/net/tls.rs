@@ -1,5 +1,29 @@
-//! TLS settings for broker connections, on rustls with the ring provider (which builds for musl
-//! without a C toolchain's OpenSSL).
+//! TLS settings for broker connections, on rustls with the *ring* crypto provider.
+//!
+//! # Which crypto provider, and why *ring*
+//!
+//! rustls needs a crypto provider: *ring* or aws-lc-rs (its default). rustls 0.23.48
+//! deprecated `rustls::crypto::ring::default_provider` because *ring* has no post-quantum key
+//! exchange; aws-lc-rs offers X25519MLKEM768 (a hybrid of X25519 and ML-KEM) and prefers it.
+//! kingest stays on *ring*, deliberately, and [`crypto_provider`] is the one place that says
+//! so (the deprecation is allowed there, and every TLS user in the workspace, the ingest
+//! binary's object-store and PostgreSQL clients and testkit included, takes its provider from
+//! it):
+//!
+//! - *ring* is in the binary anyway: object_store signs S3, GCS and Azure requests with it.
+//!   aws-lc-rs would be a second crypto library next to it, not a replacement;
+//! - its cost (BENCHMARKS.md, "Crypto provider: ring or aws-lc-rs"): building aws-lc-sys
+//!   compiles the AWS-LC C library, minutes more of a fresh build on 2 cores, and the binary
+//!   carries it beside *ring*; the static musl build of scripts/musl.sh must stay under its
+//!   25 MB limit;
+//! - the gain is small today: the hybrid protects a recorded session from a future quantum
+//!   computer, but only against a broker that offers it, and Kafka brokers terminate TLS in the
+//!   JDK, which has no ML-KEM key exchange in TLS before Java 27 (JEP 527 is not in a released
+//!   JDK at the time of writing); with any other broker the handshake falls back to X25519.
+//!
+//! Revisit when rustls gives *ring* a post-quantum group, when rustls 0.24 moves *ring* out, or
+//! when Kafka users ask for post-quantum TLS: the switch is this function and the `ring`
+//! features in the workspace's Cargo.toml.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,10 +63,19 @@ pub struct TlsConfig {
     pub danger_accept_invalid_certs: bool,
 }
 
+/// The crypto provider of every TLS connection kingest makes (and testkit serves): rustls on
+/// *ring*, without post-quantum key exchange. The module docs say why.
+pub fn crypto_provider() -> CryptoProvider {
+    // Deprecated by rustls 0.23.48 for lacking post-quantum key exchange: a known trade-off,
+    // decided in the module docs.
+    #[allow(deprecated)]
+    rustls::crypto::ring::default_provider()
+}
+
 impl TlsConfig {
     /// Builds the rustls client settings.
     pub fn build(&self) -> Result<Arc<ClientConfig>> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(crypto_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| ClientError::TlsConfig(e.to_string()))?;

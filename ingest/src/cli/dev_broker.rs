@@ -9,7 +9,8 @@ use super::startup;
 /// Options of `kingest dev-broker`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Port of the first broker; further brokers take the next ports.
+    /// Port of the first broker; further brokers take the next ports. 0: free ports, which
+    /// the `bootstrap.servers=` line printed at start names.
     #[arg(long, default_value_t = 9092)]
     pub port: u16,
     /// How many brokers.
@@ -41,10 +42,14 @@ pub fn run(args: Args) -> ExitCode {
         Err(code) => return code,
     };
     runtime.block_on(async move {
-        let ports = (0..args.brokers.max(1)).map(|i| args.port.saturating_add(i as u16)).collect();
+        let ports = (args.port != 0).then(|| {
+            (0..args.brokers.max(1))
+                .map(|i| args.port.saturating_add(i as u16))
+                .collect()
+        });
         let config = ClusterConfig {
             brokers: args.brokers.max(1),
-            ports: Some(ports),
+            ports,
             auto_create_topics: args.auto_create.is_some(),
             default_partitions: args.auto_create.unwrap_or(1),
             ..ClusterConfig::default()

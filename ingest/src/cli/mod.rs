@@ -51,8 +51,8 @@ pub enum Command {
     /// Run an in-memory Kafka-compatible broker for local development (not durable, not for
     /// production: everything is lost when it stops).
     DevBroker(dev_broker::Args),
-    /// Print the batches and records of a raw record-set file (a captured fetch response
-    /// partition).
+    /// Print a Parquet file or directory (columns, rows, each file's Kafka offsets, the first
+    /// rows), or the batches and records of a raw record-set file.
     Inspect(inspect::Args),
     /// Measure produce or consume throughput and produce latency against a cluster.
     Bench(bench::Args),

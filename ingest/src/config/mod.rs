@@ -40,6 +40,7 @@ use std::path::Path;
 use serde::Deserialize;
 use thiserror::Error;
 
+pub use crate::decode::Tombstones;
 pub use source::{Isolation, SaslSection, SourceConfig, StartAt, TlsSection};
 pub use values::{parse_duration, ByteSize, HumanDuration};
 
@@ -111,13 +112,17 @@ pub struct Config {
     pub sink: SinkConfig,
 }
 
-/// A record encoding.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+/// A record encoding. Every format has `tombstones`: what a record with a null (or, but for
+/// `raw`, empty) value becomes; it applies to `[format]` only.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum FormatConfig {
     /// One JSON document per record.
-    #[default]
-    Json,
+    Json {
+        /// What a null or empty value becomes (default: a row of NULLs).
+        #[serde(default)]
+        tombstones: Tombstones,
+    },
     /// One CSV row per record.
     Csv {
         /// Field delimiter (one byte; default `,`).
@@ -131,6 +136,9 @@ pub enum FormatConfig {
         null: Option<String>,
         /// Field names by position, so columns can name their source (`source = "price"`).
         header: Option<Vec<String>>,
+        /// What a null or empty value becomes.
+        #[serde(default)]
+        tombstones: Tombstones,
     },
     /// Avro in the Confluent Schema Registry wire format (magic byte, 4-byte schema id).
     Avro {
@@ -144,13 +152,39 @@ pub enum FormatConfig {
         registry_password_env: Option<String>,
         /// A PEM CA file for an https registry with a private CA.
         registry_ca: Option<String>,
+        /// What a null or empty value becomes.
+        #[serde(default)]
+        tombstones: Tombstones,
     },
     /// The bytes as they are.
     Raw {
         /// `string` (UTF-8, checked) or `bytes` (default).
         #[serde(default)]
         r#as: RawAs,
+        /// What a null value becomes (an empty one is an empty value).
+        #[serde(default)]
+        tombstones: Tombstones,
     },
+}
+
+impl Default for FormatConfig {
+    fn default() -> Self {
+        FormatConfig::Json {
+            tombstones: Tombstones::default(),
+        }
+    }
+}
+
+impl FormatConfig {
+    /// What a tombstone becomes.
+    pub fn tombstones(&self) -> Tombstones {
+        match self {
+            FormatConfig::Json { tombstones }
+            | FormatConfig::Csv { tombstones, .. }
+            | FormatConfig::Avro { tombstones, .. }
+            | FormatConfig::Raw { tombstones, .. } => *tombstones,
+        }
+    }
 }
 
 fn default_delimiter() -> String {
@@ -339,19 +373,15 @@ pub enum SinkConfig {
     },
 }
 
-/// serde ignores every field beside `type` in a variant that has no fields (`json`,
-/// `stdout`), even with `deny_unknown_fields`: `[format] type = "json"` with a stray
-/// `delimiter = "|"` would load silently. Refused here, as any other unknown field is.
+/// serde ignores every field beside `type` in a variant that has no fields (`stdout`), even
+/// with `deny_unknown_fields`: `[sink] type = "stdout"` with a stray `path = "x"` would load
+/// silently. Refused here, as any other unknown field is.
 fn refuse_fields_of_fieldless_types(text: &str, origin: &str) -> Result<(), ConfigError> {
     // The text parsed as a Config already, so it parses as a table.
     let Ok(table) = toml::from_str::<toml::Table>(text) else {
         return Ok(());
     };
-    for (section, fieldless) in [
-        ("format", "json"),
-        ("key_format", "json"),
-        ("sink", "stdout"),
-    ] {
+    for (section, fieldless) in [("sink", "stdout")] {
         let Some(toml::Value::Table(t)) = table.get(section) else {
             continue;
         };
@@ -402,6 +432,14 @@ impl Config {
     /// Checks what serde cannot: consistent combinations and well-formed values.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.source.validate()?;
+        if let Some(k) = &self.key_format {
+            if k.tombstones() != Tombstones::default() {
+                return Err(ConfigError::invalid(
+                    "key_format.tombstones",
+                    "a tombstone is a record whose value is null; set format.tombstones",
+                ));
+            }
+        }
         if let FormatConfig::Csv {
             delimiter, quote, ..
         } = &self.format

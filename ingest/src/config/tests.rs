@@ -98,7 +98,7 @@ fn defaults_for_a_minimal_json_job() {
         "min.toml",
     )
     .unwrap();
-    assert_eq!(c.format, FormatConfig::Json);
+    assert_eq!(c.format, FormatConfig::default());
     assert_eq!(c.source.topic_names(), vec!["events".to_owned()]);
     assert_eq!(
         (
@@ -147,12 +147,41 @@ fn errors_name_the_field() {
         ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[flush]\nage = \"5 fortnights\"\n[sink]\ntype = \"stdout\"\n", "fortnights"),
         ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[source.sasl]\nmechanism = \"GSSAPI\"\n[sink]\ntype = \"stdout\"\n", "source.sasl.mechanism"),
         ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[sink]\ntype = \"postgres\"\nurl = \"postgres://x\"\ntable = \"t\"\nmode = \"upsert\"\n", "sink.key"),
-        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[format]\ntype = \"json\"\ndelimiter = \"|\"\n[sink]\ntype = \"stdout\"\n", "unknown field `delimiter` in [format]"),
+        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[format]\ntype = \"json\"\ndelimiter = \"|\"\n[sink]\ntype = \"stdout\"\n", "unknown field `delimiter`, expected `tombstones`"),
+        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[format]\ntombstones = \"drop\"\ntype = \"json\"\n[sink]\ntype = \"stdout\"\n", "unknown variant `drop`, expected one of `null_row`, `skip`, `error`"),
+        ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[key_format]\ntype = \"json\"\ntombstones = \"skip\"\n[sink]\ntype = \"stdout\"\n", "key_format.tombstones"),
         ("[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[sink]\ntype = \"stdout\"\npath = \"d\"\n", "unknown field `path` in [sink]"),
     ];
     assert!(Config::parse(base, "ok").is_ok());
     for (text, needle) in cases {
         let err = Config::parse(text, "job.toml").unwrap_err().to_string();
         assert!(err.contains(needle), "{needle:?} not in: {err}");
+    }
+}
+
+#[test]
+fn tombstones_are_a_format_setting_for_every_type() {
+    let job = |format: &str| {
+        format!(
+            "[source]\nbrokers = \"b:1\"\ntopics = [\"t\"]\n[format]\n{format}\n\
+             [[columns]]\nname = \"v\"\ntype = \"string\"\nsource = \"__value\"\n\
+             [sink]\ntype = \"stdout\"\n"
+        )
+    };
+    for (format, want) in [
+        ("type = \"json\"", Tombstones::NullRow),
+        ("type = \"json\"\ntombstones = \"skip\"", Tombstones::Skip),
+        ("type = \"csv\"\ntombstones = \"error\"", Tombstones::Error),
+        (
+            "type = \"raw\"\ntombstones = \"null_row\"",
+            Tombstones::NullRow,
+        ),
+        (
+            "type = \"avro\"\nregistry = \"http://r:8081\"\ntombstones = \"skip\"",
+            Tombstones::Skip,
+        ),
+    ] {
+        let c = Config::parse(&job(format), "t.toml").unwrap_or_else(|e| panic!("{format}: {e}"));
+        assert_eq!(c.format.tombstones(), want, "{format}");
     }
 }

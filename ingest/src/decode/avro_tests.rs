@@ -253,7 +253,7 @@ fn test_pki(dir: &std::path::Path) -> (std::path::PathBuf, tokio_rustls::TlsAcce
         .unwrap()
         .signed_by(&key, &issuer)
         .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(kingest_client::net::tls::crypto_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -378,9 +378,7 @@ fn check_rows(b: &RecordBatch) {
 fn two_writer_schemas_from_a_registry_with_basic_auth() {
     let reg = serve(HashMap::from([(1, V1), (2, V2)]), AUTH);
     let shared = client(&reg.url, "s3cret");
-    let format = FormatSpec::Avro {
-        registry: shared.clone(),
-    };
+    let format = FormatSpec::avro(shared.clone());
     let mut dec = RowDecoder::new(&columns(), &format, None).unwrap();
     let values = [
         framed(1, v1_datum(1, Some("a@x.io"))),
@@ -411,28 +409,16 @@ fn two_writer_schemas_from_a_registry_with_basic_auth() {
 fn registry_failures_are_typed() {
     let reg = serve(HashMap::from([(1, V1)]), AUTH);
     let cols = [c("id", "int64", "id")];
-    let mut wrong_pw = RowDecoder::new(
-        &cols,
-        &FormatSpec::Avro {
-            registry: client(&reg.url, "nope"),
-        },
-        None,
-    )
-    .unwrap();
+    let mut wrong_pw =
+        RowDecoder::new(&cols, &FormatSpec::avro(client(&reg.url, "nope")), None).unwrap();
     let v = framed(1, v1_datum(1, None));
     let e = wrong_pw.append(&rec(&v, 5)).unwrap_err();
     assert!(e.to_string().contains("schema id 1: GET"), "{e}");
     assert!(e.to_string().contains("HTTP 401"), "{e}");
     assert!(!e.is_retriable());
 
-    let mut dec = RowDecoder::new(
-        &cols,
-        &FormatSpec::Avro {
-            registry: client(&reg.url, "s3cret"),
-        },
-        None,
-    )
-    .unwrap();
+    let mut dec =
+        RowDecoder::new(&cols, &FormatSpec::avro(client(&reg.url, "s3cret")), None).unwrap();
     let unknown = framed(99, v1_datum(1, None));
     let e = dec.append(&rec(&unknown, 6)).unwrap_err();
     assert!(e.to_string().contains("HTTP 404"), "{e}");
@@ -464,7 +450,7 @@ fn registry_failures_are_typed() {
         ..Default::default()
     })
     .unwrap();
-    let mut dec = RowDecoder::new(&cols, &FormatSpec::Avro { registry: down }, None).unwrap();
+    let mut dec = RowDecoder::new(&cols, &FormatSpec::avro(down), None).unwrap();
     let e = dec.append(&rec(&good, 13)).unwrap_err();
     assert!(e.is_retriable(), "{e}");
     assert!(matches!(
@@ -484,7 +470,7 @@ fn type_mismatches_name_the_column() {
         c("tags", "int64", "tags"),
         c("customer", "list<int8>", "customer"),
     ];
-    let mut dec = RowDecoder::new(&cols, &FormatSpec::Avro { registry }, None).unwrap();
+    let mut dec = RowDecoder::new(&cols, &FormatSpec::avro(registry), None).unwrap();
     let e = dec
         .append(&rec(&framed(1, v1_datum(1, None)), 0))
         .unwrap_err();
@@ -505,8 +491,8 @@ fn avro_keys_and_primitive_schemas() {
         parse_type("string").unwrap(),
         Source::parse_with_key("__key:", FormatKind::Json, Some(FormatKind::Avro)).unwrap(),
     );
-    let key_fmt = FormatSpec::Avro { registry };
-    let mut dec = RowDecoder::new(&[key_col], &FormatSpec::Json, Some(&key_fmt)).unwrap();
+    let key_fmt = FormatSpec::avro(registry);
+    let mut dec = RowDecoder::new(&[key_col], &FormatSpec::json(), Some(&key_fmt)).unwrap();
     let key = framed(
         3,
         to_avro_datum(&AvroSchema::String, Value::String("user-1".into())).unwrap(),
@@ -529,7 +515,7 @@ fn recursive_schemas_and_deep_data_are_bounded() {
         )
         .unwrap();
     let cols = [c("v", "int32", "v"), c("v2", "int32", "next.v")];
-    let mut dec = RowDecoder::new(&cols, &FormatSpec::Avro { registry }, None).unwrap();
+    let mut dec = RowDecoder::new(&cols, &FormatSpec::avro(registry), None).unwrap();
     // v=1, next -> (v=2, next -> null)
     let v = framed(4, vec![2, 2, 4, 0]);
     dec.append(&rec(&v, 0)).unwrap();
@@ -560,7 +546,7 @@ fn registry_over_tls_with_a_ca_file() {
     })
     .unwrap();
     let cols = [c("id", "int64", "id")];
-    let mut dec = RowDecoder::new(&cols, &FormatSpec::Avro { registry: trusted }, None).unwrap();
+    let mut dec = RowDecoder::new(&cols, &FormatSpec::avro(trusted), None).unwrap();
     dec.append(&rec(&framed(1, v1_datum(5, None)), 0)).unwrap();
     assert_eq!(
         dec.finish().column(0).as_primitive::<Int64Type>().value(0),
@@ -607,7 +593,7 @@ fn columns_from_an_avro_schema() {
     // The inferred columns decode the schema's own data.
     let registry = RegistryClient::offline();
     registry.insert(1, V1).unwrap();
-    let mut dec = RowDecoder::new(&cols, &FormatSpec::Avro { registry }, None).unwrap();
+    let mut dec = RowDecoder::new(&cols, &FormatSpec::avro(registry), None).unwrap();
     dec.append(&rec(&framed(1, v1_datum(7, Some("z@x.io"))), 0))
         .unwrap();
     let b = dec.finish();

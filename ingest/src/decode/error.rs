@@ -7,6 +7,7 @@
 use std::fmt;
 
 use super::registry::RegistryError;
+use super::Tombstones;
 
 /// How many bytes of offending input an error quotes.
 const SNIPPET_BYTES: usize = 64;
@@ -55,22 +56,33 @@ impl DecodeError {
     pub fn is_retriable(&self) -> bool {
         matches!(&*self.kind, DecodeErrorKind::Registry { source, .. } if source.is_transient())
     }
+
+    /// Whether this is a tombstone that `tombstones = "skip"` drops: not a bad record, just
+    /// no row.
+    pub fn is_skipped_tombstone(&self) -> bool {
+        matches!(
+            &*self.kind,
+            DecodeErrorKind::Tombstone {
+                policy: Tombstones::Skip,
+                ..
+            }
+        )
+    }
 }
 
+/// The column, where it reads from and what was wrong: `column "count" (JSON /count): cannot
+/// read "abc" as int64`. The record's topic, partition and offset are left out: whoever reports
+/// the error names the record once, beside it (`events-0 offset 60: column "ts" ...` from
+/// `kingest run`, the offset column of `kingest test`, a dead letter's own fields), so the
+/// message does not repeat them. They are in the fields.
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "topic {:?} partition {} offset {}",
-            self.topic, self.partition, self.offset
-        )?;
-        if let Some(c) = &self.column {
-            write!(f, ", column {c:?}")?;
+        match (&self.column, &self.location) {
+            (Some(c), Some(l)) => write!(f, "column {c:?} ({l}): {}", self.kind),
+            (Some(c), None) => write!(f, "column {c:?}: {}", self.kind),
+            (None, Some(l)) => write!(f, "{l}: {}", self.kind),
+            (None, None) => write!(f, "{}", self.kind),
         }
-        if let Some(l) = &self.location {
-            write!(f, " ({l})")?;
-        }
-        write!(f, ": {}", self.kind)
     }
 }
 
@@ -189,6 +201,20 @@ pub enum DecodeErrorKind {
     /// A batch grew past what 32-bit Arrow offsets address; finish it sooner.
     #[error("the batch holds over 2 GiB of string or binary data in one column; finish it sooner")]
     BatchFull,
+    /// A tombstone (a null value, or an empty one in JSON, CSV or Avro) under
+    /// `tombstones = "error"`, or under `"skip"`, where the caller drops it.
+    #[error(
+        "{} value (a tombstone), {} by format.tombstones = \"{}\"",
+        if *empty { "empty" } else { "null" },
+        if *policy == Tombstones::Skip { "dropped" } else { "refused" },
+        policy.as_str()
+    )]
+    Tombstone {
+        /// Whether the value was empty rather than null.
+        empty: bool,
+        /// The setting.
+        policy: Tombstones,
+    },
     /// A problem inside a nested value: the path within the column, then the problem.
     #[error("at {path}: {source}")]
     Nested {
@@ -244,7 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn messages_name_record_column_and_place() {
+    fn messages_name_column_and_place_not_the_record() {
         let e = DecodeError {
             topic: "events".into(),
             partition: 3,
@@ -256,10 +282,10 @@ mod tests {
                 found: "abc".into(),
             }),
         };
+        // The record's coordinates are the reporter's to show, once.
         assert_eq!(
             e.to_string(),
-            "topic \"events\" partition 3 offset 42, column \"count\" (JSON /count): \
-             cannot read \"abc\" as int64"
+            "column \"count\" (JSON /count): cannot read \"abc\" as int64"
         );
         assert!(!e.is_retriable());
         let nested = DecodeErrorKind::NotNullable.within(".b").within("[2]");

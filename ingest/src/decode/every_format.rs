@@ -3,7 +3,7 @@
 //! `fuzz/fuzz_targets/ingest_decode.rs`. Not part of the supported API (hidden from the docs);
 //! kept here so that both exercise the same decoders.
 
-use super::{FormatSpec, RegistryClient, RowDecoder};
+use super::{FormatSpec, RegistryClient, RowDecoder, Tombstones};
 use crate::schema::{parse_type, ColumnSpec, FormatKind, Source};
 
 /// A column of `kind` reading `source`.
@@ -81,10 +81,11 @@ pub fn decoders() -> Vec<(RowDecoder, &'static [u8])> {
         quote: b'\'',
         null: Some("\\N".into()),
         names: None,
+        tombstones: Tombstones::default(),
     };
     vec![
         (
-            RowDecoder::new(&json, &FormatSpec::Json, None).expect("json columns"),
+            RowDecoder::new(&json, &FormatSpec::json(), None).expect("json columns"),
             br#"{"a": 1}"#,
         ),
         (
@@ -92,7 +93,7 @@ pub fn decoders() -> Vec<(RowDecoder, &'static [u8])> {
             b"1;x;2024-01-02;1.5;0;2",
         ),
         (
-            RowDecoder::new(&avro, &FormatSpec::Avro { registry }, None).expect("avro columns"),
+            RowDecoder::new(&avro, &FormatSpec::avro(registry), None).expect("avro columns"),
             // Magic, schema id 1, then a=1, b=null, c=[], m={}, e=X, f="abc", d=0.05 (one
             // byte), t=0, n={next: null, v: 0.0}.
             &[
@@ -100,7 +101,7 @@ pub fn decoders() -> Vec<(RowDecoder, &'static [u8])> {
             ],
         ),
         (
-            RowDecoder::new(&raw, &FormatSpec::Raw { utf8: true }, None).expect("raw columns"),
+            RowDecoder::new(&raw, &FormatSpec::raw(true), None).expect("raw columns"),
             b"2.5",
         ),
     ]

@@ -13,7 +13,16 @@
 //! the item or field builders. A string or binary column given an object or array receives
 //! its raw JSON text, so a column can keep a sub-document whole.
 //!
-//! When a key appears twice in an object, the first occurrence wins.
+//! The document must be an object, as the columns' pointers name its members; any other JSON
+//! value (an array, a string, a number, `true`, `null`) is refused with an error, unless a
+//! column reads the whole document (pointer `""`) or an array index at the top (`/0`).
+//!
+//! When a key appears twice in an object, the last occurrence wins, as in most JSON readers
+//! (JavaScript's `JSON.parse`, Python's `json`, serde_json's `Value`, jq): a repeated key's
+//! columns are cut back to the row's start and read again. Every occurrence is still read, so
+//! an earlier one that does not fit its column fails the record. A repeated key costs nothing
+//! on the usual path: the check that finds it (is the column already filled for this row?) is
+//! the one that used to skip it.
 
 use super::builder::{ColumnBuilder, Shape, Val};
 use super::error::{DecodeErrorKind, Fail};
@@ -29,6 +38,9 @@ struct Node {
     children: Vec<Child>,
     /// The child matched last, to try the next one first.
     hint: usize,
+    /// Every column at or below this node, to reset them all when the key leading here
+    /// repeats (its last occurrence wins, whatever the first one held).
+    subtree: Vec<usize>,
 }
 
 #[derive(Debug)]
@@ -63,6 +75,7 @@ fn key_word(key: &[u8], plain: bool, tail: &[u8]) -> Option<(u64, u64)> {
 
 impl Node {
     fn insert(&mut self, tokens: &[String], column: usize) {
+        self.subtree.push(column);
         let Some((first, rest)) = tokens.split_first() else {
             self.targets.push(column);
             return;
@@ -159,6 +172,9 @@ impl Node {
 #[derive(Debug)]
 pub(crate) struct JsonDecoder {
     root: Node,
+    /// Whether a document must be an object: no column reads the whole document or an array
+    /// index at the top.
+    objects_only: bool,
     scratch: Vec<u8>,
     key_scratch: Vec<u8>,
 }
@@ -170,8 +186,11 @@ impl JsonDecoder {
         for (column, tokens) in targets {
             root.insert(tokens, column);
         }
+        let objects_only =
+            root.targets.is_empty() && root.children.iter().all(|c| c.index.is_none());
         JsonDecoder {
             root,
+            objects_only,
             scratch: Vec::new(),
             key_scratch: Vec::new(),
         }
@@ -186,6 +205,9 @@ impl JsonDecoder {
         row: usize,
     ) -> Result<(), Fail> {
         let mut s = Scanner::new(buf);
+        if self.objects_only && s.peek() != b'{' {
+            return Err((None, not_an_object(&mut s)));
+        }
         let mut ctx = Ctx {
             scratch: &mut self.scratch,
             key_scratch: &mut self.key_scratch,
@@ -210,6 +232,36 @@ struct Ctx<'x> {
     key_scratch: &'x mut Vec<u8>,
 }
 
+/// The error for a document that is not an object: its syntax error if it is not even JSON,
+/// otherwise what kind of value it is.
+#[cold]
+fn not_an_object(s: &mut Scanner<'_>) -> DecodeErrorKind {
+    let found = match s.peek() {
+        b'[' => "an array",
+        b'"' => "a string",
+        b'-' | b'0'..=b'9' => "a number",
+        b't' | b'f' => "a boolean",
+        b'n' => "null",
+        _ => return s.err("expected a value"),
+    };
+    if let Err(e) = s.skip_value() {
+        return e;
+    }
+    DecodeErrorKind::Mismatch {
+        expected: "a JSON object".to_owned(),
+        found,
+    }
+}
+
+/// Cuts every column below `node` back to `row` values: the key leading to `node` repeats, and
+/// its last occurrence is the one that counts.
+#[cold]
+fn forget_earlier(node: &Node, cols: &mut [ColumnBuilder], row: usize) {
+    for &col in &node.subtree {
+        cols[col].truncate(row);
+    }
+}
+
 fn walk(
     node: &mut Node,
     s: &mut Scanner<'_>,
@@ -225,11 +277,6 @@ fn walk(
         let start = s.pos;
         for &col in &node.targets {
             s.pos = start;
-            if cols[col].len() > row {
-                // A repeated key: the first occurrence already filled the column.
-                s.skip_value().map_err(|e| (None, e))?;
-                continue;
-            }
             value(s, &mut cols[col], ctx).map_err(|e| (Some(col), e))?;
         }
         if node.children.is_empty() {
@@ -270,11 +317,14 @@ fn walk(
                         if let ([col], []) = (&child.targets[..], &child.children[..]) {
                             let col = *col;
                             if cols[col].len() > row {
-                                s.skip_value().map_err(|e| (None, e))?;
-                            } else {
-                                leaf(s, &mut cols[col], ctx).map_err(|e| (Some(col), e))?;
+                                // A repeated key: the last occurrence wins.
+                                forget_earlier(child, cols, row);
                             }
+                            leaf(s, &mut cols[col], ctx).map_err(|e| (Some(col), e))?;
                         } else {
+                            if child.subtree.iter().any(|&c| cols[c].len() > row) {
+                                forget_earlier(child, cols, row);
+                            }
                             walk(child, s, cols, row, ctx)?;
                         }
                     }
@@ -428,11 +478,15 @@ fn object(
             }
         }
         match found {
-            Some(i) if children[i].len() == row => {
+            Some(i) => {
+                // A repeated member: the last occurrence wins.
+                if children[i].len() > row {
+                    children[i].truncate(row);
+                }
                 value(s, &mut children[i], ctx)
                     .map_err(|e| e.within(format_args!(".{}", fields[i].name())))?;
             }
-            _ => s.skip_value()?,
+            None => s.skip_value()?,
         }
         match s.peek() {
             b',' => s.pos += 1,

@@ -44,11 +44,44 @@ pub use registry::{RegistryClient, RegistryError, RegistryOptions};
 /// Rows the builders are sized for before the first batch shows the real size.
 const INITIAL_ROWS: usize = 1024;
 
-/// A record format, with its settings.
+/// What a tombstone becomes: a record whose value is null (Kafka's delete marker on compacted
+/// topics), or empty (zero bytes) in a format where an empty value holds no row (JSON, CSV and
+/// Avro; a raw value of zero bytes is an empty value, not a tombstone).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tombstones {
+    /// A row whose value columns are NULL; key, header and metadata columns are filled as for
+    /// any record (a value column that is not nullable refuses it as a bad record).
+    #[default]
+    NullRow,
+    /// No row: the record is read (its offset is passed) but gives nothing, and is neither
+    /// logged nor dead-lettered. [`RowDecoder::append`] returns an error for which
+    /// [`DecodeError::is_skipped_tombstone`] is true, for the caller to drop.
+    Skip,
+    /// A bad record, handled like any other ([`DecodeErrorKind::Tombstone`]).
+    Error,
+}
+
+impl Tombstones {
+    /// The setting's value as written in a job file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tombstones::NullRow => "null_row",
+            Tombstones::Skip => "skip",
+            Tombstones::Error => "error",
+        }
+    }
+}
+
+/// A record format, with its settings. Each carries what the value's tombstones become
+/// ([`Tombstones`]); a key format's is not used (a null key is no tombstone).
 #[derive(Debug, Clone)]
 pub enum FormatSpec {
     /// JSON documents; columns read JSON pointers.
-    Json,
+    Json {
+        /// What a null or empty value becomes.
+        tombstones: Tombstones,
+    },
     /// One CSV row per message; columns read field positions or names.
     Csv {
         /// The field delimiter (`b','`).
@@ -59,35 +92,86 @@ pub enum FormatSpec {
         null: Option<String>,
         /// Names for the field positions, so columns can name their field.
         names: Option<Vec<String>>,
+        /// What a null or empty value becomes.
+        tombstones: Tombstones,
     },
     /// Avro binary in the Confluent wire format; columns read field paths.
     Avro {
         /// Where writer schemas come from.
         registry: RegistryClient,
+        /// What a null or empty value becomes.
+        tombstones: Tombstones,
     },
     /// The bytes as they are.
     Raw {
         /// Whether the bytes must be UTF-8 text.
         utf8: bool,
+        /// What a null value becomes.
+        tombstones: Tombstones,
     },
 }
 
 impl FormatSpec {
+    /// JSON, tombstones as null rows.
+    pub fn json() -> FormatSpec {
+        FormatSpec::Json {
+            tombstones: Tombstones::default(),
+        }
+    }
+
     /// CSV with `,` and `"`, no null string (an empty unquoted field is null for typed columns
-    /// and empty for strings) and no field names.
+    /// and empty for strings) and no field names; tombstones as null rows.
     pub fn csv() -> FormatSpec {
         FormatSpec::Csv {
             delimiter: b',',
             quote: b'"',
             null: None,
             names: None,
+            tombstones: Tombstones::default(),
+        }
+    }
+
+    /// Avro with schemas from `registry`; tombstones as null rows.
+    pub fn avro(registry: RegistryClient) -> FormatSpec {
+        FormatSpec::Avro {
+            registry,
+            tombstones: Tombstones::default(),
+        }
+    }
+
+    /// Raw bytes (`utf8`: they must be UTF-8 text); tombstones as null rows.
+    pub fn raw(utf8: bool) -> FormatSpec {
+        FormatSpec::Raw {
+            utf8,
+            tombstones: Tombstones::default(),
+        }
+    }
+
+    /// The same format with tombstones handled as `t` says.
+    pub fn with_tombstones(mut self, t: Tombstones) -> FormatSpec {
+        match &mut self {
+            FormatSpec::Json { tombstones }
+            | FormatSpec::Csv { tombstones, .. }
+            | FormatSpec::Avro { tombstones, .. }
+            | FormatSpec::Raw { tombstones, .. } => *tombstones = t,
+        }
+        self
+    }
+
+    /// What a tombstone becomes.
+    pub fn tombstones(&self) -> Tombstones {
+        match self {
+            FormatSpec::Json { tombstones }
+            | FormatSpec::Csv { tombstones, .. }
+            | FormatSpec::Avro { tombstones, .. }
+            | FormatSpec::Raw { tombstones, .. } => *tombstones,
         }
     }
 
     /// Which kind of format this is.
     pub fn kind(&self) -> FormatKind {
         match self {
-            FormatSpec::Json => FormatKind::Json,
+            FormatSpec::Json { .. } => FormatKind::Json,
             FormatSpec::Csv { .. } => FormatKind::Csv,
             FormatSpec::Avro { .. } => FormatKind::Avro,
             FormatSpec::Raw { .. } => FormatKind::Raw,
@@ -177,6 +261,10 @@ pub struct RowDecoder {
     key_kind: Option<FormatKind>,
     value_utf8: bool,
     key_utf8: bool,
+    /// What a tombstone becomes.
+    tombstones: Tombstones,
+    /// Whether an empty value is a tombstone (JSON, CSV, Avro) or an empty value (raw).
+    empty_is_tombstone: bool,
     rows: usize,
 }
 
@@ -196,7 +284,7 @@ fn part_decoder(
         )
     };
     Ok(Some(match format {
-        FormatSpec::Json => {
+        FormatSpec::Json { .. } => {
             let mut targets = Vec::new();
             for (col, f) in fields {
                 match f {
@@ -211,6 +299,7 @@ fn part_decoder(
             quote,
             null,
             names,
+            ..
         } => {
             let mut targets = Vec::new();
             for (col, f) in fields {
@@ -251,7 +340,7 @@ fn part_decoder(
                 targets,
             ))
         }
-        FormatSpec::Avro { registry } => {
+        FormatSpec::Avro { registry, .. } => {
             let mut targets = Vec::new();
             for (col, f) in fields {
                 match f {
@@ -313,7 +402,7 @@ impl RowDecoder {
             Some(k) => part_decoder(columns, k, key_fields)?,
             None => None,
         };
-        let utf8 = |f: Option<&FormatSpec>| matches!(f, Some(FormatSpec::Raw { utf8: true }));
+        let utf8 = |f: Option<&FormatSpec>| matches!(f, Some(FormatSpec::Raw { utf8: true, .. }));
         Ok(RowDecoder {
             schema: schema::arrow_schema(columns),
             builders: columns
@@ -328,6 +417,8 @@ impl RowDecoder {
             key_kind: key_format.map(FormatSpec::kind),
             value_utf8: utf8(Some(value_format)),
             key_utf8: utf8(key_format),
+            tombstones: value_format.tombstones(),
+            empty_is_tombstone: value_format.kind() != FormatKind::Raw,
             rows: 0,
         })
     }
@@ -410,7 +501,20 @@ impl RowDecoder {
         row: usize,
     ) -> Result<(), (Option<usize>, &'static str, DecodeErrorKind)> {
         let cols = &mut self.builders;
-        if let (Some(part), Some(v)) = (&mut self.value, rec.value) {
+        let value = match rec.value {
+            Some(v) if !v.is_empty() || !self.empty_is_tombstone => Some(v),
+            tombstone => {
+                if self.tombstones != Tombstones::NullRow {
+                    let kind = DecodeErrorKind::Tombstone {
+                        empty: tombstone.is_some(),
+                        policy: self.tombstones,
+                    };
+                    return Err((None, "", kind));
+                }
+                None
+            }
+        };
+        if let (Some(part), Some(v)) = (&mut self.value, value) {
             part.decode(v, cols, row)
                 .map_err(|(c, k)| (c, "value", k))?;
         }
@@ -420,7 +524,7 @@ impl RowDecoder {
         for (col, m) in &self.meta {
             let b = &mut cols[*col];
             let r = match m {
-                Meta::Value => match rec.value {
+                Meta::Value => match value {
                     Some(v) => raw::append_whole(b, v, self.value_utf8),
                     None => b.append_null(),
                 },
@@ -521,5 +625,7 @@ impl RowDecoder {
     }
 }
 
+#[cfg(test)]
+mod edge_tests;
 #[cfg(test)]
 mod tests;

@@ -120,7 +120,7 @@ pub async fn infer_avro(
     config: &Config,
     client: &Client,
 ) -> Result<(Vec<ColumnSpec>, AvroOrigin), EngineError> {
-    let FormatSpec::Avro { registry } = format_spec(&config.format)? else {
+    let FormatSpec::Avro { registry, .. } = format_spec(&config.format)? else {
         return Err(EngineError::Setup(
             "Avro columns are inferred only for format.type = \"avro\"".to_owned(),
         ));
@@ -270,7 +270,7 @@ mod tests {
         registry
             .insert(3, r#"{"type": "long", "logicalType": "timestamp-micros"}"#)
             .unwrap();
-        let mut dec = RowDecoder::new(&cols, &FormatSpec::Avro { registry }, None).unwrap();
+        let mut dec = RowDecoder::new(&cols, &FormatSpec::avro(registry), None).unwrap();
         let datum =
             apache_avro::to_avro_datum(&schema, Value::TimestampMicros(1_700_000_000_000_001))
                 .unwrap();
@@ -297,7 +297,7 @@ mod tests {
         );
         let registry = RegistryClient::offline();
         registry.insert(4, r#"["null", "long"]"#).unwrap();
-        let mut dec = RowDecoder::new(&nullable, &FormatSpec::Avro { registry }, None).unwrap();
+        let mut dec = RowDecoder::new(&nullable, &FormatSpec::avro(registry), None).unwrap();
         for (i, v) in [framed(4, vec![2, 84]), framed(4, vec![0])]
             .iter()
             .enumerate()

@@ -12,7 +12,7 @@ use kingest_client::ClientConfig;
 
 use super::EngineError;
 use crate::config::{ColumnConfig, Config, FormatConfig, RawAs, SinkConfig};
-use crate::decode::{FormatSpec, RegistryClient, RegistryOptions};
+use crate::decode::{FormatSpec, RegistryClient, RegistryOptions, Tombstones};
 use crate::schema::{parse_type, ColumnSpec, FormatKind, Source};
 use crate::sink::parquet::{ParquetCompression, ParquetSink, ParquetSinkConfig, RollPolicy};
 use crate::sink::postgres::{PostgresMode, PostgresSink, PostgresSinkConfig, RejectPolicy};
@@ -170,28 +170,29 @@ pub fn group_properties(
 
 /// The decoder's format for a `[format]` section.
 pub fn format_spec(format: &FormatConfig) -> Result<FormatSpec, EngineError> {
-    Ok(match format {
-        FormatConfig::Json => FormatSpec::Json,
+    let spec = match format {
+        FormatConfig::Json { .. } => FormatSpec::json(),
         FormatConfig::Csv {
             delimiter,
             quote,
             null,
             header,
+            ..
         } => FormatSpec::Csv {
             delimiter: delimiter.as_bytes()[0],
             quote: quote.as_bytes()[0],
             null: null.clone(),
             names: header.clone(),
+            tombstones: Tombstones::default(),
         },
-        FormatConfig::Raw { r#as } => FormatSpec::Raw {
-            utf8: *r#as == RawAs::String,
-        },
+        FormatConfig::Raw { r#as, .. } => FormatSpec::raw(*r#as == RawAs::String),
         FormatConfig::Avro {
             registry,
             registry_username,
             registry_password,
             registry_password_env,
             registry_ca,
+            ..
         } => {
             let options = RegistryOptions {
                 urls: registry.split(',').map(|u| u.trim().to_owned()).collect(),
@@ -204,17 +205,18 @@ pub fn format_spec(format: &FormatConfig) -> Result<FormatSpec, EngineError> {
                 ca_file: registry_ca.as_ref().map(PathBuf::from),
                 ..RegistryOptions::default()
             };
-            FormatSpec::Avro {
-                registry: RegistryClient::new(options)
+            FormatSpec::avro(
+                RegistryClient::new(options)
                     .map_err(|e| EngineError::Setup(format!("format.registry: {e}")))?,
-            }
+            )
         }
-    })
+    };
+    Ok(spec.with_tombstones(format.tombstones()))
 }
 
 fn kind(format: &FormatConfig) -> FormatKind {
     match format {
-        FormatConfig::Json => FormatKind::Json,
+        FormatConfig::Json { .. } => FormatKind::Json,
         FormatConfig::Csv { .. } => FormatKind::Csv,
         FormatConfig::Avro { .. } => FormatKind::Avro,
         FormatConfig::Raw { .. } => FormatKind::Raw,

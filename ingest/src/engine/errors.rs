@@ -11,6 +11,10 @@
 //! it is neither skipped nor dead-lettered, whatever the policy; the run stops and a restart
 //! reads it again.
 //!
+//! A tombstone that `format.tombstones = "skip"` drops reaches here as a decode error (the
+//! decoder gives it no row) and is let go: not logged, not dead-lettered, not held against the
+//! limit (the run's error total, which counts every record that gave no row, still holds it).
+//!
 //! The limit: `max_errors = 100` stops the run at the 101st bad record; `max_errors = "1%"`
 //! stops it once more than 1% of the records read are bad, judged from the 100th record on
 //! (one bad record among the first three is no rate).
@@ -31,6 +35,9 @@ pub(super) struct BadRecords {
     /// The limit as configured, for the message.
     limit_text: String,
     dead_letters: DeadLetters,
+    /// Tombstones dropped by `format.tombstones = "skip"`: in the run's error count (the
+    /// caller counts every record that gave no row), so taken out of it for the limit.
+    skipped_tombstones: u64,
 }
 
 impl BadRecords {
@@ -62,6 +69,7 @@ impl BadRecords {
                 .map(|v| v.to_string())
                 .unwrap_or_default(),
             dead_letters,
+            skipped_tombstones: 0,
         })
     }
 
@@ -74,6 +82,11 @@ impl BadRecords {
         records: u64,
         errors: u64,
     ) -> Result<(), EngineError> {
+        // `format.tombstones = "skip"`: no row, and not a bad record either.
+        if error.is_skipped_tombstone() {
+            self.skipped_tombstones += 1;
+            return Ok(());
+        }
         if self.policy == OnError::Fail || error.is_retriable() {
             return Err(EngineError::Record {
                 topic: ctx.topic.to_owned(),
@@ -153,6 +166,7 @@ impl BadRecords {
         offset: i64,
         last: &str,
     ) -> Result<(), EngineError> {
+        let errors = errors.saturating_sub(self.skipped_tombstones);
         if !over_limit(self.limit, records, errors) {
             return Ok(());
         }

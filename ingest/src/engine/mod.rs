@@ -332,12 +332,12 @@ async fn infer(
     client: &Client,
     value_format: &crate::decode::FormatSpec,
 ) -> Result<Vec<ColumnSpec>, EngineError> {
-    if let crate::decode::FormatSpec::Avro { registry } = value_format {
+    if let crate::decode::FormatSpec::Avro { registry, .. } = value_format {
         return Ok(avro_infer::infer_avro_with(config, client, registry)
             .await?
             .0);
     }
-    if !matches!(config.format, crate::config::FormatConfig::Json) {
+    if !matches!(config.format, crate::config::FormatConfig::Json { .. }) {
         return Err(EngineError::Setup(
             "columns are inferred for JSON and Avro only; list [[columns]]".to_owned(),
         ));

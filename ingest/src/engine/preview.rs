@@ -111,14 +111,9 @@ pub struct Preview {
 }
 
 /// A decode error without the record's coordinates (they are shown beside it):
-/// `column "count" (JSON /count): ...`.
+/// `column "count" (JSON /count): ...`, which is what [`DecodeError`] displays.
 pub fn error_text(e: &DecodeError) -> String {
-    match (&e.column, &e.location) {
-        (Some(c), Some(l)) => format!("column {c:?} ({l}): {}", e.kind),
-        (Some(c), None) => format!("column {c:?}: {}", e.kind),
-        (None, Some(l)) => format!("{l}: {}", e.kind),
-        (None, None) => e.kind.to_string(),
-    }
+    e.to_string()
 }
 
 /// A start offset known already, or one to look up.
@@ -216,7 +211,7 @@ async fn prefetch_schemas(
     key: Option<&FormatSpec>,
 ) -> Result<(), EngineError> {
     for (format, bytes) in [(Some(value), ctx.value), (key, ctx.key)] {
-        let (Some(FormatSpec::Avro { registry }), Some(bytes)) = (format, bytes) else {
+        let (Some(FormatSpec::Avro { registry, .. }), Some(bytes)) = (format, bytes) else {
             continue;
         };
         let Some(id) = confluent_schema_id(bytes) else {
@@ -240,7 +235,7 @@ pub async fn preview(config: &Config, options: &PreviewOptions) -> Result<Previe
     let value_format = format_spec(&config.format)?;
     let columns = match &value_format {
         // Inferred with the decoder's own registry client, so the schema is fetched once.
-        FormatSpec::Avro { registry } if config.columns.is_empty() => {
+        FormatSpec::Avro { registry, .. } if config.columns.is_empty() => {
             super::avro_infer::infer_avro_with(config, &client, registry)
                 .await?
                 .0
@@ -383,7 +378,7 @@ mod tests {
             Source::parse("/count", FormatKind::Json).unwrap(),
         )
         .not_null()];
-        let mut dec = RowDecoder::new(&cols, &FormatSpec::Json, None).unwrap();
+        let mut dec = RowDecoder::new(&cols, &FormatSpec::json(), None).unwrap();
         let ctx = |v: &'static [u8]| RecordContext {
             topic: "t",
             partition: 0,
@@ -419,7 +414,7 @@ mod tests {
                 Source::parse("/at", FormatKind::Json).unwrap(),
             ),
         ];
-        let mut dec = RowDecoder::new(&cols, &FormatSpec::Json, None).unwrap();
+        let mut dec = RowDecoder::new(&cols, &FormatSpec::json(), None).unwrap();
         for (i, v) in [&b"{\"a\": 1, \"at\": 0}"[..], b"{\"a\": 2}"]
             .iter()
             .enumerate()

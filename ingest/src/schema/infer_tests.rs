@@ -86,7 +86,7 @@ fn inferred_columns_decode_their_samples() {
     ];
     let bytes: Vec<&[u8]> = samples.iter().map(|s| s.as_bytes()).collect();
     let cols = infer_json_schema(&bytes).unwrap();
-    let mut dec = RowDecoder::new(&cols, &FormatSpec::Json, None).unwrap();
+    let mut dec = RowDecoder::new(&cols, &FormatSpec::json(), None).unwrap();
     for (i, s) in samples.iter().enumerate() {
         dec.append(&RecordContext {
             topic: "t",

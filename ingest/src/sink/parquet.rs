@@ -696,9 +696,10 @@ pub(crate) fn cloud_store(scheme: &str, location: &str) -> Result<Arc<dyn Object
     use object_store::azure::MicrosoftAzureBuilder;
     use object_store::gcp::GoogleCloudStorageBuilder;
     // reqwest is built without a bundled crypto provider (its default is aws-lc, which needs
-    // a C toolchain and breaks the static build); use ring, which rustls already has here.
-    // An error means a provider is installed already, which is as good.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // a C toolchain and breaks the static build); use the client's (ring, see
+    // kingest_client::net::tls). An error means a provider is installed already, which is as
+    // good.
+    let _ = kingest_client::net::tls::crypto_provider().install_default();
     let built: object_store::Result<Arc<dyn ObjectStore>> = match scheme {
         "s3" | "s3a" => AmazonS3Builder::from_env()
             .with_url(location)

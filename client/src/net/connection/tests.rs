@@ -28,6 +28,9 @@ enum Behaviour {
     HalfThenClose,
     /// Answer the second request before the first.
     Reorder,
+    /// Close the connection without answering (a SASL listener's answer to an
+    /// unauthenticated request).
+    Close,
 }
 
 /// A broker that answers ApiVersions (refusing versions above `max_api_versions` the way real
@@ -123,6 +126,7 @@ async fn serve(
                     .unwrap();
                     match behaviour {
                         Behaviour::Silent => continue,
+                        Behaviour::Close => return,
                         Behaviour::HalfThenClose => {
                             socket.write_all(&out[..out.len() / 2]).await.unwrap();
                             return;
@@ -321,5 +325,119 @@ async fn refused_connections_name_the_broker() {
         err.to_string()
             .contains(&format!("bootstrap broker {addr}")),
         "{err}"
+    );
+}
+
+#[test]
+fn tls_records_are_told_from_kafka_frames() {
+    // An alert as TLS 1.2 and 1.3 listeners send it, a handshake record, and the start of a
+    // ServerHello from an SSL 3.0-era version number.
+    for bytes in [
+        &[0x15, 3, 3, 0, 2, 2, 70][..],
+        &[0x15, 3, 1, 0, 2],
+        &[0x16, 3, 3, 0, 0x7a],
+        &[0x17, 3, 0],
+    ] {
+        assert!(is_tls_record(bytes), "{bytes:?}");
+    }
+    // Kafka frames: a size first (small), never 20..=23 in the top byte for a first response.
+    for bytes in [
+        &[0, 0, 0, 16][..],
+        &[0x15, 3],
+        &[0x15, 2, 3],
+        &[0x16, 3, 9],
+        &[0x18, 3, 3],
+    ] {
+        assert!(!is_tls_record(bytes), "{bytes:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_tls_answer_to_plaintext_says_so() {
+    // What a TLS listener does with a plaintext ApiVersions request: a fatal alert
+    // (protocol_version), then it closes.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 64];
+        let _ = socket.read(&mut buf).await;
+        let _ = socket.write_all(&[0x15, 3, 3, 0, 2, 2, 70]).await;
+    });
+    let err = Connection::connect(
+        BrokerRef {
+            id: -1,
+            addr: addr.clone(),
+        },
+        config(5000),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ClientError::TlsRequired { .. }), "{err:?}");
+    assert!(!err.is_retriable());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "bootstrap broker {addr} answered with TLS: set [source.tls] (the client's TLS \
+             settings) to connect to a TLS listener"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_close_after_api_versions_without_sasl_may_mean_authentication() {
+    let (addr, _) = fake_broker(Behaviour::Close, 3).await;
+    let conn = connect(&addr, 5000).await;
+    let err = conn.send(&MetadataRequest::default()).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::ClosedUnauthenticated { .. }),
+        "{err:?}"
+    );
+    assert!(err.is_retriable());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "broker 1 ({addr}) closed the connection after ApiVersions, before answering a \
+             request: it may require authentication; set [source.sasl] (the client's SASL \
+             settings)"
+        )
+    );
+    // Later requests on the dead connection get the same reason.
+    let later = conn.send(&MetadataRequest::default()).await.unwrap_err();
+    assert!(
+        matches!(later, ClientError::ClosedUnauthenticated { .. }),
+        "{later:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_close_before_api_versions_on_plaintext_may_mean_tls() {
+    // What an OpenSSL TLS listener (stunnel) does with plaintext: it closes, no alert.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 64];
+        let _ = socket.read(&mut buf).await;
+    });
+    let err = Connection::connect(
+        BrokerRef {
+            id: -1,
+            addr: addr.clone(),
+        },
+        config(5000),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, ClientError::ClosedBeforeAnswer { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "bootstrap broker {addr} closed the connection without answering ApiVersions: it \
+             may expect TLS; set [source.tls] (the client's TLS settings)"
+        )
     );
 }
