@@ -212,6 +212,17 @@ pub struct Job {
 impl Job {
     /// Starts `kingest run CONFIG [--until-eof]`, appending its stderr to `log`.
     pub fn start(config: &Path, log: &Path, until_eof: bool) -> Job {
+        Self::start_with_env(config, log, until_eof, &[])
+    }
+
+    /// [`Job::start`] with these environment variables set (object store credentials and
+    /// endpoints, as a user's shell would have them).
+    pub fn start_with_env(
+        config: &Path,
+        log: &Path,
+        until_eof: bool,
+        env: &[(String, String)],
+    ) -> Job {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -222,6 +233,7 @@ impl Job {
             args.push("--until-eof");
         }
         let child = kingest(&args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::from(file))

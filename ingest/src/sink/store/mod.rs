@@ -21,8 +21,10 @@
 //! commits are staged; and a marker that a newer committed file supersedes is deleted
 //! ([`Backend::remove`]) only after that newer file is durable.
 
+mod cloud;
 mod local;
 mod object;
+pub(crate) mod swap;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,8 @@ use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
 use parquet::arrow::async_writer::AsyncFileWriter;
 
+pub(crate) use self::cloud::cloud_store;
+pub use self::cloud::StoreRetry;
 use self::local::LocalDir;
 use self::object::ObjectDir;
 use super::meta::FileMeta;
@@ -51,6 +55,9 @@ pub struct Recovery {
     /// Temporary files left alone because a live process still holds them.
     pub in_use: Vec<String>,
 }
+
+pub(crate) use self::local::fsync_dir_blocking as fsync_dir_path;
+pub(crate) use self::local::millis as local_millis;
 
 /// Where the sink writes: see the [module docs](self).
 pub(crate) enum Backend {
@@ -101,6 +108,9 @@ struct Scanned {
     /// `None`: the footer has no `kingest.offsets` (not written by kingest).
     meta: Option<FileMeta>,
     rows: i64,
+    bytes: u64,
+    /// Last modified (the commit's time), ms since the epoch.
+    modified_ms: i64,
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SinkError + 'a {
@@ -233,6 +243,14 @@ impl Backend {
         }
     }
 
+    /// The root directory, for a local directory.
+    pub(crate) fn local_root(&self) -> Option<&Path> {
+        match self {
+            Backend::Local(d) => Some(&d.root),
+            Backend::Store(_) => None,
+        }
+    }
+
     /// A handle that lists committed files without borrowing the sink.
     pub(crate) fn scanner(&self) -> Scanner {
         match self {
@@ -252,6 +270,11 @@ pub(crate) struct ScannedFile {
     pub meta: FileMeta,
     /// Rows in the file, from the footer: 0 for an offset marker.
     pub rows: i64,
+    /// Its size.
+    pub bytes: u64,
+    /// When it was last modified (committed, or for a compacted file the newest of the files
+    /// it merged), ms since the epoch.
+    pub modified_ms: i64,
 }
 
 /// Reads committed files' footers; detached from the sink so a scan borrows nothing.
@@ -262,6 +285,19 @@ pub(crate) enum Scanner {
 }
 
 impl Scanner {
+    /// Deletes the committed file at `rel` (see [`Backend::remove`]).
+    pub(crate) async fn remove(&self, rel: &str) -> Result<()> {
+        match self {
+            Scanner::Local(root) => {
+                let path = root.join(rel);
+                join_task(
+                    tokio::task::spawn_blocking(move || local::remove_file_locked(&path)).await,
+                )
+            }
+            Scanner::Store(dir) => dir.remove(rel).await,
+        }
+    }
+
     /// Every committed file written by kingest, sorted by shown path. Files without
     /// `kingest.offsets` (written by other tools) are skipped with a warning.
     pub(crate) async fn committed(&self) -> Result<Vec<ScannedFile>> {
@@ -280,6 +316,8 @@ impl Scanner {
                     shown: s.shown,
                     meta,
                     rows: s.rows,
+                    bytes: s.bytes,
+                    modified_ms: s.modified_ms,
                 }),
                 None => {
                     let path = s.shown;
