@@ -22,6 +22,8 @@ use super::{OffsetRange, PartitionKey, Result};
 pub struct PlannedFile {
     /// Where it is (a local path or an object URL).
     pub path: String,
+    /// Its path relative to the sink's root (`/`-separated), as the sink addresses it.
+    pub rel: String,
     /// The offsets its footer records.
     #[serde(serialize_with = "range_pair")]
     pub offsets: OffsetRange,

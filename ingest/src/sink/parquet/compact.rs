@@ -117,6 +117,7 @@ struct Candidate {
 fn planned(c: &Candidate) -> PlannedFile {
     PlannedFile {
         path: c.file.shown.clone(),
+        rel: c.file.rel.clone(),
         offsets: c.range,
         rows: c.file.rows.max(0) as u64,
         bytes: c.file.bytes,
@@ -232,8 +233,7 @@ impl Maintain for ParquetMaintenance {
     async fn execute(&self, plan: &MaintenancePlan) -> Result<MaintenanceDone> {
         let mut done = MaintenanceDone::default();
         for e in &plan.expired {
-            let rel = self.rel_of(&e.file.path);
-            self.scanner.remove(&rel).await?;
+            self.scanner.remove(&e.file.rel).await?;
             done.deleted.push(e.file.path.clone());
         }
         let Some(root) = self.root.clone() else {
@@ -263,20 +263,6 @@ impl Maintain for ParquetMaintenance {
             done.cleaned.extend(part.cleaned);
         }
         Ok(done)
-    }
-}
-
-impl ParquetMaintenance {
-    /// The root-relative path of a shown path.
-    fn rel_of(&self, shown: &str) -> String {
-        let prefix = match &self.root {
-            Some(root) => root.display().to_string(),
-            None => self.display.trim_end_matches('/').to_owned(),
-        };
-        shown
-            .strip_prefix(&prefix)
-            .map(|r| r.trim_start_matches('/').to_owned())
-            .unwrap_or_else(|| shown.to_owned())
     }
 }
 
@@ -338,7 +324,7 @@ impl DirJob {
         let mut skip = HashSet::new();
         let mut kept = Vec::new();
         for (r, w) in written {
-            let names: Vec<String> = r.inputs.iter().map(|f| base_name(&f.path)).collect();
+            let names: Vec<String> = r.inputs.iter().map(|f| base_name(&f.rel)).collect();
             if names.iter().all(|n| dir.join(n).is_file()) {
                 skip.extend(names);
                 kept.push(w);
@@ -394,7 +380,7 @@ fn merge(
     let mut schema: Option<SchemaRef> = None;
     let mut newest = SystemTime::UNIX_EPOCH;
     for f in &r.inputs {
-        let path = dir.join(base_name(&f.path));
+        let path = dir.join(base_name(&f.rel));
         let file = match std::fs::File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
