@@ -36,12 +36,26 @@ const BUCKET: &str = "lake";
 const PREFIX: &str = "raw/clicks";
 
 /// The job: clicks with their partition and offset, small flushes, written to `url`, with
-/// `[sink.storage]` (may be empty) and `[sink.retry]` (may be empty) tables.
+/// `[sink.storage]` (may be empty) and `[sink.retry]` (may be empty) tables. Fetches are small
+/// (one record batch each), so a backlog is written as many files, not one per partition.
 fn job(broker: &str, group: &str, url: &str, storage: &str, retry: &str) -> String {
+    job_flushing(broker, group, url, storage, retry, 40)
+}
+
+/// [`job`] with files of `rows` rows.
+fn job_flushing(
+    broker: &str,
+    group: &str,
+    url: &str,
+    storage: &str,
+    retry: &str,
+    rows: usize,
+) -> String {
     format!(
-        r#"{}{}{CLICK_COLUMNS}{PARTITION_OFFSET_COLUMNS}
+        r#"{}{}"max.partition.fetch.bytes" = "1024"
+{CLICK_COLUMNS}{PARTITION_OFFSET_COLUMNS}
 [flush]
-rows = 40
+rows = {rows}
 age = "150ms"
 
 [sink]
@@ -205,28 +219,61 @@ async fn faults(server: ObjectServer) {
     let retry = "backoff = \"20ms\"\nmax_backoff = \"500ms\"\n";
     std::fs::write(
         &config,
-        job(
+        job_flushing(
             &broker.addr(),
             "objstore-faults",
             &server.url(BUCKET, PREFIX),
             &storage,
             retry,
+            10,
         ),
     )
     .unwrap();
 
-    // 20% of requests fail: retried, the run completes.
-    let batch: Vec<Produced> = (0..2000).map(|n| click(n, PARTITIONS)).collect();
-    let mut produced: BTreeMap<(i32, i64), Produced> = produce(&broker.addr(), TOPIC, &batch)
-        .await
-        .into_iter()
-        .zip(batch)
-        .collect();
-    let (status, stderr) = run_until_eof(&config);
+    // 20% of requests fail while a streaming run writes a file every few records (records
+    // arrive a few at a time): every failure is retried, the run never stops, and once it has
+    // committed everything it stops cleanly when asked.
+    let log = work.path().join("kingest.log");
+    let mut running = Job::start(&config, &log, false);
+    let mut produced: BTreeMap<(i32, i64), Produced> = BTreeMap::new();
+    for chunk in 0..60 {
+        let batch: Vec<Produced> = (chunk * 40..chunk * 40 + 40)
+            .map(|n| click(n, PARTITIONS))
+            .collect();
+        produced.extend(
+            produce(&broker.addr(), TOPIC, &batch)
+                .await
+                .into_iter()
+                .zip(batch),
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let total = produced.len() as i64;
+    wait_for(
+        "the group's offsets to reach the end (everything committed)",
+        Duration::from_secs(180),
+        || {
+            group_committed(&broker.addr(), "objstore-faults", TOPIC, PARTITIONS)
+                .values()
+                .sum::<i64>()
+                == total
+        },
+        || format!("{}; {}", proxy.counts().summary(), running.log_tail()),
+    )
+    .await;
+    assert!(
+        running.try_wait().is_none(),
+        "with 20% of requests failing the run stopped: {}; {}",
+        proxy.counts().summary(),
+        running.log_tail()
+    );
+    running.signal(rustix::process::Signal::TERM);
+    let status = running.wait();
     assert!(
         status.success(),
-        "with 20% of requests failing: {status}; {}; stderr:\n{stderr}",
-        proxy.counts().summary()
+        "{status}; {}; {}",
+        proxy.counts().summary(),
+        running.log_tail()
     );
     assert!(
         proxy.counts().failed() >= 10,
@@ -240,35 +287,58 @@ async fn faults(server: ObjectServer) {
     );
     check_exactly_once(&server, &produced, &proxy.counts().summary());
 
-    // Every request fails: the run stops with the operation and the object named, after a
-    // bounded number of retries.
-    proxy.set(Faults::All);
-    let batch: Vec<Produced> = (2000..2600).map(|n| click(n, PARTITIONS)).collect();
-    produced.extend(
-        produce(&broker.addr(), TOPIC, &batch)
-            .await
-            .into_iter()
-            .zip(batch),
-    );
+    // The store goes down under a running job: every request fails from then on. The run
+    // stops by itself, after a bounded number of retries, naming the object it was writing
+    // and the server's answer; a run started meanwhile fails at its first listing, alike.
     std::fs::write(
         &config,
-        job(
+        job_flushing(
             &broker.addr(),
             "objstore-faults",
             &server.url(BUCKET, PREFIX),
             &storage,
             "max_retries = 3\nbackoff = \"20ms\"\nmax_backoff = \"200ms\"\ntimeout = \"10s\"\n",
+            10,
         ),
     )
     .unwrap();
+    let mut running = Job::start(&config, &log, false);
     let slow_downs = proxy.counts().slow_down.load(Ordering::SeqCst);
-    let (status, stderr) = run_until_eof(&config);
+    for chunk in 60..75 {
+        if chunk == 65 {
+            proxy.set(Faults::All);
+        }
+        let batch: Vec<Produced> = (chunk * 40..chunk * 40 + 40)
+            .map(|n| click(n, PARTITIONS))
+            .collect();
+        produced.extend(
+            produce(&broker.addr(), TOPIC, &batch)
+                .await
+                .into_iter()
+                .zip(batch),
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = running.try_wait() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a store failing everything: the run did not stop; {}",
+            running.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let stderr = running.log_tail();
+    assert!(!status.success(), "{status}: {stderr}");
+    let last = stderr
+        .lines()
+        .rfind(|l| l.contains("kingest run:"))
+        .unwrap_or_default();
     assert!(
-        !status.success(),
-        "a store failing everything: the run must fail; stderr:\n{stderr}"
-    );
-    assert!(
-        stderr.contains(PREFIX) && (stderr.contains("503") || stderr.contains("Slow Down")),
+        last.contains(PREFIX) && last.contains("503"),
         "the error names the object and the server's answer: {stderr}"
     );
     let retried = proxy.counts().slow_down.load(Ordering::SeqCst) - slow_downs;
@@ -276,7 +346,13 @@ async fn faults(server: ObjectServer) {
         retried >= 4,
         "the failing request was retried: {retried} attempts"
     );
-    eprintln!("{:?} failing everything: {}", server.api(), stderr.trim());
+    eprintln!("{:?} store down under a running job: {last}", server.api());
+    let (status, stderr) = run_until_eof(&config);
+    assert!(
+        !status.success() && stderr.contains(PREFIX) && stderr.contains("503"),
+        "a run while the store is down: {status}: {stderr}"
+    );
+    eprintln!("{:?} store down at start: {}", server.api(), stderr.trim());
 
     // The store recovers: the next run completes the output, nothing lost or doubled.
     proxy.set(Faults::None);

@@ -616,13 +616,13 @@ impl ParquetSink {
                     source,
                 };
                 // Nothing of this commit is visible yet: drop its files.
-                Backend::discard(f.writer.into_inner()).await;
+                self.backend.discard(f.writer.into_inner()).await;
                 for rest in files {
-                    Backend::discard(rest.writer.into_inner()).await;
+                    self.backend.discard(rest.writer.into_inner()).await;
                 }
                 for done in finished {
                     let Finished { dest, .. } = done;
-                    Backend::discard(dest).await;
+                    self.backend.discard(dest).await;
                 }
                 return Err(err);
             }

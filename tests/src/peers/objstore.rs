@@ -186,7 +186,7 @@ impl ObjectServer {
                 "aws_endpoint = \"{endpoint}\"\naws_allow_http = \"true\"\naws_access_key_id = \"test\"\naws_secret_access_key = \"test\"\naws_region = \"us-east-1\"\n"
             ),
             Api::Azure => format!(
-                "azure_storage_use_emulator = \"true\"\nazure_storage_account_name = \"{AZURITE_ACCOUNT}\"\nazure_storage_account_key = \"{AZURITE_KEY}\"\nazure_storage_endpoint = \"{endpoint}/{AZURITE_ACCOUNT}\"\nazure_allow_http = \"true\"\n"
+                "azure_storage_account_name = \"{AZURITE_ACCOUNT}\"\nazure_storage_account_key = \"{AZURITE_KEY}\"\nazure_storage_endpoint = \"{endpoint}/{AZURITE_ACCOUNT}\"\nazure_allow_http = \"true\"\n"
             ),
         }
     }

@@ -76,6 +76,9 @@ pub(crate) enum Dest {
         writer: BufWriter,
         path: ObjectPath,
         staged: Option<ObjectPath>,
+        /// Whether `complete` was called: the upload is then finished or failed, and
+        /// `BufWriter::abort` would panic.
+        completing: bool,
     },
 }
 
@@ -90,7 +93,12 @@ impl AsyncFileWriter for Dest {
     fn complete(&mut self) -> BoxFuture<'_, parquet::errors::Result<()>> {
         match self {
             Dest::Local { file, .. } => AsyncFileWriter::complete(file),
-            Dest::Store { writer, .. } => AsyncFileWriter::complete(writer),
+            Dest::Store {
+                writer, completing, ..
+            } => {
+                *completing = true;
+                AsyncFileWriter::complete(writer)
+            }
         }
     }
 }
@@ -219,16 +227,31 @@ impl Backend {
         }
     }
 
-    /// Best-effort cleanup of a file that will not be committed.
-    pub(crate) async fn discard(dest: Dest) {
+    /// Best-effort cleanup of a file that will not be committed: a local temporary file is
+    /// removed, an unfinished upload aborted, a finished staged upload deleted. A finished
+    /// upload under its final name is a commit of one file, and stays.
+    pub(crate) async fn discard(&self, dest: Dest) {
         match dest {
             Dest::Local { file, tmp, .. } => {
                 let _ = tokio::fs::remove_file(&tmp).await;
                 drop(file);
             }
-            Dest::Store { mut writer, .. } => {
+            Dest::Store {
+                mut writer,
+                completing: false,
+                ..
+            } => {
                 let _ = writer.abort().await;
             }
+            Dest::Store {
+                staged: Some(staged),
+                ..
+            } => {
+                if let Backend::Store(d) = self {
+                    let _ = object_store::ObjectStoreExt::delete(&*d.store, &staged).await;
+                }
+            }
+            Dest::Store { .. } => {}
         }
     }
 

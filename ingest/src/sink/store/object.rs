@@ -52,6 +52,7 @@ impl ObjectDir {
             writer,
             path: final_path,
             staged,
+            completing: false,
         })
     }
 
