@@ -60,13 +60,17 @@ print(json.dumps(rows))
 /// with an offset twice or a gap in a partition. Prints how many reads it made and how many
 /// it had to retry because a listed file was gone.
 const READ_LOOP: &str = r#"
-import collections, json, os, sys
+import collections, json, os, sys, time
 import pyarrow.dataset as ds
 root, stop = sys.argv[1], sys.argv[2]
 reads = retries = 0
 while not os.path.exists(stop):
     try:
-        t = ds.dataset(root, format="parquet").to_table(columns=["partition", "offset"])
+        d = ds.dataset(root, format="parquet")
+        if not d.files:  # the job has not committed its first file yet
+            time.sleep(0.05)
+            continue
+        t = d.to_table(columns=["partition", "offset"])
     except FileNotFoundError:
         retries += 1
         continue
@@ -336,6 +340,16 @@ async fn sigkill_during_compaction_never_loses_or_doubles_a_row() {
         .unwrap_or(0x636f_6d70_6163_74u64);
     let mut rng = SplitMix(seed);
     let mut moments = Vec::new();
+    // How long a compaction takes here, so kill moments spread over all of it (merging,
+    // linking, the exchange, removing the old contents): one runs to the end first, and
+    // every one that finishes before its kill updates the estimate.
+    while parquet_files(&out).len() < 150 {
+        assert!(running.try_wait().is_none(), "{}", running.log_tail());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let timed = Instant::now();
+    compact_json(&config, true);
+    let mut span = timed.elapsed().as_millis() as u64 * 13 / 10 + 2;
     let mut kills = 0;
     let mut finished = 0;
     let mut attempts = 0;
@@ -355,7 +369,8 @@ async fn sigkill_during_compaction_never_loses_or_doubles_a_row() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let delay = rng.millis(1, 900);
+        let started = Instant::now();
+        let delay = rng.millis(1, span);
         tokio::time::sleep(delay).await;
         match compact.try_wait().unwrap() {
             None => {
@@ -369,6 +384,7 @@ async fn sigkill_during_compaction_never_loses_or_doubles_a_row() {
                 std::io::Read::read_to_string(compact.stderr.as_mut().unwrap(), &mut err).unwrap();
                 assert!(status.success(), "compaction failed: {err}");
                 finished += 1;
+                span = span.max(started.elapsed().as_millis() as u64 * 13 / 10 + 2);
                 moments.push(format!("done<{}ms", delay.as_millis()));
             }
         }
@@ -393,7 +409,7 @@ async fn sigkill_during_compaction_never_loses_or_doubles_a_row() {
     );
     let stats: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
     eprintln!(
-        "{kills} kills, {finished} compactions finished, {} records, reader {stats}; seed {seed}, moments {moments:?}",
+        "{kills} kills, {finished} compactions finished, kill moments within {span} ms, {} records, reader {stats}; seed {seed}, moments {moments:?}",
         produced.len()
     );
     assert!(stats["reads"].as_u64().unwrap() >= 10, "{stats}");

@@ -63,6 +63,17 @@
 //! visible, and recovery finishes an interrupted commit, so the only trace of a crash at that
 //! moment is that a reader listing in between sees part of that commit for a while.
 //!
+//! # Compaction and retention
+//!
+//! `kingest compact` merges a partition's small files into files near a target size and
+//! deletes files older than a retention bound (see [`compact`]). In a local directory the
+//! merged files replace their inputs in one atomic exchange of the directory, so readers never
+//! see a row twice or miss one; for that, every change this sink makes to a directory's entries
+//! (creating a `.tmp` file, renaming it into place, deleting a marker, recovery) holds a shared
+//! lock of the directory, which the exchange takes exclusively for a moment (`store/swap.rs`).
+//! Committed offsets are unchanged by both: a merged file records its inputs' offsets, and
+//! retention never deletes the files holding a partition's highest `next`.
+//!
 //! Limits: this protects against crashes, not against two live processes writing the same
 //! partition (a consumer that lost its partition without noticing): the engine must stop
 //! writing a partition when it is revoked. Abandoned multipart uploads on S3/GCS/Azure are

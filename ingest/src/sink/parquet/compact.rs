@@ -190,7 +190,6 @@ impl Maintain for ParquetMaintenance {
         for ((dir, key), mut files) in by_dir {
             files.sort_by_key(|c| (c.range.first, c.range.next));
             let mut group: Vec<&Candidate> = Vec::new();
-            let mut bytes = 0u64;
             let close = |group: &mut Vec<&Candidate>, plan: &mut MaintenancePlan| {
                 if group.len() >= self.settings.min_input_files {
                     plan.rewrites.push(Rewrite {
@@ -208,13 +207,10 @@ impl Maintain for ParquetMaintenance {
             for c in files {
                 let small = c.file.bytes < self.settings.small_below;
                 let overlaps = group.last().is_some_and(|p| c.range.first < p.range.next);
-                let full = bytes + c.file.bytes > self.settings.target_bytes;
-                if !small || overlaps || full {
+                if !small || overlaps {
                     close(&mut group, &mut plan);
-                    bytes = 0;
                 }
                 if small {
-                    bytes += c.file.bytes;
                     group.push(c);
                 }
             }
@@ -250,6 +246,7 @@ impl Maintain for ParquetMaintenance {
                 rewrites,
                 group: self.group.clone(),
                 props: self.props.clone(),
+                target: self.settings.target_bytes,
             };
             let part = tokio::task::spawn_blocking(move || job.run())
                 .await
@@ -273,6 +270,7 @@ struct DirJob {
     rewrites: Vec<Rewrite>,
     group: String,
     props: WriterProperties,
+    target: u64,
 }
 
 impl DirJob {
@@ -306,7 +304,7 @@ impl DirJob {
     ) -> Result<()> {
         let mut written = Vec::new();
         for r in &self.rewrites {
-            match merge(r, dir, &sibling.path, &self.group, &self.props)? {
+            match merge(r, dir, &sibling.path, &self.group, &self.props, self.target)? {
                 Some(w) => written.push((r, w)),
                 None => done.skipped.push(format!(
                     "{} files of {} in {:?}: an input is gone or its schema differs",
@@ -327,14 +325,16 @@ impl DirJob {
             let names: Vec<String> = r.inputs.iter().map(|f| base_name(&f.rel)).collect();
             if names.iter().all(|n| dir.join(n).is_file()) {
                 skip.extend(names);
-                kept.push(w);
+                kept.extend(w);
             } else {
-                let merged = sibling.path.join(base_name(&w.path));
-                std::fs::remove_file(&merged).map_err(|source| SinkError::Io {
-                    op: "remove",
-                    path: merged.display().to_string(),
-                    source,
-                })?;
+                for out in &w {
+                    let merged = sibling.path.join(base_name(&out.path));
+                    std::fs::remove_file(&merged).map_err(|source| SinkError::Io {
+                        op: "remove",
+                        path: merged.display().to_string(),
+                        source,
+                    })?;
+                }
                 done.skipped.push(format!(
                     "{} files of {}: an input was removed meanwhile",
                     r.inputs.len(),
@@ -363,22 +363,22 @@ fn base_name(path: &str) -> String {
     path.rsplit('/').next().unwrap_or(path).to_owned()
 }
 
-/// Merges `r`'s inputs (in `dir`) into a new file in `into`, fsynced, dated like its newest
-/// input. `None`: an input is gone, or the inputs' schemas differ.
+/// Merges `r`'s inputs (in `dir`, in offset order) into new files in `into`, each fsynced and
+/// dated like its newest input. A file is finished once it reaches `target` bytes (its own
+/// size as written: small files shrink a lot when merged, their footers and page headers
+/// being shared and their pages compressing better), at the end of an input, so every file
+/// covers whole inputs and records their offsets exactly. `None`: an input is gone, or the
+/// inputs' schemas differ.
 fn merge(
     r: &Rewrite,
     dir: &Path,
     into: &Path,
     group: &str,
     props: &WriterProperties,
-) -> Result<Option<Rewritten>> {
-    let io = |op: &'static str, p: &Path| {
-        let path = p.display().to_string();
-        move |source| SinkError::Io { op, path, source }
-    };
+    target: u64,
+) -> Result<Option<Vec<Rewritten>>> {
     let mut readers = Vec::with_capacity(r.inputs.len());
     let mut schema: Option<SchemaRef> = None;
-    let mut newest = SystemTime::UNIX_EPOCH;
     for f in &r.inputs {
         let path = dir.join(base_name(&f.rel));
         let file = match std::fs::File::open(&path) {
@@ -386,9 +386,10 @@ fn merge(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io("open", &path)(e)),
         };
-        if let Ok(t) = file.metadata().and_then(|m| m.modified()) {
-            newest = newest.max(t);
-        }
+        let modified = file
+            .metadata()
+            .and_then(|m| m.modified())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
         let builder =
             ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| SinkError::Footer {
                 path: path.display().to_string(),
@@ -399,25 +400,18 @@ fn merge(
             Some(s) if s.fields() != builder.schema().fields() => return Ok(None),
             Some(_) => {}
         }
-        readers.push((path, builder));
+        readers.push((path, builder, f, modified));
     }
     let Some(schema) = schema else {
         return Ok(None);
     };
-    let commit = Uuid::new_v4();
-    let name = file_name(&r.partition, r.offsets.first, commit);
-    let rel = join_rel(&r.dir, &name);
-    let out_path = into.join(&name);
-    let out = std::fs::File::create_new(&out_path).map_err(io("create", &out_path))?;
-    let encode = |source| SinkError::Encode {
-        path: out_path.display().to_string(),
-        partition: r.partition.clone(),
-        source,
-    };
-    let mut writer =
-        ArrowWriter::try_new(out, Arc::clone(&schema), Some(props.clone())).map_err(encode)?;
-    let mut rows = 0u64;
-    for (path, builder) in readers {
+    let mut outputs = Vec::new();
+    let mut open: Option<Output<'_>> = None;
+    for (path, builder, input, modified) in readers {
+        let out = match &mut open {
+            Some(o) => o,
+            None => open.insert(Output::create(r, input, into, &schema, props)?),
+        };
         let reader = builder.build().map_err(|source| SinkError::Footer {
             path: path.display().to_string(),
             source,
@@ -428,37 +422,126 @@ fn merge(
                 partition: r.partition.clone(),
                 source: e,
             })?;
-            rows += batch.num_rows() as u64;
-            writer.write(&batch).map_err(encode)?;
+            out.rows += batch.num_rows() as u64;
+            if let Err(e) = out.writer.write(&batch) {
+                return Err(out.encode(e));
+            }
+        }
+        out.inputs.push(input);
+        out.newest = out.newest.max(modified);
+        let size = out.writer.bytes_written() + out.writer.in_progress_size();
+        if size as u64 >= target {
+            if let Some(o) = open.take() {
+                outputs.push(o.finish(r, group)?);
+            }
         }
     }
-    if rows != r.rows() {
-        return Err(SinkError::Metadata {
-            path: out_path.display().to_string(),
-            reason: format!(
-                "the inputs' footers count {} rows, reading them gave {rows}",
-                r.rows()
-            ),
-        });
+    if let Some(o) = open.take() {
+        outputs.push(o.finish(r, group)?);
     }
-    let meta = FileMeta::new(
-        group,
-        &r.partition,
-        r.offsets,
-        &commit.simple().to_string(),
-        vec![rel],
-    );
-    writer.append_key_value_metadata(KeyValue::new(OFFSETS_KEY.to_owned(), meta.to_json()));
-    let file = writer.into_inner().map_err(encode)?;
-    file.set_modified(newest)
-        .map_err(io("set time of", &out_path))?;
-    file.sync_all().map_err(io("fsync", &out_path))?;
-    let bytes_out = file.metadata().map_err(io("stat", &out_path))?.len();
-    Ok(Some(Rewritten {
-        path: out_path.display().to_string(),
-        inputs: r.inputs.len(),
-        rows,
-        bytes_in: r.bytes(),
-        bytes_out,
-    }))
+    Ok(Some(outputs))
+}
+
+fn io(op: &'static str, p: &Path) -> impl FnOnce(std::io::Error) -> SinkError {
+    let path = p.display().to_string();
+    move |source| SinkError::Io { op, path, source }
+}
+
+/// One merged file being written.
+struct Output<'a> {
+    partition: PartitionKey,
+    path: PathBuf,
+    rel: String,
+    commit: Uuid,
+    writer: ArrowWriter<std::fs::File>,
+    inputs: Vec<&'a PlannedFile>,
+    rows: u64,
+    newest: SystemTime,
+}
+
+impl<'a> Output<'a> {
+    fn create(
+        r: &Rewrite,
+        first: &PlannedFile,
+        into: &Path,
+        schema: &SchemaRef,
+        props: &WriterProperties,
+    ) -> Result<Self> {
+        let commit = Uuid::new_v4();
+        let name = file_name(&r.partition, first.offsets.first, commit);
+        let path = into.join(&name);
+        let file = std::fs::File::create_new(&path).map_err(io("create", &path))?;
+        let writer = ArrowWriter::try_new(file, Arc::clone(schema), Some(props.clone())).map_err(
+            |source| SinkError::Encode {
+                path: path.display().to_string(),
+                partition: r.partition.clone(),
+                source,
+            },
+        )?;
+        Ok(Self {
+            partition: r.partition.clone(),
+            path,
+            rel: join_rel(&r.dir, &name),
+            commit,
+            writer,
+            inputs: Vec::new(),
+            rows: 0,
+            newest: SystemTime::UNIX_EPOCH,
+        })
+    }
+
+    fn encode(&self, source: parquet::errors::ParquetError) -> SinkError {
+        SinkError::Encode {
+            path: self.path.display().to_string(),
+            partition: self.partition.clone(),
+            source,
+        }
+    }
+
+    /// Writes the footer with the inputs' offsets, dates and fsyncs the file.
+    fn finish(mut self, r: &Rewrite, group: &str) -> Result<Rewritten> {
+        let want: u64 = self.inputs.iter().map(|f| f.rows).sum();
+        if self.rows != want {
+            return Err(SinkError::Metadata {
+                path: self.path.display().to_string(),
+                reason: format!(
+                    "the inputs' footers count {want} rows, reading them gave {}",
+                    self.rows
+                ),
+            });
+        }
+        let (Some(first), Some(last)) = (self.inputs.first(), self.inputs.last()) else {
+            return Err(SinkError::Metadata {
+                path: self.path.display().to_string(),
+                reason: "a merged file without inputs".into(),
+            });
+        };
+        let offsets = OffsetRange::new(first.offsets.first, last.offsets.next);
+        let meta = FileMeta::new(
+            group,
+            &r.partition,
+            offsets,
+            &self.commit.simple().to_string(),
+            vec![self.rel.clone()],
+        );
+        self.writer
+            .append_key_value_metadata(KeyValue::new(OFFSETS_KEY.to_owned(), meta.to_json()));
+        let encode = |source| SinkError::Encode {
+            path: self.path.display().to_string(),
+            partition: r.partition.clone(),
+            source,
+        };
+        let file = self.writer.into_inner().map_err(encode)?;
+        file.set_modified(self.newest)
+            .map_err(io("set time of", &self.path))?;
+        file.sync_all().map_err(io("fsync", &self.path))?;
+        let bytes_out = file.metadata().map_err(io("stat", &self.path))?.len();
+        Ok(Rewritten {
+            path: self.path.display().to_string(),
+            inputs: self.inputs.len(),
+            rows: self.rows,
+            bytes_in: self.inputs.iter().map(|f| f.bytes).sum(),
+            bytes_out,
+        })
+    }
 }

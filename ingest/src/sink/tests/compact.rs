@@ -71,10 +71,15 @@ async fn sink_compact_merges_small_files_and_keeps_offsets() {
             at = f.offsets.next;
         }
         assert_eq!(r.offsets, range(r.inputs[0].offsets.first, at));
-        assert!(r.bytes() <= 64 << 10);
     }
     let done = m.execute(&plan).await.unwrap();
-    assert_eq!(done.rewritten.len(), plan.rewrites.len());
+    // Merged files are finished near the target, at input boundaries.
+    assert!(done.rewritten.len() >= plan.rewrites.len());
+    let merged_inputs: usize = done.rewritten.iter().map(|r| r.inputs).sum();
+    assert_eq!(
+        merged_inputs,
+        plan.rewrites.iter().map(|r| r.inputs.len()).sum::<usize>()
+    );
     assert!(done.skipped.is_empty(), "{:?}", done.skipped);
     let after = files_under(dir.path());
     assert!(after.len() < 60, "{after:?}");
