@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything kingest's tests need, each thing only when missing, so a second run takes
 # seconds: Debian packages (C libraries for librdkafka's build, stunnel, PostgreSQL), the nisshi
-# broker (built once with the Rust 1.96 toolchain it requires), and the nightly toolchain and
-# cargo-fuzz that build the fuzz targets.
+# broker (built once with the Rust 1.96 toolchain it requires), the object store servers the
+# sink is tested against (moto for S3 from PyPI, Azurite for Azure from npm) with their Python
+# SDKs, and the nightly toolchain and cargo-fuzz that build the fuzz targets.
 #
 # Usage: scripts/setup.sh            everything the test suite needs
 #        scripts/setup.sh --fixtures  also what scripts/gen-fixtures.sh needs (Java, kafka-python)
@@ -51,6 +52,19 @@ install_python_readers() {
   python3 -c "import pyarrow" 2>/dev/null || python3 -m pip install -q pyarrow
 }
 
+install_object_stores() {
+  # moto[server]: an S3 API server (moto_server), with boto3 to read back what the sink wrote.
+  { command -v moto_server >/dev/null 2>&1 && python3 -c "import moto, boto3" 2>/dev/null; } ||
+    python3 -m pip install -q 'moto[server]'
+  # azure-storage-blob: Azure's own Python SDK, to create containers in and read back from Azurite.
+  python3 -c "import azure.storage.blob" 2>/dev/null || python3 -m pip install -q azure-storage-blob
+  # Azurite: Microsoft's Azure Storage emulator (azurite-blob), from npm (Node 20 or later).
+  if ! command -v azurite-blob >/dev/null 2>&1; then
+    command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+    npm install -g --silent azurite
+  fi
+}
+
 install_fuzz_tools() {
   rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
@@ -60,6 +74,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 apt_install "${APT_PACKAGES[@]}"
 install_nisshi
 install_python_readers
+install_object_stores
 install_fuzz_tools
 if [ "${1:-}" = "--fixtures" ]; then
   apt_install "${FIXTURE_APT_PACKAGES[@]}"

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod check;
+pub mod compact;
 pub mod dev_broker;
 pub mod inspect;
 pub mod produce;
@@ -37,6 +38,9 @@ pub enum Command {
     /// Show, per partition, the sink's offset, the group's committed offset, the log end and
     /// the lag.
     Check(check::Args),
+    /// Merge the sink's small files into larger ones and delete files past the retention
+    /// bound; prints the plan, applies it with --execute. Safe while the job runs.
+    Compact(compact::Args),
     /// Move the job's group (and with --sink its sink) to new offsets; prints the plan, applies
     /// it with --execute.
     #[command(long_about = reset::LONG_ABOUT)]
@@ -64,6 +68,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Test(args) => test::run(args),
         Command::Check(args) => check::run(args),
+        Command::Compact(args) => compact::run(args),
         Command::ResetOffsets(args) => reset::run(args),
         Command::Setup(args) => setup::run(args),
         Command::Produce(args) => produce::run(args),

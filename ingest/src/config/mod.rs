@@ -33,6 +33,7 @@
 //! ```
 
 mod source;
+mod storage;
 mod values;
 
 use std::path::Path;
@@ -42,6 +43,7 @@ use thiserror::Error;
 
 pub use crate::decode::Tombstones;
 pub use source::{Isolation, SaslSection, SourceConfig, StartAt, TlsSection};
+pub use storage::{CompactionSection, RetentionSection, RetrySection, StorageOptions};
 pub use values::{parse_duration, ByteSize, HumanDuration};
 
 /// A configuration that could not be read or is inconsistent.
@@ -353,6 +355,18 @@ pub enum SinkConfig {
         /// Split files into `column=value/` directories by this column (a timestamp column is
         /// split by day).
         partition_by: Option<String>,
+        /// Object store options (`aws_endpoint`, `azure_storage_account_name`, ...), over the
+        /// environment.
+        #[serde(default)]
+        storage: StorageOptions,
+        /// How failed object store requests are retried.
+        #[serde(default)]
+        retry: RetrySection,
+        /// What `kingest compact` merges.
+        #[serde(default)]
+        compaction: CompactionSection,
+        /// Which old files `kingest compact` deletes (none without this table).
+        retention: Option<RetentionSection>,
     },
     /// JSON lines on standard output.
     Stdout,
@@ -499,12 +513,22 @@ impl Config {
         if self.flush.rows == 0 {
             return Err(ConfigError::invalid("flush.rows", "must be at least 1"));
         }
-        if let SinkConfig::Parquet { compression, .. } = &self.sink {
+        if let SinkConfig::Parquet {
+            compression,
+            compaction,
+            retention,
+            ..
+        } = &self.sink
+        {
             if !["zstd", "snappy", "lz4", "gzip", "none"].contains(&compression.as_str()) {
                 return Err(ConfigError::invalid(
                     "sink.compression",
                     format!("{compression:?}: one of zstd, snappy, lz4, gzip, none"),
                 ));
+            }
+            compaction.validate()?;
+            if let Some(r) = retention {
+                r.validate()?;
             }
         }
         if let SinkConfig::Postgres { mode, key, .. } = &self.sink {

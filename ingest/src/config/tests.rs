@@ -185,3 +185,68 @@ fn tombstones_are_a_format_setting_for_every_type() {
         assert_eq!(c.format.tombstones(), want, "{format}");
     }
 }
+
+#[test]
+fn parquet_object_store_and_maintenance_tables() {
+    let base = "[source]\nbrokers = \"k:9092\"\ntopic = \"events\"\n[sink]\ntype = \"parquet\"\npath = \"s3://lake/raw\"\n";
+    let c = Config::parse(
+        &format!(
+            "{base}[sink.storage]\naws_endpoint = \"http://minio:9000\"\naws_allow_http = \"true\"\n\
+             [sink.retry]\nmax_retries = 3\ntimeout = \"30s\"\n\
+             [sink.compaction]\ntarget_file_size = \"256MiB\"\n\
+             [sink.retention]\nmax_age = \"30d\"\n"
+        ),
+        "s3.toml",
+    )
+    .unwrap();
+    let SinkConfig::Parquet {
+        storage,
+        retry,
+        compaction,
+        retention,
+        ..
+    } = &c.sink
+    else {
+        panic!("{:?}", c.sink);
+    };
+    assert_eq!(storage["aws_endpoint"], "http://minio:9000");
+    assert_eq!(retry.max_retries, 3);
+    assert_eq!(retry.timeout.0, std::time::Duration::from_secs(30));
+    // Unset fields keep object_store's defaults.
+    assert_eq!(retry.backoff.0, std::time::Duration::from_millis(100));
+    assert_eq!(compaction.target_file_size.0, 256 << 20);
+    assert_eq!(compaction.small_below(), 192 << 20);
+    assert_eq!(
+        retention.unwrap().max_age.0,
+        std::time::Duration::from_secs(30 * 86_400)
+    );
+    // Without the tables: defaults, no retention.
+    let c = Config::parse(base, "s3.toml").unwrap();
+    let SinkConfig::Parquet {
+        retry,
+        compaction,
+        retention,
+        ..
+    } = &c.sink
+    else {
+        panic!("{:?}", c.sink);
+    };
+    assert_eq!(*retry, RetrySection::default());
+    assert_eq!(compaction.target_file_size.0, 128 << 20);
+    assert!(retention.is_none());
+    // Bad values name the field.
+    for (table, field) in [
+        (
+            "[sink.compaction]\nmin_input_files = 1\n",
+            "sink.compaction.min_input_files",
+        ),
+        (
+            "[sink.retention]\nmax_age = \"0s\"\n",
+            "sink.retention.max_age",
+        ),
+        ("[sink.retry]\nretries = 3\n", "retries"),
+    ] {
+        let err = Config::parse(&format!("{base}{table}"), "bad.toml").unwrap_err();
+        assert!(err.to_string().contains(field), "{err}");
+    }
+}

@@ -14,7 +14,9 @@ use super::EngineError;
 use crate::config::{ColumnConfig, Config, FormatConfig, RawAs, SinkConfig};
 use crate::decode::{FormatSpec, RegistryClient, RegistryOptions, Tombstones};
 use crate::schema::{parse_type, ColumnSpec, FormatKind, Source};
-use crate::sink::parquet::{ParquetCompression, ParquetSink, ParquetSinkConfig, RollPolicy};
+use crate::sink::parquet::{
+    ParquetCompression, ParquetSink, ParquetSinkConfig, RollPolicy, StoreRetry,
+};
 use crate::sink::postgres::{PostgresMode, PostgresSink, PostgresSinkConfig, RejectPolicy};
 use crate::sink::{AnySink, StdoutSink};
 use arrow_schema::SchemaRef;
@@ -256,6 +258,9 @@ pub fn parquet_config(config: &Config) -> Result<Option<ParquetSinkConfig>, Engi
         path,
         compression,
         partition_by,
+        storage,
+        retry,
+        ..
     } = &config.sink
     else {
         return Ok(None);
@@ -265,6 +270,13 @@ pub fn parquet_config(config: &Config) -> Result<Option<ParquetSinkConfig>, Engi
         .parse::<ParquetCompression>()
         .map_err(|e| EngineError::Setup(format!("sink.compression: {e}")))?;
     c.partition_by = partition_by.clone();
+    c.storage = storage.clone();
+    c.retry = StoreRetry {
+        max_retries: retry.max_retries,
+        timeout: retry.timeout.0,
+        backoff: retry.backoff.0,
+        max_backoff: retry.max_backoff.0,
+    };
     c.roll = RollPolicy {
         max_rows: config.flush.rows,
         max_bytes: config.flush.bytes.0,

@@ -16,6 +16,7 @@
 
 pub mod avro_infer;
 mod build;
+pub mod compact;
 mod dead_letter;
 pub mod eof;
 mod errors;

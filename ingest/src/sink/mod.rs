@@ -24,6 +24,7 @@
 //! `async fn`. [`AnySink`] chooses a sink at run time (the trait is not object safe).
 
 mod layout;
+pub mod maintenance;
 pub(crate) mod meta;
 pub mod parquet;
 pub mod postgres;

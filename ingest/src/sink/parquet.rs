@@ -63,6 +63,17 @@
 //! visible, and recovery finishes an interrupted commit, so the only trace of a crash at that
 //! moment is that a reader listing in between sees part of that commit for a while.
 //!
+//! # Compaction and retention
+//!
+//! `kingest compact` merges a partition's small files into files near a target size and
+//! deletes files older than a retention bound (see [`compact`]). In a local directory the
+//! merged files replace their inputs in one atomic exchange of the directory, so readers never
+//! see a row twice or miss one; for that, every change this sink makes to a directory's entries
+//! (creating a `.tmp` file, renaming it into place, deleting a marker, recovery) holds a shared
+//! lock of the directory, which the exchange takes exclusively for a moment (`store/swap.rs`).
+//! Committed offsets are unchanged by both: a merged file records its inputs' offsets, and
+//! retention never deletes the files holding a partition's highest `next`.
+//!
 //! Limits: this protects against crashes, not against two live processes writing the same
 //! partition (a consumer that lost its partition without noticing): the engine must stop
 //! writing a partition when it is revoked. Abandoned multipart uploads on S3/GCS/Azure are
@@ -86,13 +97,15 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use uuid::Uuid;
 
+pub mod compact;
 mod markers;
 
 use self::markers::Markers;
 use super::layout::{batch_bytes, file_name, join_rel, PartitionBy};
 use super::meta::{FileMeta, OFFSETS_KEY};
-pub use super::store::Recovery;
+pub(crate) use super::store::cloud_store;
 use super::store::{Backend, Dest, Finished, Scanner};
+pub use super::store::{Recovery, StoreRetry};
 use super::{CommittedFile, CommittedOffsets, OffsetRange, PartitionKey, Result, Sink, SinkError};
 
 /// Parquet page compression.
@@ -187,6 +200,11 @@ pub struct ParquetSinkConfig {
     /// Object stores only: how old a staged upload of an unfinished commit must be before
     /// [`ParquetSink::open`] deletes it (younger ones may belong to a live process).
     pub staging_grace: Duration,
+    /// Object stores only: options by object_store's key names (`aws_endpoint`,
+    /// `azure_storage_account_name`, ...), applied over the environment.
+    pub storage: BTreeMap<String, String>,
+    /// Object stores only: how failed requests are retried.
+    pub retry: StoreRetry,
 }
 
 impl ParquetSinkConfig {
@@ -201,6 +219,8 @@ impl ParquetSinkConfig {
             row_group_bytes: 64 << 20,
             upload_part_bytes: 10 << 20,
             staging_grace: Duration::from_secs(3600),
+            storage: BTreeMap::new(),
+            retry: StoreRetry::default(),
         }
     }
 }
@@ -278,7 +298,7 @@ impl ParquetSink {
             None => Backend::local(PathBuf::from(&location)).await?,
             Some(("file", path)) => Backend::local(PathBuf::from(path)).await?,
             Some((scheme, rest)) => {
-                let store = cloud_store(scheme, &location)?;
+                let store = cloud_store(scheme, &location, &config.storage, &config.retry)?;
                 // `bucket/prefix...`: the store is bound to the bucket, the rest is our prefix.
                 let prefix = rest.split_once('/').map(|(_, p)| p).unwrap_or("");
                 let stage = config.partition_by.is_some();
@@ -369,6 +389,30 @@ impl ParquetSink {
                 *next = (*next).max(range.next);
             }
             Ok(out)
+        }
+    }
+
+    /// Compaction and retention of this sink's files (see [`compact`]), written with the
+    /// sink's compression and row group size.
+    pub fn maintenance(
+        &self,
+        settings: compact::CompactionSettings,
+        retention: Option<Duration>,
+    ) -> compact::ParquetMaintenance {
+        let props = self
+            .props
+            .clone()
+            .into_builder()
+            .set_created_by(format!("kingest {} compact", env!("CARGO_PKG_VERSION")))
+            .build();
+        compact::ParquetMaintenance {
+            scanner: self.backend.scanner(),
+            root: self.backend.local_root().map(PathBuf::from),
+            display: self.config.location.clone(),
+            group: self.config.group_id.clone(),
+            props,
+            settings,
+            retention,
         }
     }
 
@@ -583,13 +627,13 @@ impl ParquetSink {
                     source,
                 };
                 // Nothing of this commit is visible yet: drop its files.
-                Backend::discard(f.writer.into_inner()).await;
+                self.backend.discard(f.writer.into_inner()).await;
                 for rest in files {
-                    Backend::discard(rest.writer.into_inner()).await;
+                    self.backend.discard(rest.writer.into_inner()).await;
                 }
                 for done in finished {
                     let Finished { dest, .. } = done;
-                    Backend::discard(dest).await;
+                    self.backend.discard(dest).await;
                 }
                 return Err(err);
             }
@@ -686,50 +730,5 @@ async fn open_file(
         writer,
         rows: 0,
         bytes: 0,
-    })
-}
-
-/// An object store client for `scheme://bucket/...`, configured from the environment.
-#[cfg(feature = "cloud")]
-pub(crate) fn cloud_store(scheme: &str, location: &str) -> Result<Arc<dyn ObjectStore>> {
-    use object_store::aws::AmazonS3Builder;
-    use object_store::azure::MicrosoftAzureBuilder;
-    use object_store::gcp::GoogleCloudStorageBuilder;
-    // reqwest is built without a bundled crypto provider (its default is aws-lc, which needs
-    // a C toolchain and breaks the static build); use the client's (ring, see
-    // kingest_client::net::tls). An error means a provider is installed already, which is as
-    // good.
-    let _ = kingest_client::net::tls::crypto_provider().install_default();
-    let built: object_store::Result<Arc<dyn ObjectStore>> = match scheme {
-        "s3" | "s3a" => AmazonS3Builder::from_env()
-            .with_url(location)
-            .build()
-            .map(|s| Arc::new(s) as _),
-        "gs" => GoogleCloudStorageBuilder::from_env()
-            .with_url(location)
-            .build()
-            .map(|s| Arc::new(s) as _),
-        "az" | "azure" | "abfs" | "abfss" => MicrosoftAzureBuilder::from_env()
-            .with_url(location)
-            .build()
-            .map(|s| Arc::new(s) as _),
-        other => {
-            return Err(SinkError::Location {
-                location: location.to_owned(),
-                reason: format!("unknown scheme {other:?} (a directory, s3://, gs:// or az://)"),
-            })
-        }
-    };
-    built.map_err(|e| SinkError::Location {
-        location: location.to_owned(),
-        reason: e.to_string(),
-    })
-}
-
-#[cfg(not(feature = "cloud"))]
-fn cloud_store(_scheme: &str, location: &str) -> Result<Arc<dyn ObjectStore>> {
-    Err(SinkError::Location {
-        location: location.to_owned(),
-        reason: "this kingest was built without the `cloud` feature: local directories only".into(),
     })
 }

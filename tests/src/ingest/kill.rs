@@ -5,10 +5,12 @@
 //! last run to the end of the topic ([`Kills`]); and the records those tests produce
 //! ([`click`]).
 //!
-//! The tests that kill 20 times make their jobs static group members ([`static_member`]), so
-//! a restarted process gets its partitions back at once instead of waiting for the killed
-//! one's session to expire; restarts of dynamic members (the default), with that wait and its
-//! consequences for `--until-eof`, are what `tests/ingest_dynamic_membership.rs` kills.
+//! The tests that kill 20 times with the Parquet and PostgreSQL sinks make their jobs static
+//! group members ([`static_member`]), so a restarted process gets its partitions back at once
+//! instead of waiting for the killed one's session to expire; the object store jobs are dynamic
+//! members ([`dynamic_member`]), so each restart waits for the killed member's session to expire
+//! and a rebalance. Restarts of dynamic members and their consequences for `--until-eof` are
+//! what `tests/ingest_dynamic_membership.rs` kills.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,6 +47,17 @@ pub fn static_member(id: &str) -> String {
 "session.timeout.ms" = "6000"
 "#
     )
+}
+
+/// `[source.properties]` for a dynamic group member (no `group.instance.id`) with a short
+/// session, so a killed member is expired (and its partitions reassigned) within seconds.
+pub fn dynamic_member() -> String {
+    r#"
+[source.properties]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "1000"
+"#
+    .to_owned()
 }
 
 /// Record `n` of a kill test: JSON `{"id": n, "page": ..., "ms": ...}` on partition
@@ -90,6 +103,7 @@ pub struct Kills {
     moments: Vec<String>,
     config: PathBuf,
     log: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Kills {
@@ -106,7 +120,14 @@ impl Kills {
             moments: Vec::new(),
             config: config.to_path_buf(),
             log: log.to_path_buf(),
+            env: Vec::new(),
         }
+    }
+
+    /// Runs every `kingest run` with these environment variables set.
+    pub fn with_env(mut self, env: Vec<(String, String)>) -> Kills {
+        self.env = env;
+        self
     }
 
     /// A delay uniform in `lo..hi` ms, recorded among the moments as `{label}{ms}ms`.
@@ -147,7 +168,7 @@ impl Kills {
         mut after_kill: impl FnMut(&Kills),
     ) {
         for kill in 0..count {
-            let mut job = Job::start(&self.config, &self.log, false);
+            let mut job = Job::start_with_env(&self.config, &self.log, false, &self.env);
             until_kill(kill, self, &mut job).await;
             self.assert_running(&mut job);
             job.child().kill().expect("SIGKILL kingest run");
@@ -158,7 +179,7 @@ impl Kills {
 
     /// The last run, `kingest run CONFIG --until-eof`, which must end cleanly.
     pub fn finish(&self) {
-        let status = Job::start(&self.config, &self.log, true).wait();
+        let status = Job::start_with_env(&self.config, &self.log, true, &self.env).wait();
         assert!(
             status.success(),
             "final run: {status}; {}",

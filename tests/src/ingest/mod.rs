@@ -212,11 +212,32 @@ pub struct Job {
 impl Job {
     /// Starts `kingest run CONFIG [--until-eof]`, appending its stderr (warnings) to `log`.
     pub fn start(config: &Path, log: &Path, until_eof: bool) -> Job {
-        Job::start_logging(config, log, until_eof, "warn")
+        Job::spawn(config, log, until_eof, "warn", &[])
     }
 
     /// [`Job::start`] with `filter` as its `KINGEST_LOG` (what it logs).
     pub fn start_logging(config: &Path, log: &Path, until_eof: bool, filter: &str) -> Job {
+        Job::spawn(config, log, until_eof, filter, &[])
+    }
+
+    /// [`Job::start`] with these environment variables set (object store credentials and
+    /// endpoints, as a user's shell would have them).
+    pub fn start_with_env(
+        config: &Path,
+        log: &Path,
+        until_eof: bool,
+        env: &[(String, String)],
+    ) -> Job {
+        Job::spawn(config, log, until_eof, "warn", env)
+    }
+
+    fn spawn(
+        config: &Path,
+        log: &Path,
+        until_eof: bool,
+        filter: &str,
+        env: &[(String, String)],
+    ) -> Job {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -228,6 +249,7 @@ impl Job {
         }
         let child = kingest(&args)
             .env("KINGEST_LOG", filter)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::from(file))

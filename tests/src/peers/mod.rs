@@ -1,11 +1,14 @@
 //! Real peers the integration tests start for themselves: the nisshi broker (a Kafka-compatible
-//! broker from crates.io), a stunnel TLS terminator, and the certificates they use. Nothing here is ever started by hand; a missing program is a test
+//! broker from crates.io), a stunnel TLS terminator, and the certificates they use; object
+//! store servers (moto for S3, Azurite for Azure) and a fault-injecting proxy in front of them. Nothing here is ever started by hand; a missing program is a test
 //! failure that says how to install it, never a skipped test. [`cluster`] starts testkit's
 //! in-memory cluster, the stand-in for what nisshi cannot do.
 
 pub mod certs;
 pub mod cluster;
+pub mod faults;
 pub mod nisshi;
+pub mod objstore;
 pub mod postgres;
 pub mod registry;
 pub mod stunnel;

@@ -1,5 +1,7 @@
 //! The local directory backend: `.tmp` files under `flock`, `fsync`, `rename`, directory
-//! `fsync`; and recovery of what a dead process left.
+//! `fsync`; and recovery of what a dead process left. Every change to a directory's entries
+//! holds a shared lock of the directory, so that compaction's exchange of a directory never
+//! loses one (see `swap.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io;
@@ -7,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
+use super::swap::{lock_dir, LockMode};
 use super::{io_err, join_task, Dest, Finished, Recovery, Scanned};
 use crate::sink::layout::{final_name_of_tmp, tmp_name};
 use crate::sink::meta::FileMeta;
@@ -26,6 +29,7 @@ fn create_tmp(dir: &Path, tmp: &Path) -> Result<(std::fs::File, bool)> {
     if created {
         std::fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
     }
+    let _entries = lock_dir(dir, LockMode::Shared)?;
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -91,24 +95,40 @@ impl LocalDir {
         for (file, tmp, _, _) in &local {
             file.sync_all().await.map_err(io_err("fsync", tmp))?;
         }
-        // Phase 2: rename, then make the renames (and any new directory) durable.
-        let mut dirs = BTreeSet::new();
+        // Phase 2: rename, then make the renames (and any new directory) durable; each
+        // directory's renames under its shared lock (see swap.rs).
+        let mut by_dir: BTreeMap<PathBuf, Vec<(PathBuf, PathBuf)>> = BTreeMap::new();
         for (_, tmp, path, _) in &local {
-            tokio::fs::rename(tmp, path)
-                .await
-                .map_err(io_err("rename", tmp))?;
-            if let Some(dir) = path.parent() {
-                dirs.insert(dir.to_path_buf());
-            }
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            by_dir
+                .entry(dir)
+                .or_default()
+                .push((tmp.clone(), path.clone()));
         }
-        for dir in dirs {
-            fsync_dir(&dir).await?;
-            if self.created_dirs.remove(&dir) {
+        let mut parents = BTreeSet::new();
+        for dir in by_dir.keys() {
+            if self.created_dirs.remove(dir) {
                 if let Some(parent) = dir.parent() {
-                    fsync_dir(parent).await?;
+                    parents.insert(parent.to_path_buf());
                 }
             }
         }
+        join_task(
+            tokio::task::spawn_blocking(move || {
+                for (dir, renames) in by_dir {
+                    let _entries = lock_dir(&dir, LockMode::Shared)?;
+                    for (tmp, path) in renames {
+                        std::fs::rename(&tmp, &path).map_err(io_err("rename", &tmp))?;
+                    }
+                    fsync_dir_blocking(&dir)?;
+                }
+                for parent in parents {
+                    fsync_dir_blocking(&parent)?;
+                }
+                Ok(())
+            })
+            .await,
+        )?;
         // The files (and their locks) close here, after the renames are durable.
         Ok(local
             .into_iter()
@@ -120,22 +140,39 @@ impl LocalDir {
     /// marker, which counts for nothing and is deleted again later.
     pub(super) async fn remove(&self, rel: &str) -> Result<()> {
         let path = self.root.join(rel);
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("remove", &path)(e)),
-        }
+        join_task(tokio::task::spawn_blocking(move || remove_file_locked(&path)).await)
     }
 }
 
-async fn fsync_dir(dir: &Path) -> Result<()> {
-    let d = tokio::fs::File::open(dir)
-        .await
-        .map_err(io_err("open directory", dir))?;
-    d.sync_all().await.map_err(io_err("fsync directory", dir))
+/// Removes a file under its directory's shared lock; one that is gone already is no error.
+pub(super) fn remove_file_locked(path: &Path) -> Result<()> {
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    let _entries = match lock_dir(dir, LockMode::Shared) {
+        Ok(l) => l,
+        Err(SinkError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            return Ok(())
+        }
+        Err(e) => return Err(e),
+    };
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err("remove", path)(e)),
+    }
 }
 
-pub(super) fn fsync_dir_blocking(dir: &Path) -> Result<()> {
+/// Renames `from` to `to` (in one directory) under the directory's shared lock.
+fn rename_locked(from: &Path, to: &Path) -> Result<()> {
+    let _entries = match to.parent() {
+        Some(dir) => Some(lock_dir(dir, LockMode::Shared)?),
+        None => None,
+    };
+    std::fs::rename(from, to).map_err(io_err("rename", from))
+}
+
+pub(crate) fn fsync_dir_blocking(dir: &Path) -> Result<()> {
     let d = std::fs::File::open(dir).map_err(io_err("open directory", dir))?;
     d.sync_all().map_err(io_err("fsync directory", dir))
 }
@@ -284,7 +321,7 @@ pub(super) fn recover(root: &Path) -> Result<Recovery> {
                 meta,
             }),
             _ => {
-                std::fs::remove_file(&e.path).map_err(io_err("remove", &e.path))?;
+                remove_file_locked(&e.path)?;
                 report.removed.push(shown);
             }
         }
@@ -305,13 +342,13 @@ pub(super) fn recover(root: &Path) -> Result<Recovery> {
             let target = root.join(&l.rel);
             if complete {
                 l.file.sync_all().map_err(io_err("fsync", &l.path))?;
-                std::fs::rename(&l.path, &target).map_err(io_err("rename", &l.path))?;
+                rename_locked(&l.path, &target)?;
                 report.rolled_forward.push(target.display().to_string());
                 if let Some(dir) = target.parent() {
                     dirs.insert(dir.to_path_buf());
                 }
             } else {
-                std::fs::remove_file(&l.path).map_err(io_err("remove", &l.path))?;
+                remove_file_locked(&l.path)?;
                 report.removed.push(l.path.display().to_string());
             }
         }
@@ -323,27 +360,48 @@ pub(super) fn recover(root: &Path) -> Result<Recovery> {
 }
 
 /// Every committed file under `root` with its commit record (`None`: not written by kingest)
-/// and row count.
+/// and row count. A file that disappears between the listing and its opening (a superseded
+/// marker deleted, a compaction's exchange, retention) may take with it the offsets of a file
+/// the listing missed, so the scan then starts again, until a listing's files all open.
 pub(super) fn scan(root: &Path) -> Result<Vec<Scanned>> {
-    let mut out = Vec::new();
-    for e in walk(root)?.into_iter().filter(|e| !e.tmp) {
-        let shown = e.path.display().to_string();
-        let file = match std::fs::File::open(&e.path) {
-            Ok(f) => f,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-            Err(err) => return Err(io_err("open", &e.path)(err)),
-        };
-        let footer = read_local_footer(&file).map_err(|source| SinkError::Footer {
-            path: shown.clone(),
-            source,
-        })?;
-        let meta = FileMeta::from_footer(&shown, &footer)?;
-        out.push(Scanned {
-            rel: e.rel,
-            rows: footer.file_metadata().num_rows(),
-            shown,
-            meta,
-        });
+    let mut attempt = 0;
+    'listing: loop {
+        attempt += 1;
+        let mut out = Vec::new();
+        for e in walk(root)?.into_iter().filter(|e| !e.tmp) {
+            let shown = e.path.display().to_string();
+            let file = match std::fs::File::open(&e.path) {
+                Ok(f) => f,
+                Err(err) if err.kind() == io::ErrorKind::NotFound && attempt < SCAN_ATTEMPTS => {
+                    continue 'listing
+                }
+                Err(err) => return Err(io_err("open", &e.path)(err)),
+            };
+            let footer = read_local_footer(&file).map_err(|source| SinkError::Footer {
+                path: shown.clone(),
+                source,
+            })?;
+            let meta = FileMeta::from_footer(&shown, &footer)?;
+            let stat = file.metadata().map_err(io_err("stat", &e.path))?;
+            out.push(Scanned {
+                rel: e.rel,
+                rows: footer.file_metadata().num_rows(),
+                bytes: stat.len(),
+                modified_ms: stat.modified().map(millis).unwrap_or(0),
+                shown,
+                meta,
+            });
+        }
+        return Ok(out);
     }
-    Ok(out)
 }
+
+/// Milliseconds since the epoch.
+pub(crate) fn millis(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Listings tried before a file that keeps disappearing is reported as an error.
+pub(super) const SCAN_ATTEMPTS: u32 = 100;

@@ -21,8 +21,10 @@
 //! commits are staged; and a marker that a newer committed file supersedes is deleted
 //! ([`Backend::remove`]) only after that newer file is durable.
 
+mod cloud;
 mod local;
 mod object;
+pub(crate) mod swap;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,8 @@ use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
 use parquet::arrow::async_writer::AsyncFileWriter;
 
+pub(crate) use self::cloud::cloud_store;
+pub use self::cloud::StoreRetry;
 use self::local::LocalDir;
 use self::object::ObjectDir;
 use super::meta::FileMeta;
@@ -51,6 +55,9 @@ pub struct Recovery {
     /// Temporary files left alone because a live process still holds them.
     pub in_use: Vec<String>,
 }
+
+pub(crate) use self::local::fsync_dir_blocking as fsync_dir_path;
+pub(crate) use self::local::millis as local_millis;
 
 /// Where the sink writes: see the [module docs](self).
 pub(crate) enum Backend {
@@ -69,6 +76,9 @@ pub(crate) enum Dest {
         writer: BufWriter,
         path: ObjectPath,
         staged: Option<ObjectPath>,
+        /// Whether `complete` was called: the upload is then finished or failed, and
+        /// `BufWriter::abort` would panic.
+        completing: bool,
     },
 }
 
@@ -83,7 +93,12 @@ impl AsyncFileWriter for Dest {
     fn complete(&mut self) -> BoxFuture<'_, parquet::errors::Result<()>> {
         match self {
             Dest::Local { file, .. } => AsyncFileWriter::complete(file),
-            Dest::Store { writer, .. } => AsyncFileWriter::complete(writer),
+            Dest::Store {
+                writer, completing, ..
+            } => {
+                *completing = true;
+                AsyncFileWriter::complete(writer)
+            }
         }
     }
 }
@@ -101,6 +116,9 @@ struct Scanned {
     /// `None`: the footer has no `kingest.offsets` (not written by kingest).
     meta: Option<FileMeta>,
     rows: i64,
+    bytes: u64,
+    /// Last modified (the commit's time), ms since the epoch.
+    modified_ms: i64,
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SinkError + 'a {
@@ -209,16 +227,31 @@ impl Backend {
         }
     }
 
-    /// Best-effort cleanup of a file that will not be committed.
-    pub(crate) async fn discard(dest: Dest) {
+    /// Best-effort cleanup of a file that will not be committed: a local temporary file is
+    /// removed, an unfinished upload aborted, a finished staged upload deleted. A finished
+    /// upload under its final name is a commit of one file, and stays.
+    pub(crate) async fn discard(&self, dest: Dest) {
         match dest {
             Dest::Local { file, tmp, .. } => {
                 let _ = tokio::fs::remove_file(&tmp).await;
                 drop(file);
             }
-            Dest::Store { mut writer, .. } => {
+            Dest::Store {
+                mut writer,
+                completing: false,
+                ..
+            } => {
                 let _ = writer.abort().await;
             }
+            Dest::Store {
+                staged: Some(staged),
+                ..
+            } => {
+                if let Backend::Store(d) = self {
+                    let _ = object_store::ObjectStoreExt::delete(&*d.store, &staged).await;
+                }
+            }
+            Dest::Store { .. } => {}
         }
     }
 
@@ -230,6 +263,14 @@ impl Backend {
                 join_task(tokio::task::spawn_blocking(move || local::recover(&root)).await)
             }
             Backend::Store(d) => d.recover(grace).await,
+        }
+    }
+
+    /// The root directory, for a local directory.
+    pub(crate) fn local_root(&self) -> Option<&Path> {
+        match self {
+            Backend::Local(d) => Some(&d.root),
+            Backend::Store(_) => None,
         }
     }
 
@@ -252,6 +293,11 @@ pub(crate) struct ScannedFile {
     pub meta: FileMeta,
     /// Rows in the file, from the footer: 0 for an offset marker.
     pub rows: i64,
+    /// Its size.
+    pub bytes: u64,
+    /// When it was last modified (committed, or for a compacted file the newest of the files
+    /// it merged), ms since the epoch.
+    pub modified_ms: i64,
 }
 
 /// Reads committed files' footers; detached from the sink so a scan borrows nothing.
@@ -262,6 +308,19 @@ pub(crate) enum Scanner {
 }
 
 impl Scanner {
+    /// Deletes the committed file at `rel` (see [`Backend::remove`]).
+    pub(crate) async fn remove(&self, rel: &str) -> Result<()> {
+        match self {
+            Scanner::Local(root) => {
+                let path = root.join(rel);
+                join_task(
+                    tokio::task::spawn_blocking(move || local::remove_file_locked(&path)).await,
+                )
+            }
+            Scanner::Store(dir) => dir.remove(rel).await,
+        }
+    }
+
     /// Every committed file written by kingest, sorted by shown path. Files without
     /// `kingest.offsets` (written by other tools) are skipped with a warning.
     pub(crate) async fn committed(&self) -> Result<Vec<ScannedFile>> {
@@ -280,6 +339,8 @@ impl Scanner {
                     shown: s.shown,
                     meta,
                     rows: s.rows,
+                    bytes: s.bytes,
+                    modified_ms: s.modified_ms,
                 }),
                 None => {
                     let path = s.shown;

@@ -52,6 +52,7 @@ impl ObjectDir {
             writer,
             path: final_path,
             staged,
+            completing: false,
         })
     }
 
@@ -62,8 +63,21 @@ impl ObjectDir {
     }
 
     /// Every committed object under the prefix with its commit record (`None`: not written by
-    /// kingest) and row count, footers read concurrently.
+    /// kingest) and row count, footers read concurrently. An object deleted between the
+    /// listing and its footer's read starts the scan again (see the local directory's scan).
     pub(super) async fn scan(&self) -> Result<Vec<Scanned>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.scan_once().await {
+                Err(SinkError::Footer { source, .. })
+                    if attempt < super::local::SCAN_ATTEMPTS && footer_not_found(&source) => {}
+                other => return other,
+            }
+        }
+    }
+
+    async fn scan_once(&self) -> Result<Vec<Scanned>> {
         let staging = format!("{STAGING_DIR}/");
         let finals: Vec<ObjectMeta> = list(&*self.store, &self.prefix)
             .await?
@@ -87,6 +101,8 @@ impl ObjectDir {
                 Ok::<_, SinkError>(Scanned {
                     rel: self.rel_of(&m.location).unwrap_or_default().to_owned(),
                     rows: footer.file_metadata().num_rows(),
+                    bytes: m.size,
+                    modified_ms: m.last_modified.timestamp_millis(),
                     shown,
                     meta,
                 })
@@ -246,6 +262,17 @@ impl ObjectDir {
             self.display.trim_end_matches('/'),
             self.rel_of(path).unwrap_or(path.as_ref())
         )
+    }
+}
+
+/// Whether a footer read failed because the object is gone.
+fn footer_not_found(e: &parquet::errors::ParquetError) -> bool {
+    match e {
+        parquet::errors::ParquetError::External(inner) => matches!(
+            inner.downcast_ref::<object_store::Error>(),
+            Some(object_store::Error::NotFound { .. })
+        ),
+        _ => false,
     }
 }
 

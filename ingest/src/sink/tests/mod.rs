@@ -1,10 +1,11 @@
 //! Sink tests: Parquet files written and read back with independent readers (the `parquet`
 //! crate's Arrow reader, pyarrow when installed), rolling, partitioning, committed offsets,
 //! crash recovery (including a writer process killed with SIGKILL), object stores, offset
-//! markers, stdout.
+//! markers, compaction and retention, stdout.
 //!
 //! Every test name contains `sink`, so `cargo test -p kingest sink` runs them all.
 
+mod compact;
 mod local;
 mod markers;
 mod object;

@@ -358,11 +358,17 @@ async fn sink_parquet_location_schemes() {
 #[test]
 fn sink_parquet_cloud_clients_build_with_rustls() {
     use crate::sink::parquet::cloud_store;
-    let s3 = cloud_store("s3", "s3://bucket/prefix").unwrap();
+    let none = BTreeMap::new();
+    let retry = crate::sink::parquet::StoreRetry::default();
+    let s3 = cloud_store("s3", "s3://bucket/prefix", &none, &retry).unwrap();
     assert!(s3.to_string().contains("bucket"), "{s3}");
-    let gs = cloud_store("gs", "gs://bucket/prefix").unwrap();
+    let gs = cloud_store("gs", "gs://bucket/prefix", &none, &retry).unwrap();
     assert!(gs.to_string().contains("bucket"), "{gs}");
-    let az = cloud_store("az", "az://container/prefix");
+    // An unknown option is refused with its name.
+    let bad = BTreeMap::from([("aws_endpiont".to_owned(), "http://x".to_owned())]);
+    let err = cloud_store("s3", "s3://bucket/prefix", &bad, &retry).unwrap_err();
+    assert!(err.to_string().contains("aws_endpiont"), "{err}");
+    let az = cloud_store("az", "az://container/prefix", &none, &retry);
     // Azure needs an account name (from AZURE_STORAGE_ACCOUNT_NAME); the error says so.
     match az {
         Ok(s) => assert!(s.to_string().contains("container"), "{s}"),

@@ -1,0 +1,75 @@
+//! `kingest compact`: the job's sink, opened for maintenance (compaction and retention, see
+//! [`crate::sink::maintenance`]), chosen by `[sink] type`.
+//!
+//! [`Maintainer`] is the one place that maps a sink type to its [`Maintain`] implementation:
+//! the plain Parquet sink today; a table sink (Iceberg, Delta) adds a variant whose `plan`
+//! and `execute` commit a replace snapshot or an optimize commit, and the command needs no
+//! other change. Sinks with nothing to compact (PostgreSQL, stdout) are refused with the
+//! reason.
+
+use std::sync::Arc;
+
+use arrow_schema::Schema;
+
+use super::{parquet_config, EngineError};
+use crate::config::{Config, SinkConfig};
+use crate::sink::maintenance::{Maintain, MaintenanceDone, MaintenancePlan};
+use crate::sink::parquet::compact::{CompactionSettings, ParquetMaintenance};
+use crate::sink::ParquetSink;
+
+/// A sink opened for maintenance: see the [module docs](self).
+pub enum Maintainer {
+    /// Parquet files in a directory (compaction and retention) or an object store (retention).
+    Parquet(Box<ParquetMaintenance>),
+}
+
+impl Maintainer {
+    /// What `kingest compact` would do; changes nothing.
+    pub async fn plan(&self) -> Result<MaintenancePlan, EngineError> {
+        Ok(match self {
+            Maintainer::Parquet(m) => m.plan().await?,
+        })
+    }
+
+    /// Applies `plan`.
+    pub async fn execute(&self, plan: &MaintenancePlan) -> Result<MaintenanceDone, EngineError> {
+        Ok(match self {
+            Maintainer::Parquet(m) => m.execute(plan).await?,
+        })
+    }
+}
+
+/// Opens the job's sink for maintenance with its `[sink.compaction]` and `[sink.retention]`
+/// settings. Needs no broker: a Parquet sink's files carry their own schema and offsets.
+pub async fn open_maintainer(config: &Config) -> Result<Maintainer, EngineError> {
+    match &config.sink {
+        SinkConfig::Parquet {
+            compaction,
+            retention,
+            ..
+        } => {
+            let Some(mut pc) = parquet_config(config)? else {
+                return Err(EngineError::Setup("not a Parquet sink".into()));
+            };
+            // The files' own schemas are merged; the job's columns play no part, and with
+            // `partition_by` the directories are read as they are.
+            pc.partition_by = None;
+            let sink = ParquetSink::open(pc, Arc::new(Schema::empty())).await?;
+            let settings = CompactionSettings {
+                target_bytes: compaction.target_file_size.0,
+                small_below: compaction.small_below(),
+                min_input_files: compaction.min_input_files,
+            };
+            Ok(Maintainer::Parquet(Box::new(sink.maintenance(
+                settings,
+                retention.map(|r| r.max_age.0),
+            ))))
+        }
+        SinkConfig::Postgres { .. } => Err(EngineError::Setup(
+            "kingest compact: a PostgreSQL sink has no files to compact (use VACUUM and the table's own retention)".into(),
+        )),
+        SinkConfig::Stdout => Err(EngineError::Setup(
+            "kingest compact: the stdout sink keeps nothing to compact".into(),
+        )),
+    }
+}
