@@ -320,6 +320,25 @@ pub enum SinkConfig {
         /// split by day).
         partition_by: Option<String>,
     },
+    /// A Delta Lake table in a directory or an object store.
+    Delta {
+        /// The table: a directory, or `s3://bucket/prefix`, `gs://...`, `az://...`.
+        path: String,
+        /// The partition column (a timestamp partitions by its UTC day, in a generated column
+        /// `{column}_date`).
+        partition_by: Option<String>,
+        /// Data file compression: `zstd` (default), `snappy`, `lz4`, `gzip` or `none`.
+        #[serde(default = "default_compression")]
+        compression: String,
+        /// The application id of the `txn` actions holding the offsets (kafka-delta-ingest's
+        /// `app_id`); default: the consumer group.
+        app_id: Option<String>,
+        /// A checkpoint every this many commits (default 100), unless the table sets
+        /// `delta.checkpointInterval`.
+        checkpoint_interval: Option<u64>,
+        /// `metaData.name` of a table kingest creates.
+        table_name: Option<String>,
+    },
     /// JSON lines on standard output.
     Stdout,
     /// A PostgreSQL table.
@@ -461,13 +480,25 @@ impl Config {
         if self.flush.rows == 0 {
             return Err(ConfigError::invalid("flush.rows", "must be at least 1"));
         }
-        if let SinkConfig::Parquet { compression, .. } = &self.sink {
+        if let SinkConfig::Parquet { compression, .. } | SinkConfig::Delta { compression, .. } =
+            &self.sink
+        {
             if !["zstd", "snappy", "lz4", "gzip", "none"].contains(&compression.as_str()) {
                 return Err(ConfigError::invalid(
                     "sink.compression",
                     format!("{compression:?}: one of zstd, snappy, lz4, gzip, none"),
                 ));
             }
+        }
+        if let SinkConfig::Delta {
+            checkpoint_interval: Some(0),
+            ..
+        } = &self.sink
+        {
+            return Err(ConfigError::invalid(
+                "sink.checkpoint_interval",
+                "must be at least 1",
+            ));
         }
         if let SinkConfig::Postgres { mode, key, .. } = &self.sink {
             match mode.as_str() {

@@ -16,7 +16,7 @@ use crate::decode::{FormatSpec, RegistryClient, RegistryOptions};
 use crate::schema::{parse_type, ColumnSpec, FormatKind, Source};
 use crate::sink::parquet::{ParquetCompression, ParquetSink, ParquetSinkConfig, RollPolicy};
 use crate::sink::postgres::{PostgresMode, PostgresSink, PostgresSinkConfig, RejectPolicy};
-use crate::sink::{AnySink, StdoutSink};
+use crate::sink::{AnySink, DeltaSink, DeltaSinkConfig, StdoutSink};
 use arrow_schema::SchemaRef;
 
 fn secret(
@@ -271,6 +271,37 @@ pub fn parquet_config(config: &Config) -> Result<Option<ParquetSinkConfig>, Engi
     Ok(Some(c))
 }
 
+/// The Delta sink's settings (`None` for other sinks).
+pub fn delta_config(config: &Config) -> Result<Option<DeltaSinkConfig>, EngineError> {
+    let SinkConfig::Delta {
+        path,
+        partition_by,
+        compression,
+        app_id,
+        checkpoint_interval,
+        table_name,
+    } = &config.sink
+    else {
+        return Ok(None);
+    };
+    let mut c = DeltaSinkConfig::new(path.clone(), config.source.group.clone());
+    c.compression = compression
+        .parse::<ParquetCompression>()
+        .map_err(|e| EngineError::Setup(format!("sink.compression: {e}")))?;
+    c.partition_by = partition_by.clone();
+    c.app_id = app_id.clone();
+    c.table_name = table_name.clone();
+    if let Some(n) = checkpoint_interval {
+        c.checkpoint_interval = *n;
+    }
+    c.roll = RollPolicy {
+        max_rows: config.flush.rows,
+        max_bytes: config.flush.bytes.0,
+        max_age: config.flush.age.0,
+    };
+    Ok(Some(c))
+}
+
 /// Opens the sink `[sink]` names, writing batches of `schema`. Every command that needs the
 /// sink (`run`, `check`, `setup`) opens it here, so they agree on where offsets live.
 pub async fn open_sink(config: &Config, schema: SchemaRef) -> Result<AnySink, EngineError> {
@@ -284,6 +315,9 @@ pub async fn open_sink(config: &Config, schema: SchemaRef) -> Result<AnySink, En
         return Ok(AnySink::Postgres(Box::new(
             PostgresSink::open(c, schema).await?,
         )));
+    }
+    if let Some(c) = delta_config(config)? {
+        return Ok(AnySink::Delta(Box::new(DeltaSink::open(c, schema).await?)));
     }
     Ok(AnySink::Stdout(StdoutSink::new(schema)))
 }

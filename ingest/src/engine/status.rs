@@ -86,10 +86,13 @@ fn missing_local_dir(config: &Config) -> bool {
     !std::path::Path::new(local).exists()
 }
 
-/// How `[sink]` is described to users: `parquet ./data`, `stdout`, `postgres table t`.
+/// How `[sink]` is described to users: `parquet ./data`, `delta ./table`, `stdout`,
+/// `postgres table t`.
 pub fn sink_label(config: &Config) -> String {
     if let SinkConfig::Parquet { path, .. } = &config.sink {
         format!("parquet {path}")
+    } else if let SinkConfig::Delta { path, .. } = &config.sink {
+        format!("delta {path}")
     } else if let SinkConfig::Postgres { table, .. } = &config.sink {
         format!("postgres table {table}")
     } else {
@@ -104,6 +107,11 @@ pub async fn sink_offsets(
 ) -> Result<CommittedOffsets, EngineError> {
     if missing_local_dir(config) {
         return Ok(CommittedOffsets::new());
+    }
+    if let Some(dc) = super::delta_config(config)? {
+        // The txn actions of the job's app id, read without creating the table (none yet: no
+        // offsets) and whatever the job's columns are.
+        return Ok(crate::sink::DeltaSink::read_offsets(&dc).await?);
     }
     if let Some(mut pc) = super::parquet_config(config)? {
         // Footers are read whatever the layout: without `partition_by` the columns do not
