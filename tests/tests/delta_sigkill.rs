@@ -7,9 +7,11 @@
 //! Unlike `ingest_sigkill.rs`, the job is a *dynamic* group member (no `group.instance.id`):
 //! a restarted process joins as a new member and gets the partitions once the killed member's
 //! session (6 s here) has expired, as a plain deployment restarts. Small flush thresholds make
-//! every run commit many versions between kills, so kills land before, during and after
-//! commits (half of them are drawn after a new version appeared in `_delta_log/`), and a
-//! checkpoint every 5 versions puts some of them during checkpoint writes too. The moments come
+//! every run commit a version every few hundred milliseconds once it has its partitions: half
+//! the kills come 0-1.2 s after a run committed three new versions (so every such run flushed
+//! several times), the other half at a moment up to 9 s after the start (while it waits for
+//! the killed member's session to expire, joins, fetches, or commits). A checkpoint every 5
+//! versions puts some kills during checkpoint writes too. The moments come
 //! from a fixed-seed generator (`KINGEST_SIGKILL_SEED` overrides it) and are printed with any
 //! failure.
 
@@ -103,21 +105,21 @@ async fn delta_sigkill_at_random_moments_loses_and_repeats_nothing() {
         .kill_repeatedly(
             KILLS,
             async |kill, kills: &mut Kills, _: &mut Job| {
-                let after_commit = kill % 2 == 1;
-                if after_commit {
+                let after_commits = kill % 2 == 1;
+                if after_commits {
                     let before = versions(&out);
                     wait_for(
-                        "a new version committed",
+                        "three new versions committed",
                         Duration::from_secs(90),
-                        || versions(&out) > before,
+                        || versions(&out) >= before + 3,
                         || kills.context_and_log(),
                     )
                     .await;
                 }
-                let delay = if after_commit {
-                    kills.delay("commit+", 0, 1200)
+                let delay = if after_commits {
+                    kills.delay("3 commits+", 0, 1200)
                 } else {
-                    kills.delay("start+", 20, 1200)
+                    kills.delay("start+", 20, 9000)
                 };
                 tokio::time::sleep(delay).await;
             },

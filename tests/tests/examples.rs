@@ -478,6 +478,7 @@ fn docs_config_md_describes_every_field() {
         ("format", "avro", "registry = \"http://registry:8081\""),
         ("format", "raw", ""),
         ("sink", "parquet", "path = \"/tmp/out\""),
+        ("sink", "delta", "path = \"/tmp/out\""),
         ("sink", "stdout", ""),
         (
             "sink",

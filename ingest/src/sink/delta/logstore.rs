@@ -224,25 +224,38 @@ impl LogStore {
         }
     }
 
-    /// Deletes `rel`; a missing file is no error.
-    pub(crate) async fn delete(&self, rel: &str) -> Result<()> {
-        match self {
-            LogStore::Local { root } => {
-                let path = root.join(rel);
-                match tokio::fs::remove_file(&path).await {
-                    Ok(()) => Ok(()),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                    Err(e) => Err(io_err("remove", &path)(e)),
+    /// Removes the temporary files of commits and checkpoints that killed processes left in
+    /// `_delta_log/` (`.NAME.ID.tmp`, never read by anyone), once older than `age` (younger
+    /// ones may be a live writer's). Local directories only: an object store upload leaves
+    /// nothing behind. Returns how many went.
+    pub(crate) async fn remove_stale_tmp(&self, age: std::time::Duration) -> Result<usize> {
+        let LogStore::Local { root } = self else {
+            return Ok(0);
+        };
+        let dir = root.join(LOG_DIR);
+        blocking(move || {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                return Ok(0);
+            };
+            let mut removed = 0;
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !(name.starts_with('.') && name.ends_with(".tmp")) {
+                    continue;
+                }
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|a| a >= age);
+                if old && std::fs::remove_file(e.path()).is_ok() {
+                    removed += 1;
                 }
             }
-            LogStore::Store { store, .. } => {
-                let path = self.object_path(rel)?;
-                match store.delete(&path).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                    Err(e) => Err(store_err("delete", path.as_ref())(e)),
-                }
-            }
-        }
+            Ok(removed)
+        })
+        .await
     }
 
     /// The names (no directory) in `_delta_log/` that sort at or after `from` (all with an

@@ -57,6 +57,7 @@ mod checkpoint;
 mod error;
 mod log;
 mod logstore;
+mod reset;
 mod schema;
 mod stats;
 mod table;
@@ -82,6 +83,9 @@ use self::log::{
     app_id_of, commit_path, commit_text, offset_tags, Action, Add, Format, Metadata, Txn,
 };
 use self::logstore::LogStore;
+pub use self::reset::{
+    apply_reset, plan_reset, DeltaPartitionReset, DeltaResetFile, DeltaResetPlan,
+};
 use self::schema::TableSchema;
 use self::table::now_ms;
 pub use self::table::CheckpointDone;
@@ -315,6 +319,10 @@ impl DeltaSink {
         let recovery = backend.recover(Duration::from_secs(3600)).await?;
         if !recovery.removed.is_empty() {
             tracing::info!(removed = recovery.removed.len(), table = %shown, "unfinished data files of an earlier process removed");
+        }
+        let stale = log.remove_stale_tmp(Duration::from_secs(3600)).await?;
+        if stale > 0 {
+            tracing::info!(removed = stale, table = %shown, "temporary log files of an earlier process removed");
         }
         let mut state = table::load(&log, false, None).await?;
         if state.version < 0 {

@@ -308,3 +308,64 @@ async fn delta_tables_this_writer_cannot_write_are_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn delta_reset_removes_whole_files_past_the_new_offset_in_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = DeltaSink::open(config(dir.path()), schema()).await.unwrap();
+    for i in 0..3i64 {
+        sink.write(
+            &key(0),
+            &batch(i * 10..i * 10 + 10),
+            OffsetRange::new(i * 10, i * 10 + 10),
+        )
+        .await
+        .unwrap();
+        sink.flush().await.unwrap();
+    }
+    drop(sink);
+    let c = config(dir.path());
+    let plan = plan_reset(&c, &[("events".into(), 0, 15), ("events".into(), 1, 50)])
+        .await
+        .unwrap();
+    assert_eq!(plan.version, 3);
+    let p0 = &plan.partitions[0];
+    assert_eq!(p0.new, 10, "15 is inside [10, 20): whole files");
+    assert_eq!(
+        p0.removed
+            .iter()
+            .map(|f| (f.first, f.next))
+            .collect::<Vec<_>>(),
+        vec![(10, 20), (20, 30)]
+    );
+    assert_eq!(
+        (plan.partitions[1].new, plan.partitions[1].removed.len()),
+        (50, 0)
+    );
+    let v = apply_reset(&c, &plan).await.unwrap();
+    assert_eq!(v, 4);
+    assert_eq!(
+        DeltaSink::read_offsets(&c).await.unwrap(),
+        BTreeMap::from([(("events".into(), 0), 10), (("events".into(), 1), 50)])
+    );
+    let state = table::load(
+        &LogStore::Local {
+            root: dir.path().to_path_buf(),
+        },
+        true,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(state.files.unwrap().len(), 1);
+    assert_eq!(state.tombstones.unwrap().len(), 2);
+    // A plan made before another commit is refused rather than applied to a moved table.
+    let stale = plan_reset(&c, &[("events".into(), 0, 0)]).await.unwrap();
+    let mut again = DeltaSink::open(c.clone(), schema()).await.unwrap();
+    again
+        .write(&key(0), &batch(10..12), OffsetRange::new(10, 12))
+        .await
+        .unwrap();
+    again.flush().await.unwrap();
+    assert!(apply_reset(&c, &stale).await.is_err());
+}
