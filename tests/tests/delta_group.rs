@@ -152,6 +152,7 @@ async fn delta_two_writers_of_one_group_rebalance_and_commit_everything_once() {
         })
     };
 
+    let t0 = std::time::Instant::now();
     let mut writers = Vec::new();
     for name in ["writer-a", "writer-b"] {
         let config = work.path().join(format!("{name}.toml"));
@@ -172,6 +173,7 @@ async fn delta_two_writers_of_one_group_rebalance_and_commit_everything_once() {
             .await;
         }
     }
+    eprintln!("{:?}: both writers started", t0.elapsed());
     // Both keep writing for a while after the rebalance.
     tokio::time::sleep(Duration::from_secs(8)).await;
     stop.store(true, Ordering::SeqCst);
@@ -189,6 +191,7 @@ async fn delta_two_writers_of_one_group_rebalance_and_commit_everything_once() {
         || format!("table at {:?}, end {want:?}", log_txns(&out)),
     )
     .await;
+    eprintln!("{:?}: every record committed", t0.elapsed());
     for w in &writers {
         send_signal(&w.child, Signal::TERM);
     }
@@ -204,7 +207,10 @@ async fn delta_two_writers_of_one_group_rebalance_and_commit_everything_once() {
                 .count(),
         );
     }
-    eprintln!("rows written per process {written:?}, commit retries {retries:?}");
+    eprintln!(
+        "{:?}: both stopped; rows written per process {written:?}, commit retries {retries:?}",
+        t0.elapsed()
+    );
     assert!(
         written.iter().all(|w| *w > 0),
         "rows written per process: {written:?}"

@@ -243,7 +243,12 @@ async fn delta_example_runs_as_its_readme_says() {
     let offsets: Vec<(i32, i64)> = read
         .rows
         .iter()
-        .map(|r| (r["partition"].as_i64().unwrap() as i32, r["offset"].as_i64().unwrap()))
+        .map(|r| {
+            (
+                r["partition"].as_i64().unwrap() as i32,
+                r["offset"].as_i64().unwrap(),
+            )
+        })
         .collect();
     let rows = kingest_tests::ingest::delta::delta_exactly_once(
         &read,
@@ -271,7 +276,10 @@ async fn delta_example_runs_as_its_readme_says() {
             let secs = ms / 1000;
             let (h, m, s) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
             (
-                format!("2022-02-11T{h:02}:{m:02}:{s:02}.{:06}+00:00", ms % 1000 * 1000),
+                format!(
+                    "2022-02-11T{h:02}:{m:02}:{s:02}.{:06}+00:00",
+                    ms % 1000 * 1000
+                ),
                 v["uuid"].as_str().unwrap().to_owned(),
                 v["count"].as_i64().unwrap(),
                 "2022-02-11".to_owned(),

@@ -10,7 +10,7 @@ use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMilli
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use object_store::memory::InMemory;
 
-use super::log::{parse_commit, Read};
+use super::log::{commit_path, parse_commit, Add, Read};
 use super::*;
 
 fn schema() -> SchemaRef {
