@@ -370,4 +370,37 @@ mod tests {
         )));
         assert!(!missing_local_dir(&config("type = \"stdout\"")));
     }
+
+    #[tokio::test]
+    async fn a_delta_tables_offsets_are_its_txn_versions() {
+        use crate::sink::{DeltaSink, OffsetRange, PartitionKey, Sink};
+        use arrow_array::{Int64Array, RecordBatch};
+        let dir = tempfile::tempdir().unwrap();
+        let table = dir.path().join("t");
+        let c = config(&format!("type = \"delta\"\npath = \"{}\"", table.display()));
+        assert_eq!(sink_label(&c), format!("delta {}", table.display()));
+        // No table yet: no offsets, and nothing is created.
+        let offsets = sink_offsets(&c, std::sync::Arc::new(Schema::empty()))
+            .await
+            .unwrap();
+        assert!(offsets.is_empty());
+        assert!(!table.exists());
+        let dc = crate::engine::delta_config(&c).unwrap().unwrap();
+        let schema = arrow_schema(&columns(&c).unwrap());
+        let mut sink = DeltaSink::open(dc, schema.clone()).await.unwrap();
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![std::sync::Arc::new(Int64Array::from(vec![1, 2]))],
+        )
+        .unwrap();
+        sink.write(&PartitionKey::new("t", 0), &batch, OffsetRange::new(5, 9))
+            .await
+            .unwrap();
+        sink.close().await.unwrap();
+        // Read without the job's columns, as `kingest check` does when they are unknown.
+        let offsets = sink_offsets(&c, std::sync::Arc::new(Schema::empty()))
+            .await
+            .unwrap();
+        assert_eq!(offsets, CommittedOffsets::from([(("t".to_owned(), 0), 9)]));
+    }
 }
