@@ -58,7 +58,7 @@ fn example_tomls() -> Vec<PathBuf> {
 #[test]
 fn every_example_job_loads_validates_and_builds_its_columns() {
     let files = example_tomls();
-    for name in ["json", "csv", "raw", "avro"] {
+    for name in ["json", "csv", "raw", "avro", "delta"] {
         let want = repo().join("examples").join(name).join("job.toml");
         assert!(files.contains(&want), "{} is missing", want.display());
     }
@@ -215,6 +215,78 @@ async fn json_example_runs_as_its_readme_says() {
                 v["ts"].as_i64().unwrap(),
                 v["uuid"].as_str().unwrap().to_owned(),
                 v["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_example_runs_as_its_readme_says() {
+    kingest_tests::ingest::delta::require_delta_readers();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = DevBroker::start(dir.path(), "events:3").await;
+    let data = repo().join("examples/delta/events.jsonl");
+    produce_file(&broker, "events", &data);
+    let job = rewritten_job("delta", dir.path(), &broker.addr, None);
+    let out = kingest(&["run", job.to_str().unwrap(), "--until-eof"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kingest run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let apps: Vec<String> = (0..3)
+        .map(|p| kingest_tests::ingest::delta::app_id("events-to-delta", "events", p))
+        .collect();
+    let read = kingest_tests::ingest::delta::read_delta(&dir.path().join("out"), &apps);
+    assert_eq!(read.partition_columns, vec!["ts_date"]);
+    let offsets: Vec<(i32, i64)> = read
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r["partition"].as_i64().unwrap() as i32,
+                r["offset"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let rows = kingest_tests::ingest::delta::delta_exactly_once(
+        &read,
+        "events-to-delta",
+        "events",
+        &end_offsets(&offsets),
+    );
+    let mut got: Vec<(String, String, i64, String)> = rows
+        .values()
+        .map(|r| {
+            (
+                r["ts"].as_str().unwrap().to_owned(),
+                r["uuid"].as_str().unwrap().to_owned(),
+                r["count"].as_i64().unwrap(),
+                r["ts_date"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let mut want: Vec<(String, String, i64, String)> = lines(&data)
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let ms = v["ts"].as_i64().unwrap();
+            // Python prints a UTC datetime with its microseconds.
+            let secs = ms / 1000;
+            let (h, m, s) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
+            (
+                format!(
+                    "2022-02-11T{h:02}:{m:02}:{s:02}.{:06}+00:00",
+                    ms % 1000 * 1000
+                ),
+                v["uuid"].as_str().unwrap().to_owned(),
+                v["count"].as_i64().unwrap(),
+                "2022-02-11".to_owned(),
             )
         })
         .collect();
@@ -482,6 +554,7 @@ fn docs_config_md_describes_every_field() {
         ("format", "avro", "registry = \"http://registry:8081\""),
         ("format", "raw", ""),
         ("sink", "parquet", "path = \"/tmp/out\""),
+        ("sink", "delta", "path = \"/tmp/out\""),
         ("sink", "stdout", ""),
         (
             "sink",

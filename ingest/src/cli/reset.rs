@@ -26,7 +26,8 @@ kafka-consumer-groups --reset-offsets). Without --execute it only prints the pla
 The group must have no active members: stop every `kingest run` of the job first.
 
 Sinks and exactly once: `kingest run` resumes each partition from the offset its sink holds \
-(the Parquet files' footers, the PostgreSQL offsets table) ahead of the group's, so resetting \
+(the Parquet files' footers, the Delta table's txn actions, the PostgreSQL offsets table) ahead \
+of the group's, so resetting \
 only the group would be ignored where the sink holds an offset. Such partitions are refused \
 unless --sink is given, which records the reset in the sink as well. The same holds where the \
 sink holds nothing but source.start names an offset for the partition or is a time, which the \
@@ -37,8 +38,10 @@ pyarrow and the sink; reset.json there lists them; move them back to undo), so n
 stored twice once the records are read again. A file's rows are kept or moved whole, so a new \
 offset inside a file is rewound to the file's first offset (the plan says so). Where the sink \
 must resume somewhere its files do not end (a reset forward, or no files left), an empty \
-Parquet file records the new offset. --sink is not implemented for object stores or \
-PostgreSQL: there the reset is refused with what to do by hand.";
+Parquet file records the new offset. For a Delta table (local or in an object store), --sink \
+makes one commit that sets the offsets and removes the files holding offsets at or past the \
+new ones (whole files, as above; VACUUM deletes their bytes later). --sink is not implemented \
+for Parquet in object stores or PostgreSQL: there the reset is refused with what to do by hand.";
 
 /// Options of `kingest reset-offsets`.
 #[derive(Debug, clap::Args)]
@@ -120,6 +123,24 @@ pub fn render(plan: &ResetPlan) -> String {
             ));
         }
     }
+    if let Some(d) = &plan.delta {
+        let removed: Vec<String> = d
+            .partitions
+            .iter()
+            .flat_map(|x| &x.removed)
+            .map(|f| format!("{} [{}, {})", f.path, f.first, f.next))
+            .collect();
+        out.push_str(&format!(
+            "--sink: one commit to the Delta table {} (now at version {}) sets the offsets{}\n",
+            d.table,
+            d.version,
+            if removed.is_empty() {
+                String::new()
+            } else {
+                format!(" and removes {}", removed.join(", "))
+            }
+        ));
+    }
     out
 }
 
@@ -174,6 +195,9 @@ pub fn run(args: Args) -> ExitCode {
                         "committed {} offsets for group {:?}",
                         done.committed, plan.group
                     );
+                    if let Some(v) = done.delta_version {
+                        println!("recorded the reset in the Delta table as version {v}");
+                    }
                     if let Some(p) = &done.parquet {
                         if let Some(dir) = &p.set_aside_dir {
                             println!("moved {} files to {}", p.moved, dir.display());

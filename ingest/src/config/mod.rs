@@ -368,6 +368,31 @@ pub enum SinkConfig {
         /// Which old files `kingest compact` deletes (none without this table).
         retention: Option<RetentionSection>,
     },
+    /// A Delta Lake table in a directory or an object store.
+    Delta {
+        /// The table: a directory, or `s3://bucket/prefix`, `gs://...`, `az://...`.
+        path: String,
+        /// The partition column (a timestamp partitions by its UTC day, in a generated column
+        /// `{column}_date`).
+        partition_by: Option<String>,
+        /// Data file compression: `zstd` (default), `snappy`, `lz4`, `gzip` or `none`.
+        #[serde(default = "default_compression")]
+        compression: String,
+        /// The application id of the `txn` actions holding the offsets (kafka-delta-ingest's
+        /// `app_id`); default: the consumer group.
+        app_id: Option<String>,
+        /// A checkpoint every this many commits (default 100), unless the table sets
+        /// `delta.checkpointInterval`.
+        checkpoint_interval: Option<u64>,
+        /// `metaData.name` of a table kingest creates.
+        table_name: Option<String>,
+        /// Object store options, as the Parquet sink's.
+        #[serde(default)]
+        storage: StorageOptions,
+        /// How failed object store requests are retried, as the Parquet sink's.
+        #[serde(default)]
+        retry: RetrySection,
+    },
     /// JSON lines on standard output.
     Stdout,
     /// A PostgreSQL table.
@@ -513,12 +538,8 @@ impl Config {
         if self.flush.rows == 0 {
             return Err(ConfigError::invalid("flush.rows", "must be at least 1"));
         }
-        if let SinkConfig::Parquet {
-            compression,
-            compaction,
-            retention,
-            ..
-        } = &self.sink
+        if let SinkConfig::Parquet { compression, .. } | SinkConfig::Delta { compression, .. } =
+            &self.sink
         {
             if !["zstd", "snappy", "lz4", "gzip", "none"].contains(&compression.as_str()) {
                 return Err(ConfigError::invalid(
@@ -526,10 +547,27 @@ impl Config {
                     format!("{compression:?}: one of zstd, snappy, lz4, gzip, none"),
                 ));
             }
+        }
+        if let SinkConfig::Parquet {
+            compaction,
+            retention,
+            ..
+        } = &self.sink
+        {
             compaction.validate()?;
             if let Some(r) = retention {
                 r.validate()?;
             }
+        }
+        if let SinkConfig::Delta {
+            checkpoint_interval: Some(0),
+            ..
+        } = &self.sink
+        {
+            return Err(ConfigError::invalid(
+                "sink.checkpoint_interval",
+                "must be at least 1",
+            ));
         }
         if let SinkConfig::Postgres { mode, key, .. } = &self.sink {
             match mode.as_str() {

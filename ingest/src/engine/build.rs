@@ -11,14 +11,14 @@ use kingest_client::sasl::{Mechanism, OAuthToken};
 use kingest_client::ClientConfig;
 
 use super::EngineError;
-use crate::config::{ColumnConfig, Config, FormatConfig, RawAs, SinkConfig};
+use crate::config::{ColumnConfig, Config, FormatConfig, RawAs, RetrySection, SinkConfig};
 use crate::decode::{FormatSpec, RegistryClient, RegistryOptions, Tombstones};
 use crate::schema::{parse_type, ColumnSpec, FormatKind, Source};
 use crate::sink::parquet::{
     ParquetCompression, ParquetSink, ParquetSinkConfig, RollPolicy, StoreRetry,
 };
 use crate::sink::postgres::{PostgresMode, PostgresSink, PostgresSinkConfig, RejectPolicy};
-use crate::sink::{AnySink, StdoutSink};
+use crate::sink::{AnySink, DeltaSink, DeltaSinkConfig, StdoutSink};
 use arrow_schema::SchemaRef;
 
 fn secret(
@@ -271,12 +271,52 @@ pub fn parquet_config(config: &Config) -> Result<Option<ParquetSinkConfig>, Engi
         .map_err(|e| EngineError::Setup(format!("sink.compression: {e}")))?;
     c.partition_by = partition_by.clone();
     c.storage = storage.clone();
-    c.retry = StoreRetry {
+    c.retry = store_retry(retry);
+    c.roll = RollPolicy {
+        max_rows: config.flush.rows,
+        max_bytes: config.flush.bytes.0,
+        max_age: config.flush.age.0,
+    };
+    Ok(Some(c))
+}
+
+/// `[sink.retry]` as the object store layer takes it.
+fn store_retry(retry: &RetrySection) -> StoreRetry {
+    StoreRetry {
         max_retries: retry.max_retries,
         timeout: retry.timeout.0,
         backoff: retry.backoff.0,
         max_backoff: retry.max_backoff.0,
+    }
+}
+
+/// The Delta sink's settings (`None` for other sinks).
+pub fn delta_config(config: &Config) -> Result<Option<DeltaSinkConfig>, EngineError> {
+    let SinkConfig::Delta {
+        path,
+        partition_by,
+        compression,
+        app_id,
+        checkpoint_interval,
+        table_name,
+        storage,
+        retry,
+    } = &config.sink
+    else {
+        return Ok(None);
     };
+    let mut c = DeltaSinkConfig::new(path.clone(), config.source.group.clone());
+    c.compression = compression
+        .parse::<ParquetCompression>()
+        .map_err(|e| EngineError::Setup(format!("sink.compression: {e}")))?;
+    c.partition_by = partition_by.clone();
+    c.app_id = app_id.clone();
+    c.table_name = table_name.clone();
+    c.storage = storage.clone();
+    c.retry = store_retry(retry);
+    if let Some(n) = checkpoint_interval {
+        c.checkpoint_interval = *n;
+    }
     c.roll = RollPolicy {
         max_rows: config.flush.rows,
         max_bytes: config.flush.bytes.0,
@@ -298,6 +338,9 @@ pub async fn open_sink(config: &Config, schema: SchemaRef) -> Result<AnySink, En
         return Ok(AnySink::Postgres(Box::new(
             PostgresSink::open(c, schema).await?,
         )));
+    }
+    if let Some(c) = delta_config(config)? {
+        return Ok(AnySink::Delta(Box::new(DeltaSink::open(c, schema).await?)));
     }
     Ok(AnySink::Stdout(StdoutSink::new(schema)))
 }

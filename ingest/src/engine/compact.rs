@@ -65,6 +65,9 @@ pub async fn open_maintainer(config: &Config) -> Result<Maintainer, EngineError>
                 retention.map(|r| r.max_age.0),
             ))))
         }
+        SinkConfig::Delta { .. } => Err(EngineError::Setup(
+            "kingest compact: Delta tables are not compacted by kingest yet (an OPTIMIZE commit with dataChange = false and a VACUUM of unreferenced files are planned); run delta-rs or Spark's OPTIMIZE and VACUUM on the table meanwhile: both are safe while `kingest run` writes it".into(),
+        )),
         SinkConfig::Postgres { .. } => Err(EngineError::Setup(
             "kingest compact: a PostgreSQL sink has no files to compact (use VACUUM and the table's own retention)".into(),
         )),

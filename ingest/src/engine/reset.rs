@@ -10,8 +10,9 @@
 //!   refused unless `--sink` is given;
 //! - with `--sink`, the reset is recorded in the sink as well (for a local Parquet directory,
 //!   see [`super::parquet_reset`]: files past the new offset are set aside, and an empty file
-//!   records the new offset); sinks where that is not implemented (object stores, PostgreSQL)
-//!   refuse with the reason;
+//!   records the new offset; for a Delta table, local or not, one commit removes the files
+//!   past the new offset and sets the `txn` offsets, see `sink/delta/reset.rs`); sinks where
+//!   that is not implemented (Parquet on object stores, PostgreSQL) refuse with the reason;
 //! - likewise a partition the sink holds nothing for, when `source.start` names an offset for
 //!   it or is a time: `kingest run` starts such a partition there, not at the group's offset
 //!   (see [`super::status::start_overrides_group`]); with `--sink` a Parquet sink records the
@@ -278,6 +279,8 @@ pub struct ResetPlan {
     /// With `--sink` on a local Parquet directory: the files set aside and the offsets
     /// recorded.
     pub parquet: Option<ParquetResetPlan>,
+    /// With `--sink` on a Delta table: the files removed and the offsets recorded.
+    pub delta: Option<crate::sink::delta::DeltaResetPlan>,
     /// Why `--sink` cannot be applied here, when it cannot.
     pub sink_unsupported: Option<String>,
 }
@@ -505,6 +508,31 @@ pub async fn plan(
             }
         }
     }
+    let mut delta = None;
+    if with_sink {
+        if let Some(dc) = super::delta_config(config)? {
+            let targets: Vec<(String, i32, i64)> = rows
+                .iter()
+                .map(|r| (r.topic.clone(), r.partition, r.new))
+                .collect();
+            let p = crate::sink::delta::plan_reset(&dc, &targets).await?;
+            for (row, part) in rows.iter_mut().zip(&p.partitions) {
+                if part.new != row.new {
+                    let file = part.removed.iter().map(|f| (f.first, f.next)).min();
+                    row.note = Some(match file {
+                        Some((first, next)) => format!(
+                            "{} is inside a file covering [{first}, {next}): rewound to {}, the table keeps whole files",
+                            row.new, part.new
+                        ),
+                        None => format!("rewound to {}", part.new),
+                    });
+                    row.new = part.new;
+                }
+            }
+            delta = Some(p);
+        }
+    }
+    let sink_supported = parquet.is_some() || delta.is_some();
     let sink_conflicts: Vec<String> = rows
         .iter()
         .filter_map(|r| match r.sink {
@@ -518,7 +546,7 @@ pub async fn plan(
         .filter(|r| start_overrides_group(config, &(r.topic.clone(), r.partition)))
         .map(|r| format!("{}-{}", r.topic, r.partition))
         .collect();
-    if with_sink && parquet.is_none() && !start_conflicts.is_empty() {
+    if with_sink && !sink_supported && !start_conflicts.is_empty() {
         sink_unsupported = Some(format!(
             "source.start ({}) decides where kingest run starts {} and the {} sink cannot \
              record a reset: set source.start to earliest or latest and reset without --sink",
@@ -527,7 +555,7 @@ pub async fn plan(
             sink_label(config)
         ));
     }
-    if with_sink && parquet.is_none() && sink_unsupported.is_none() && !sink_conflicts.is_empty() {
+    if with_sink && !sink_supported && sink_unsupported.is_none() && !sink_conflicts.is_empty() {
         sink_unsupported = Some(match &object_store {
             Some((path, files)) => {
                 let affected: Vec<&str> = rows
@@ -572,6 +600,7 @@ pub async fn plan(
         start_conflicts,
         start: start_text(&config.source.start),
         parquet,
+        delta,
         sink_unsupported,
     })
 }
@@ -583,6 +612,8 @@ pub struct ResetDone {
     pub committed: usize,
     /// What was done to a local Parquet sink.
     pub parquet: Option<ParquetResetDone>,
+    /// The Delta table version that recorded the reset.
+    pub delta_version: Option<i64>,
 }
 
 /// Applies `plan`: the sink's part first, then the group's offsets. Refuses (changing
@@ -626,6 +657,10 @@ pub async fn execute(
         }
         None => None,
     };
+    let delta_version = match (&plan.delta, super::delta_config(config)?) {
+        (Some(p), Some(dc)) => Some(crate::sink::delta::apply_reset(&dc, p).await?),
+        _ => None,
+    };
     let offsets: HashMap<(String, i32), i64> = plan
         .rows
         .iter()
@@ -635,6 +670,7 @@ pub async fn execute(
     Ok(ResetDone {
         committed: offsets.len(),
         parquet,
+        delta_version,
     })
 }
 

@@ -137,6 +137,7 @@ fn refusals_say_why() {
         start_conflicts: vec![],
         start: "earliest".into(),
         parquet: None,
+        delta: None,
         sink_unsupported: None,
     };
     let e = plan.refusal().unwrap().to_string();

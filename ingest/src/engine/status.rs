@@ -86,10 +86,13 @@ fn missing_local_dir(config: &Config) -> bool {
     !std::path::Path::new(local).exists()
 }
 
-/// How `[sink]` is described to users: `parquet ./data`, `stdout`, `postgres table t`.
+/// How `[sink]` is described to users: `parquet ./data`, `delta ./table`, `stdout`,
+/// `postgres table t`.
 pub fn sink_label(config: &Config) -> String {
     if let SinkConfig::Parquet { path, .. } = &config.sink {
         format!("parquet {path}")
+    } else if let SinkConfig::Delta { path, .. } = &config.sink {
+        format!("delta {path}")
     } else if let SinkConfig::Postgres { table, .. } = &config.sink {
         format!("postgres table {table}")
     } else {
@@ -104,6 +107,11 @@ pub async fn sink_offsets(
 ) -> Result<CommittedOffsets, EngineError> {
     if missing_local_dir(config) {
         return Ok(CommittedOffsets::new());
+    }
+    if let Some(dc) = super::delta_config(config)? {
+        // The txn actions of the job's app id, read without creating the table (none yet: no
+        // offsets) and whatever the job's columns are.
+        return Ok(crate::sink::DeltaSink::read_offsets(&dc).await?);
     }
     if let Some(mut pc) = super::parquet_config(config)? {
         // Footers are read whatever the layout: without `partition_by` the columns do not
@@ -370,5 +378,38 @@ mod tests {
             "type = \"parquet\"\npath = \"s3://bucket/x\""
         )));
         assert!(!missing_local_dir(&config("type = \"stdout\"")));
+    }
+
+    #[tokio::test]
+    async fn a_delta_tables_offsets_are_its_txn_versions() {
+        use crate::sink::{DeltaSink, OffsetRange, PartitionKey, Sink};
+        use arrow_array::{Int64Array, RecordBatch};
+        let dir = tempfile::tempdir().unwrap();
+        let table = dir.path().join("t");
+        let c = config(&format!("type = \"delta\"\npath = \"{}\"", table.display()));
+        assert_eq!(sink_label(&c), format!("delta {}", table.display()));
+        // No table yet: no offsets, and nothing is created.
+        let offsets = sink_offsets(&c, std::sync::Arc::new(Schema::empty()))
+            .await
+            .unwrap();
+        assert!(offsets.is_empty());
+        assert!(!table.exists());
+        let dc = crate::engine::delta_config(&c).unwrap().unwrap();
+        let schema = arrow_schema(&columns(&c).unwrap());
+        let mut sink = DeltaSink::open(dc, schema.clone()).await.unwrap();
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![std::sync::Arc::new(Int64Array::from(vec![1, 2]))],
+        )
+        .unwrap();
+        sink.write(&PartitionKey::new("t", 0), &batch, OffsetRange::new(5, 9))
+            .await
+            .unwrap();
+        sink.close().await.unwrap();
+        // Read without the job's columns, as `kingest check` does when they are unknown.
+        let offsets = sink_offsets(&c, std::sync::Arc::new(Schema::empty()))
+            .await
+            .unwrap();
+        assert_eq!(offsets, CommittedOffsets::from([(("t".to_owned(), 0), 9)]));
     }
 }

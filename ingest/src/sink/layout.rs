@@ -89,7 +89,7 @@ pub(crate) fn marker_subdir(column: &str) -> String {
     dir
 }
 
-fn escape_segment(s: &str, out: &mut String) {
+pub(crate) fn escape_segment(s: &str, out: &mut String) {
     for (i, b) in s.bytes().enumerate() {
         let plain = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
         let hidden = i == 0 && matches!(b, b'.' | b'_');
@@ -216,13 +216,45 @@ impl PartitionBy {
         key: &PartitionKey,
         batch: &RecordBatch,
     ) -> Result<Vec<(String, RecordBatch)>> {
+        self.split_by(key, batch, |v| self.dir(v))
+    }
+
+    /// [`PartitionBy::split`] with each part's value as text instead of its directory: the
+    /// integer, `true`/`false`, the string, or the `YYYY-MM-DD` day; `None` for nulls (and
+    /// empty strings, which Hive and Delta writers store as null partitions).
+    pub(crate) fn split_values(
+        &self,
+        key: &PartitionKey,
+        batch: &RecordBatch,
+    ) -> Result<Vec<(Option<String>, RecordBatch)>> {
+        self.split_by(key, batch, |v| match v {
+            Value::Null => None,
+            Value::Int(v) => Some(v.to_string()),
+            Value::UInt(v) => Some(v.to_string()),
+            Value::Bool(v) => Some(v.to_string()),
+            Value::Day(d) => Some(format_day(d)),
+            Value::Str(s) => Some(s.to_owned()),
+        })
+    }
+
+    /// The column this splits by (its index in the schema).
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    fn split_by<K>(
+        &self,
+        key: &PartitionKey,
+        batch: &RecordBatch,
+        name: impl Fn(Value<'_>) -> K,
+    ) -> Result<Vec<(K, RecordBatch)>> {
         let column = batch.column(self.index);
         let values = self.values(column);
         let Some(&first) = values.first() else {
             return Ok(Vec::new());
         };
         if values.iter().all(|v| *v == first) {
-            return Ok(vec![(self.dir(first), batch.clone())]);
+            return Ok(vec![(name(first), batch.clone())]);
         }
         let mut groups: BTreeMap<Value<'_>, Vec<u32>> = BTreeMap::new();
         for (row, value) in values.iter().enumerate() {
@@ -241,7 +273,7 @@ impl PartitionBy {
                         source,
                     }
                 })?;
-            parts.push((self.dir(value), part));
+            parts.push((name(value), part));
         }
         Ok(parts)
     }

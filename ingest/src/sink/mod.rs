@@ -11,9 +11,11 @@
 //! reads back from what it stored, so a process killed at any point neither loses nor repeats
 //! records (see [`parquet`] for how the Parquet sink makes that hold).
 //!
-//! Three sinks live here:
+//! Four sinks live here:
 //! - [`ParquetSink`]: Parquet files in a local directory or an object store (S3, GCS, Azure),
 //!   exactly once.
+//! - [`DeltaSink`]: a Delta Lake table (local or object store), each flush one commit carrying
+//!   the offsets, exactly once with several writers per table.
 //! - [`PostgresSink`]: a PostgreSQL table, by binary COPY, rows and offsets in one
 //!   transaction: exactly once.
 //! - [`StdoutSink`]: JSON lines on standard output, for inspection and pipes; at least once (a
@@ -23,6 +25,7 @@
 //! caller can spawn the futures on a multi-threaded runtime; implementations still write
 //! `async fn`. [`AnySink`] chooses a sink at run time (the trait is not object safe).
 
+pub mod delta;
 mod layout;
 pub mod maintenance;
 pub(crate) mod meta;
@@ -41,6 +44,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::{ArrowError, SchemaRef};
 use thiserror::Error;
 
+pub use self::delta::{DeltaError, DeltaSink, DeltaSinkConfig};
 pub(crate) use self::layout::marker_subdir;
 pub use self::meta::OFFSETS_KEY;
 pub use self::parquet::{ParquetCompression, ParquetSink, ParquetSinkConfig, Recovery, RollPolicy};
@@ -256,6 +260,16 @@ pub enum SinkError {
         /// The database's error.
         message: String,
     },
+    /// A Delta table's log, protocol or schema does not allow the write, or another writer
+    /// took a partition over.
+    #[error("Delta table {table}: {source}")]
+    Delta {
+        /// The table's location.
+        table: String,
+        /// What is wrong (boxed: rare, and large).
+        #[source]
+        source: Box<DeltaError>,
+    },
     /// An earlier write or flush failed part way; the sink's files are in an unknown state, so
     /// it refuses further work. Drop it and open a new one: opening recovers.
     #[error("the sink failed earlier ({0}); reopen it")]
@@ -335,6 +349,8 @@ pub enum AnySink {
     Stdout(StdoutSink),
     /// A PostgreSQL table (boxed, like Parquet).
     Postgres(Box<PostgresSink>),
+    /// A Delta table (boxed, like Parquet).
+    Delta(Box<DeltaSink>),
 }
 
 impl Sink for AnySink {
@@ -343,6 +359,7 @@ impl Sink for AnySink {
             AnySink::Parquet(s) => s.schema(),
             AnySink::Stdout(s) => s.schema(),
             AnySink::Postgres(s) => s.schema(),
+            AnySink::Delta(s) => s.schema(),
         }
     }
 
@@ -356,6 +373,7 @@ impl Sink for AnySink {
             AnySink::Parquet(s) => s.write(partition, batch, offsets).await,
             AnySink::Stdout(s) => s.write(partition, batch, offsets).await,
             AnySink::Postgres(s) => s.write(partition, batch, offsets).await,
+            AnySink::Delta(s) => s.write(partition, batch, offsets).await,
         }
     }
 
@@ -370,6 +388,7 @@ impl Sink for AnySink {
             AnySink::Parquet(s) => s.write_rows(partition, batch, offsets, row_offsets).await,
             AnySink::Stdout(s) => s.write_rows(partition, batch, offsets, row_offsets).await,
             AnySink::Postgres(s) => s.write_rows(partition, batch, offsets, row_offsets).await,
+            AnySink::Delta(s) => s.write_rows(partition, batch, offsets, row_offsets).await,
         }
     }
 
@@ -378,6 +397,7 @@ impl Sink for AnySink {
             AnySink::Parquet(s) => s.take_rejected(),
             AnySink::Stdout(s) => s.take_rejected(),
             AnySink::Postgres(s) => s.take_rejected(),
+            AnySink::Delta(s) => s.take_rejected(),
         }
     }
 
@@ -386,6 +406,7 @@ impl Sink for AnySink {
             AnySink::Parquet(s) => s.should_flush(),
             AnySink::Stdout(s) => s.should_flush(),
             AnySink::Postgres(s) => s.should_flush(),
+            AnySink::Delta(s) => s.should_flush(),
         }
     }
 
@@ -394,6 +415,7 @@ impl Sink for AnySink {
             AnySink::Parquet(s) => s.flush_due().await,
             AnySink::Stdout(s) => s.flush_due().await,
             AnySink::Postgres(s) => s.flush_due().await,
+            AnySink::Delta(s) => s.flush_due().await,
         }
     }
 
@@ -402,6 +424,7 @@ impl Sink for AnySink {
             AnySink::Parquet(s) => s.flush().await,
             AnySink::Stdout(s) => s.flush().await,
             AnySink::Postgres(s) => s.flush().await,
+            AnySink::Delta(s) => s.flush().await,
         }
     }
 
@@ -411,7 +434,12 @@ impl Sink for AnySink {
         match self {
             AnySink::Parquet(s) => Either::Left(s.committed_offsets()),
             AnySink::Stdout(s) => Either::Right(Either::Left(Sink::committed_offsets(s))),
-            AnySink::Postgres(s) => Either::Right(Either::Right(Sink::committed_offsets(&**s))),
+            AnySink::Postgres(s) => {
+                Either::Right(Either::Right(Either::Left(Sink::committed_offsets(&**s))))
+            }
+            AnySink::Delta(s) => {
+                Either::Right(Either::Right(Either::Right(Sink::committed_offsets(&**s))))
+            }
         }
     }
 
@@ -420,6 +448,7 @@ impl Sink for AnySink {
             AnySink::Parquet(s) => s.close().await,
             AnySink::Stdout(s) => s.close().await,
             AnySink::Postgres(s) => s.close().await,
+            AnySink::Delta(s) => s.close().await,
         }
     }
 }

@@ -125,7 +125,7 @@ pub enum ParquetCompression {
 }
 
 impl ParquetCompression {
-    fn to_parquet(self) -> Compression {
+    pub(crate) fn to_parquet(self) -> Compression {
         match self {
             ParquetCompression::Zstd => {
                 Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default())

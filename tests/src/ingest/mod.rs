@@ -2,10 +2,12 @@
 //! with librdkafka (an independent client), group offsets as librdkafka reads them, the
 //! Parquet output read back with the parquet crate's own Arrow reader ([`read`]), the
 //! per-format cases every sink is tested with ([`case`], [`cases`]), the pieces of job files
-//! the tests share ([`job`]), and kill-and-restart runs ([`kill`]).
+//! the tests share ([`job`]), kill-and-restart runs ([`kill`]), and Delta tables read back
+//! by the `deltalake` Python package and polars ([`delta`]).
 
 pub mod case;
 pub mod cases;
+pub mod delta;
 pub mod job;
 pub mod kill;
 pub mod read;
