@@ -112,7 +112,7 @@ pub enum ParquetCompression {
 }
 
 impl ParquetCompression {
-    fn to_parquet(self) -> Compression {
+    pub(crate) fn to_parquet(self) -> Compression {
         match self {
             ParquetCompression::Zstd => {
                 Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default())
@@ -726,7 +726,7 @@ pub(crate) fn cloud_store(scheme: &str, location: &str) -> Result<Arc<dyn Object
 }
 
 #[cfg(not(feature = "cloud"))]
-fn cloud_store(_scheme: &str, location: &str) -> Result<Arc<dyn ObjectStore>> {
+pub(crate) fn cloud_store(_scheme: &str, location: &str) -> Result<Arc<dyn ObjectStore>> {
     Err(SinkError::Location {
         location: location.to_owned(),
         reason: "this kingest was built without the `cloud` feature: local directories only".into(),
