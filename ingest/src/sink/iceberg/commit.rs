@@ -37,6 +37,9 @@ impl Committer<'_> {
         let mut backoff = Duration::from_millis(50);
         let mut attempt = 0u32;
         loop {
+            // The table as this process last saw it saves a read when nobody else committed
+            // since; a stale one fails the swap, and decides nothing about conflicts.
+            let cached = attempt == 0 && sink.last.is_some();
             let base = match (attempt, sink.last.take()) {
                 (0, Some(l)) => l,
                 _ => sink
@@ -60,6 +63,15 @@ impl Committer<'_> {
                     table: table.clone(),
                     reason,
                 })?;
+            let contested = |(key, range, _): &(PartitionKey, OffsetRange, Vec<DataFile>)| {
+                let found = group.get(&key.topic).and_then(|m| m.get(&key.partition));
+                found.is_some_and(|f| *f != range.first)
+            };
+            if cached && parts.iter().any(contested) {
+                // Another writer's commit may be newer than the cached table: read it.
+                attempt += 1;
+                continue;
+            }
             // Partitions another writer committed since this process started reading them
             // are left out, and reported once the rest is committed.
             let before = parts.len();
@@ -308,5 +320,7 @@ fn summary(
     );
     put(COMMIT_ID_KEY, commit_id.to_owned());
     put("kingest.version", env!("CARGO_PKG_VERSION").to_owned());
+    // Which process committed (for operators following several writers of one table).
+    put("kingest.writer", format!("pid {}", std::process::id()));
     s
 }

@@ -263,6 +263,34 @@ async fn iceberg_two_writers_of_a_group_keep_each_others_offsets() {
 }
 
 #[tokio::test]
+async fn iceberg_a_partition_handed_over_commits_from_where_the_table_is() {
+    let dir = TempDir::new().unwrap();
+    let mut c = config(&dir, "g");
+    c.partition_by.clear();
+    let mut a = IcebergSink::open(c.clone(), schema()).await.unwrap();
+    a.write(&key("events", 0), &rows(0, 10), range(0, 10))
+        .await
+        .unwrap();
+    a.flush().await.unwrap();
+    // b opens now: the table it caches says partition 0 is at 10.
+    let mut b = IcebergSink::open(c.clone(), schema()).await.unwrap();
+    a.write(&key("events", 0), &rows(10, 10), range(10, 20))
+        .await
+        .unwrap();
+    a.flush().await.unwrap();
+    // A rebalance hands partition 0 to b, which resumes where the table is (20): its cached
+    // table is older, which must not be taken for another writer's commit.
+    b.write(&key("events", 0), &rows(20, 10), range(20, 30))
+        .await
+        .unwrap();
+    b.flush().await.unwrap();
+    assert_eq!(
+        b.committed_offsets().await.unwrap(),
+        CommittedOffsets::from([(("events".to_owned(), 0), 30)])
+    );
+}
+
+#[tokio::test]
 async fn iceberg_a_partition_committed_by_another_writer_is_not_committed_twice() {
     let dir = TempDir::new().unwrap();
     let mut c = config(&dir, "g");
