@@ -11,7 +11,10 @@
 //!   once, and every snapshot's offsets extend the one before (no partition's offsets dropped
 //!   or moved back by a commit that lost a conflict); `kingest check` shows the table's offsets;
 //! - the catalog on PostgreSQL: pyiceberg's `SqlCatalog` on the same database reads the table,
-//!   its schema and its partition spec.
+//!   its schema and its partition spec;
+//! - a REST catalog (the test server in `peers/iceberg_rest.py`: the REST protocol in front of
+//!   pyiceberg's catalog, which checks requirements and applies updates): two groups commit
+//!   into one table at once, their conflicts answered with 409 and retried.
 //!
 //! Kill moments come from a fixed-seed generator (`KINGEST_SIGKILL_SEED` overrides it), printed
 //! with any failure.
@@ -30,6 +33,7 @@ use kingest_tests::ingest::kill::{click, click_page, Kills, CLICK_COLUMNS};
 use kingest_tests::ingest::{
     end_offsets, kingest, kingest_binary, log_tail, produce, wait_for, Job, Produced,
 };
+use kingest_tests::peers::iceberg_rest::IcebergRest;
 use kingest_tests::peers::nisshi::Nisshi;
 use kingest_tests::peers::postgres::Postgres;
 
@@ -374,4 +378,59 @@ async fn iceberg_catalog_on_postgres_reads_back_with_pyiceberg() {
         pg.psql_value("SELECT count(*) FROM iceberg_tables WHERE table_namespace = 'lake'"),
         "1"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iceberg_rest_catalog_commits_two_groups_into_one_table() {
+    const PARTITIONS: i32 = 2;
+    let broker = Nisshi::start();
+    broker.create_topic(TOPIC, PARTITIONS as u32);
+    let work = tempfile::tempdir().unwrap();
+    let warehouse = work.path().join("warehouse");
+    let rest = IcebergRest::start(&warehouse);
+    let batch: Vec<Produced> = (0..3000).map(|n| click(n, PARTITIONS)).collect();
+    let at = produce(&broker.addr(), TOPIC, &batch).await;
+    let produced: BTreeMap<(i32, i64), Produced> = at.into_iter().zip(batch).collect();
+    // Two groups read the same topic into one table at the same time, many small commits
+    // each: their commits race, and the server's 409s make them read the table again.
+    let job = |group: &str| {
+        format!(
+            "{}{CLICK_COLUMNS}{PARTITION_OFFSET_COLUMNS}\n[flush]\nrows = 50\n\n[sink]\ntype = \"iceberg\"\ncatalog = {{ type = \"rest\", uri = \"{}\" }}\ntable = \"{TABLE}\"\nwarehouse = \"{}\"\npartition_by = \"partition\"\n",
+            source(&broker.addr(), TOPIC, group),
+            rest.uri(),
+            warehouse.display()
+        )
+    };
+    let runs = ["rest-a", "rest-b"].map(|g| {
+        let config = kingest_tests::ingest::job::parse(&job(g), "job.toml");
+        tokio::spawn(kingest_tests::ingest::job::run_until_eof(config))
+    });
+    for r in runs {
+        assert_eq!(r.await.unwrap().unwrap().rows, 3000);
+    }
+    let table = read_table(rest.sql_uri(), TABLE);
+    assert_eq!(table.rows.len(), 6000, "each group's rows once");
+    let end: BTreeMap<(String, i32), i64> = end_offsets(produced.keys())
+        .into_iter()
+        .map(|(p, o)| ((TOPIC.to_owned(), p), o))
+        .collect();
+    for group in ["rest-a", "rest-b"] {
+        assert_eq!(table.offsets(group), end, "{group}");
+        assert_offsets_only_grow(&table, group);
+    }
+    assert_eq!(
+        table.spec,
+        vec![("partition".into(), "identity".into(), "partition".into())]
+    );
+    let mut per_key: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+    for r in &table.rows {
+        *per_key
+            .entry((
+                r["partition"].as_i64().unwrap() as i32,
+                r["offset"].as_i64().unwrap(),
+            ))
+            .or_default() += 1;
+    }
+    assert!(per_key.values().all(|n| *n == 2));
+    assert_eq!(per_key.len(), produced.len());
 }

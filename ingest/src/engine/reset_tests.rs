@@ -138,6 +138,7 @@ fn refusals_say_why() {
         start: "earliest".into(),
         parquet: None,
         sink_unsupported: None,
+        iceberg_table: None,
     };
     let e = plan.refusal().unwrap().to_string();
     assert!(e.contains("t-0 at 42") && e.contains("--sink"), "{e}");

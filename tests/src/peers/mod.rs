@@ -5,6 +5,7 @@
 
 pub mod certs;
 pub mod cluster;
+pub mod iceberg_rest;
 pub mod nisshi;
 pub mod postgres;
 pub mod registry;

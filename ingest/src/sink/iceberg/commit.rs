@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::catalog::{Loaded, Outcome};
+use super::catalog::{Catalog, Loaded, Outcome, TableIdent};
 use super::io::TableIo;
 use super::manifest::{self, DataFile, ManifestFile};
-use super::metadata::{self, GroupOffsets, COMMIT_ID_KEY, OFFSETS_PREFIX};
+use super::metadata::{self, GroupOffsets, TableMetadata, COMMIT_ID_KEY, OFFSETS_PREFIX};
 use super::partition::{PartKey, Spec};
 use super::types::IceSchema;
 use super::{now_ms, IcebergSink};
@@ -123,58 +123,24 @@ impl Committer<'_> {
                     .await?,
                 );
             }
-            let seq = base.metadata.last_sequence_number() + 1;
-            let parent = base.metadata.current_snapshot_id();
-            let mut manifests: Vec<ManifestFile> = manifest.iter().cloned().collect();
-            let parent_view = parent.and_then(|p| base.metadata.snapshot(p));
-            if let Some(list) = parent_view.as_ref().and_then(|p| p.manifest_list.clone()) {
-                let bytes = sink.io.read(&list).await?;
-                manifests.extend(manifest::read_manifest_list(&bytes).map_err(|reason| {
-                    SinkError::Table {
-                        table: table.clone(),
-                        reason: format!("{list}: {reason}"),
-                    }
-                })?);
-            }
-            let list_bytes = manifest::write_manifest_list(&manifests, snapshot_id, parent, seq)
-                .map_err(|reason| SinkError::Table {
-                    table: table.clone(),
-                    reason: format!("encoding the manifest list: {reason}"),
-                })?;
-            let list_location = format!(
-                "{}/metadata/snap-{snapshot_id}-{attempt}-{}.avro",
-                sink.location, self.commit_id
-            );
-            sink.io.write(&list_location, list_bytes).await?;
-            let now = now_ms();
-            let summary = summary(
-                &files,
-                parent_view.as_ref().map(|p| &p.summary),
-                &sink.config.group_id,
-                &merged,
-                &self.commit_id,
-            );
-            let mut snapshot = json!({
-                "snapshot-id": snapshot_id,
-                "sequence-number": seq,
-                "timestamp-ms": now,
-                "manifest-list": list_location,
-                "summary": summary,
-                "schema-id": sink.table_schema.schema_id,
-            });
-            if let Some(p) = parent {
-                snapshot["parent-snapshot-id"] = json!(p);
-            }
-            let new = base.metadata.with_snapshot(&snapshot, &base.location, now);
-            let version = metadata::metadata_version(&base.location).map_or(1, |v| v + 1);
-            let new_location = format!(
-                "{}/metadata/{version:05}-{}.metadata.json",
-                sink.location,
-                Uuid::new_v4()
-            );
-            let outcome = sink
-                .catalog
-                .commit(&sink.ident, &base, &snapshot, &new, &new_location, &sink.io)
+            let attempt_ = Attempt {
+                catalog: &sink.catalog,
+                ident: &sink.ident,
+                io: &sink.io,
+                location: &sink.location,
+                schema_id: sink.table_schema.schema_id,
+                group: &sink.config.group_id,
+                commit_id: &self.commit_id,
+            };
+            let (outcome, list_location, new_location, new) = attempt_
+                .commit(
+                    &base,
+                    manifest.as_ref(),
+                    &files,
+                    &merged,
+                    snapshot_id,
+                    attempt,
+                )
                 .await?;
             match outcome {
                 Outcome::Committed => {
@@ -241,6 +207,152 @@ impl Committer<'_> {
         }
         Ok(out)
     }
+}
+
+/// What one commit attempt needs besides the table it starts from.
+struct Attempt<'a> {
+    catalog: &'a Catalog,
+    ident: &'a TableIdent,
+    io: &'a TableIo,
+    location: &'a str,
+    schema_id: i32,
+    group: &'a str,
+    commit_id: &'a str,
+}
+
+impl Attempt<'_> {
+    /// Appends a snapshot to `base`: `manifest` (this commit's new files, if any) followed by
+    /// the parent's manifests, the summary carrying `offsets`; then the catalog's swap.
+    /// Returns its outcome, the manifest list's and the new metadata's locations, and the new
+    /// metadata.
+    async fn commit(
+        &self,
+        base: &Loaded,
+        manifest: Option<&ManifestFile>,
+        files: &[&DataFile],
+        offsets: &GroupOffsets,
+        snapshot_id: i64,
+        attempt: u32,
+    ) -> Result<(Outcome, String, String, TableMetadata)> {
+        let table_err = |reason: String| SinkError::Table {
+            table: self.ident.to_string(),
+            reason,
+        };
+        let seq = base.metadata.last_sequence_number() + 1;
+        let parent = base.metadata.current_snapshot_id();
+        let mut manifests: Vec<ManifestFile> = manifest.into_iter().cloned().collect();
+        let parent_view = parent.and_then(|p| base.metadata.snapshot(p));
+        if let Some(list) = parent_view.as_ref().and_then(|p| p.manifest_list.clone()) {
+            let bytes = self.io.read(&list).await?;
+            manifests.extend(
+                manifest::read_manifest_list(&bytes)
+                    .map_err(|reason| table_err(format!("{list}: {reason}")))?,
+            );
+        }
+        let list_bytes = manifest::write_manifest_list(&manifests, snapshot_id, parent, seq)
+            .map_err(|reason| table_err(format!("encoding the manifest list: {reason}")))?;
+        let list_location = format!(
+            "{}/metadata/snap-{snapshot_id}-{attempt}-{}.avro",
+            self.location, self.commit_id
+        );
+        self.io.write(&list_location, list_bytes).await?;
+        let now = now_ms();
+        let summary = summary(
+            files,
+            parent_view.as_ref().map(|p| &p.summary),
+            self.group,
+            offsets,
+            self.commit_id,
+        );
+        let mut snapshot = json!({
+            "snapshot-id": snapshot_id,
+            "sequence-number": seq,
+            "timestamp-ms": now,
+            "manifest-list": list_location,
+            "summary": summary,
+            "schema-id": self.schema_id,
+        });
+        if let Some(p) = parent {
+            snapshot["parent-snapshot-id"] = json!(p);
+        }
+        let new = base.metadata.with_snapshot(&snapshot, &base.location, now);
+        let version = metadata::metadata_version(&base.location).map_or(1, |v| v + 1);
+        let new_location = format!(
+            "{}/metadata/{version:05}-{}.metadata.json",
+            self.location,
+            Uuid::new_v4()
+        );
+        let outcome = self
+            .catalog
+            .commit(self.ident, base, &snapshot, &new, &new_location, self.io)
+            .await?;
+        Ok((outcome, list_location, new_location, new))
+    }
+}
+
+/// Records `offsets` for `group` in the table (`kingest reset-offsets --sink`): a snapshot
+/// adding no files whose summary carries the group's offsets with these replacing theirs.
+/// Rows already in the table stay. Returns the snapshot's id, or `None` when the table held
+/// these offsets already.
+pub(crate) async fn record_offsets(
+    catalog: &Catalog,
+    ident: &TableIdent,
+    group: &str,
+    offsets: &GroupOffsets,
+) -> Result<Option<i64>> {
+    let commit_id = Uuid::new_v4().simple().to_string();
+    let table_err = |reason: String| SinkError::Table {
+        table: ident.to_string(),
+        reason,
+    };
+    for attempt in 0..100u32 {
+        let base = catalog
+            .load(ident)
+            .await?
+            .ok_or_else(|| table_err("the table does not exist".into()))?;
+        if attempt > 0 && base.metadata.has_commit(&commit_id) {
+            return Ok(base.metadata.current_snapshot_id());
+        }
+        let current = base.metadata.group_offsets(group).map_err(table_err)?;
+        let mut merged = current.clone();
+        for (topic, parts) in offsets {
+            merged.entry(topic.clone()).or_default().extend(parts);
+        }
+        if merged == current {
+            return Ok(None);
+        }
+        let location = base.metadata.location().to_owned();
+        let io = TableIo::for_location(&location)?;
+        let schema_id = base.metadata.schema().map_err(table_err)?.schema_id;
+        let mut snapshot_id = new_snapshot_id();
+        while base.metadata.has_snapshot(snapshot_id) {
+            snapshot_id = new_snapshot_id();
+        }
+        let a = Attempt {
+            catalog,
+            ident,
+            io: &io,
+            location: &location,
+            schema_id,
+            group,
+            commit_id: &commit_id,
+        };
+        let (outcome, list, _, _) = a
+            .commit(&base, None, &[], &merged, snapshot_id, attempt)
+            .await?;
+        match outcome {
+            Outcome::Committed => return Ok(Some(snapshot_id)),
+            Outcome::Conflict => io.delete(&list).await,
+            Outcome::Unknown(why) => tracing::warn!(table = %ident, error = %why,
+                "the offsets commit's outcome is unknown; reading the table to find out"),
+        }
+        tokio::time::sleep(Duration::from_millis(50 + u64::from(rand_u32() % 200))).await;
+    }
+    Err(table_err(
+        "recording the offsets failed 100 times: other writers keep committing (stop the jobs \
+         of this group first)"
+            .into(),
+    ))
 }
 
 /// Writes the manifest of `files` under the table's `metadata/`.

@@ -496,6 +496,28 @@ pub async fn table_offsets(config: &IcebergSinkConfig) -> Result<CommittedOffset
     Ok(flatten(&offsets))
 }
 
+/// Records `offsets` as the group's in the table `config` names (`kingest reset-offsets
+/// --sink`): a snapshot adding no files, whose summary carries the group's offsets with these
+/// in place of theirs. Returns the new snapshot's id (`None`: nothing to change).
+pub async fn record_offsets(
+    config: &IcebergSinkConfig,
+    offsets: &CommittedOffsets,
+) -> Result<Option<i64>> {
+    let ident = TableIdent::parse(&config.table).map_err(|reason| SinkError::Table {
+        table: config.table.clone(),
+        reason,
+    })?;
+    let catalog = Catalog::connect(&config.catalog).await?;
+    let mut group = GroupOffsets::new();
+    for ((topic, partition), next) in offsets {
+        group
+            .entry(topic.clone())
+            .or_default()
+            .insert(*partition, *next);
+    }
+    commit::record_offsets(&catalog, &ident, &config.group_id, &group).await
+}
+
 fn flatten(offsets: &GroupOffsets) -> CommittedOffsets {
     let mut out = CommittedOffsets::new();
     for (topic, parts) in offsets {

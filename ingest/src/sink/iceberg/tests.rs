@@ -360,3 +360,37 @@ async fn iceberg_an_existing_table_must_fit_the_job() {
         .to_string();
     assert!(e.contains("the table has type long"), "{e}");
 }
+
+#[tokio::test]
+async fn iceberg_reset_records_offsets_in_a_snapshot_without_files() {
+    let dir = TempDir::new().unwrap();
+    let mut c = config(&dir, "g");
+    c.partition_by.clear();
+    let mut sink = IcebergSink::open(c.clone(), schema()).await.unwrap();
+    sink.write(&key("events", 0), &rows(0, 10), range(0, 10))
+        .await
+        .unwrap();
+    sink.write(&key("events", 1), &rows(10, 10), range(0, 10))
+        .await
+        .unwrap();
+    sink.close().await.unwrap();
+    let moved = CommittedOffsets::from([(("events".to_owned(), 0), 500)]);
+    let id = record_offsets(&c, &moved).await.unwrap();
+    assert!(id.is_some());
+    // Once recorded, recording the same offsets changes nothing.
+    assert_eq!(record_offsets(&c, &moved).await.unwrap(), None);
+    assert_eq!(
+        table_offsets(&c).await.unwrap(),
+        CommittedOffsets::from([
+            (("events".to_owned(), 0), 500),
+            (("events".to_owned(), 1), 10)
+        ])
+    );
+    // The rows stay: the snapshot added no file.
+    let reopened = IcebergSink::open(c, schema()).await.unwrap();
+    let table = TableIdent::parse("analytics.events").unwrap();
+    let loaded = reopened.catalog.load(&table).await.unwrap().unwrap();
+    let top = &loaded.metadata.ancestry()[0];
+    assert_eq!(top.summary["added-data-files"], "0");
+    assert_eq!(top.summary["total-records"], "20");
+}
