@@ -176,7 +176,8 @@ async fn iceberg_sigkill_with_dynamic_membership_loses_and_repeats_nothing() {
     let started = Instant::now();
     // Half the kills at a random moment after the start (joining the group, which waits for
     // the killed member's session to end, resuming from the table); half at a random moment
-    // after the run committed a snapshot of its own, so they land among commits.
+    // after the run committed three snapshots of its own, so they land among commits and
+    // every such run flushes several times.
     kills
         .kill_repeatedly(
             KILLS,
@@ -184,9 +185,9 @@ async fn iceberg_sigkill_with_dynamic_membership_loses_and_repeats_nothing() {
                 if kill % 2 == 1 {
                     let before = commits(&warehouse);
                     wait_for(
-                        "a new snapshot committed",
+                        "three new snapshots committed",
                         Duration::from_secs(90),
-                        || commits(&warehouse) > before,
+                        || commits(&warehouse) >= before + 3,
                         || kills.context_and_log(),
                     )
                     .await;

@@ -20,7 +20,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import CommitTableRequest
 
 port, uri, warehouse = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-catalog = SqlCatalog("rest", uri=uri, warehouse=warehouse)
+catalog = SqlCatalog("default", uri=uri, warehouse=warehouse)
 lock = Lock()
 
 
@@ -59,7 +59,7 @@ class Handler(BaseHTTPRequestHandler):
         p = self.parts()
         if p == ["v1", "config"]:
             return self.send(200, {"defaults": {}, "overrides": {}})
-        if len(p) == 6 and p[:2] == ["v1", "namespaces"] and p[3] == "tables":
+        if len(p) == 5 and p[:2] == ["v1", "namespaces"] and p[3] == "tables":
             try:
                 with lock:
                     t = catalog.load_table((*p[2].split("\x1f"), p[4]))

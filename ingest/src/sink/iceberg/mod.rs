@@ -355,6 +355,12 @@ impl IcebergSink {
                 return Err(bad(format!("already wrote up to {prev}")));
             }
         }
+        if batch.num_rows() == 0 && offsets.next == offsets.first && !self.open.contains_key(key)
+        {
+            // Nothing read, nothing to record.
+            self.written.insert(key.clone(), offsets.next);
+            return Ok(());
+        }
         let open = self.open.entry(key.clone()).or_insert_with(|| Open {
             range: offsets,
             opened: Instant::now(),

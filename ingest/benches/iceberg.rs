@@ -2,8 +2,8 @@
 //! the same run, and the Iceberg sink's commit latency per flush.
 //!
 //! ```sh
-//! cargo bench -p kingest-benches --bench iceberg_ingest            # 2,000,000 rows
-//! ICEBERG_BENCH_ROWS=500000 cargo bench -p kingest-benches --bench iceberg_ingest
+//! cargo bench -p kingest --bench iceberg            # 2,000,000 rows
+//! ICEBERG_BENCH_ROWS=500000 cargo bench -p kingest --bench iceberg
 //! ```
 //!
 //! 1. The sinks alone: the same Arrow batches (100,000 rows: a timestamp, a UUID-like string, a
@@ -12,10 +12,11 @@
 //!    (data files, manifest, manifest list, metadata JSON, SQLite catalog swap),
 //!    alternating, `ROUNDS` each. Each Iceberg flush (its commit: finishing the files, the
 //!    manifests, the catalog swap) is timed alone for the latency figures.
-//! 2. End to end: the same rows as JSON records in a nisshi topic (2 partitions), loaded by
-//!    `kingest run --until-eof` in this process (fetch, JSON decode, write, commit;
-//!    `flush.rows = 100000`) into each sink, alternating, each round with its own group and an
-//!    empty output; timed from the start of the run (group join included) to its end.
+//! 2. End to end: the same rows as JSON records in a topic of testkit's in-memory broker (2
+//!    partitions; `kingest dev-broker`'s), loaded by `kingest run --until-eof` in this process
+//!    (fetch, JSON decode, write, commit; `flush.rows = 100000`) into each sink, alternating,
+//!    each round with its own group and an empty output; timed from the start of the run
+//!    (group join included) to its end.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -190,49 +191,60 @@ fn main() {
     end_to_end(&runtime, &batches, rows);
 }
 
-/// `kingest run --until-eof` into each sink from a nisshi topic holding the rows as JSON.
+/// `kingest run --until-eof` into each sink from a testkit topic holding the rows as JSON.
 fn end_to_end(runtime: &tokio::runtime::Runtime, batches: &[RecordBatch], rows: usize) {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Decimal128Type, Int64Type, TimestampMillisecondType};
-    use kingest_tests::ingest::{produce, Produced};
-    use kingest_tests::peers::nisshi::Nisshi;
+    use kingest_client::producer::{Producer, ProducerConfig, ProducerRecord};
+    use kingest_client::{Client, ClientConfig};
+    use kingest_testkit::{Cluster, ClusterConfig};
 
-    let broker = Nisshi::start();
-    broker.create_topic("events", 2);
-    let mut records = Vec::with_capacity(rows);
-    for b in batches {
-        let (ts, id, count, amount, label) = (
-            b.column(0).as_primitive::<TimestampMillisecondType>(),
-            b.column(1).as_string::<i32>(),
-            b.column(2).as_primitive::<Int64Type>(),
-            b.column(3).as_primitive::<Decimal128Type>(),
-            b.column(4).as_string::<i32>(),
-        );
-        for i in 0..b.num_rows() {
-            let cents = amount.value(i);
-            let sign = if cents < 0 { "-" } else { "" };
-            let value = format!(
-                r#"{{"ts":{},"uuid":"{}","count":{},"amount":{sign}{}.{:02},"label":"{}"}}"#,
-                ts.value(i),
-                id.value(i),
-                count.value(i),
-                cents.unsigned_abs() / 100,
-                cents.unsigned_abs() % 100,
-                label.value(i)
+    let cluster = runtime
+        .block_on(Cluster::start(ClusterConfig::default()))
+        .expect("testkit cluster");
+    cluster.create_topic("events", 2).expect("topic");
+    let bootstrap = cluster.bootstrap();
+    runtime.block_on(async {
+        let client = Client::connect(ClientConfig::new(&bootstrap))
+            .await
+            .expect("connect");
+        let producer = Producer::new(client, ProducerConfig::default()).expect("producer");
+        let mut pending = Vec::new();
+        let mut n = 0usize;
+        for b in batches {
+            let (ts, id, count, amount, label) = (
+                b.column(0).as_primitive::<TimestampMillisecondType>(),
+                b.column(1).as_string::<i32>(),
+                b.column(2).as_primitive::<Int64Type>(),
+                b.column(3).as_primitive::<Decimal128Type>(),
+                b.column(4).as_string::<i32>(),
             );
-            records.push(Produced {
-                partition: (records.len() % 2) as i32,
-                key: None,
-                value: Some(value.into_bytes()),
-                headers: Vec::new(),
-                timestamp: 1_700_000_000_000,
-            });
+            for i in 0..b.num_rows() {
+                let cents = amount.value(i);
+                let sign = if cents < 0 { "-" } else { "" };
+                let value = format!(
+                    r#"{{"ts":{},"uuid":"{}","count":{},"amount":{sign}{}.{:02},"label":"{}"}}"#,
+                    ts.value(i),
+                    id.value(i),
+                    count.value(i),
+                    cents.unsigned_abs() / 100,
+                    cents.unsigned_abs() % 100,
+                    label.value(i)
+                );
+                let record = ProducerRecord::new("events", value).with_partition((n % 2) as i32);
+                pending.push(producer.send(record).await.expect("send"));
+                n += 1;
+                if pending.len() >= 10_000 {
+                    for d in pending.drain(..) {
+                        d.await.expect("delivered");
+                    }
+                }
+            }
         }
-    }
-    for chunk in records.chunks(50_000) {
-        runtime.block_on(produce(&broker.addr(), "events", chunk));
-    }
-    drop(records);
+        for d in pending {
+            d.await.expect("delivered");
+        }
+    });
     println!("## end to end: kingest run --until-eof, {rows} JSON records, 2 partitions");
     let columns = r#"
 [[columns]]
@@ -274,13 +286,20 @@ rows = 100000
         let mut took = [0.0; 2];
         for (k, sink) in sinks.iter().enumerate() {
             let job = format!(
-                "[source]\nbrokers = \"{}\"\ntopics = [\"events\"]\ngroup = \"bench-{round}-{k}\"\n{columns}\n{sink}",
-                broker.addr()
+                "[source]\nbrokers = \"{bootstrap}\"\ntopics = [\"events\"]\ngroup = \"bench-{round}-{k}\"\n{columns}\n{sink}"
             );
             let config = kingest::config::Config::parse(&job, "bench.toml").expect("job");
             let started = Instant::now();
+            let options = kingest::engine::RunOptions {
+                until_eof: true,
+                ..kingest::engine::RunOptions::default()
+            };
             let summary = runtime
-                .block_on(kingest_tests::ingest::job::run_until_eof(config))
+                .block_on(kingest::engine::run(
+                    config,
+                    options,
+                    std::future::pending(),
+                ))
                 .expect("kingest run");
             took[k] = started.elapsed().as_secs_f64();
             assert_eq!(summary.rows, rows as u64);
