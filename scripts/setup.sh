@@ -50,6 +50,10 @@ install_nisshi() {
 install_python_readers() {
   # pyarrow reads our Parquet files back in tests: an independent reader.
   python3 -c "import pyarrow" 2>/dev/null || python3 -m pip install -q pyarrow
+  # pyiceberg reads the Iceberg sink's tables back through the same SQL catalog (SQLite and
+  # PostgreSQL: SQLAlchemy and psycopg2).
+  python3 -c "import pyiceberg.catalog.sql, sqlalchemy, psycopg2" 2>/dev/null ||
+    python3 -m pip install -q "pyiceberg[sql-sqlite,sql-postgres,pyarrow]"
   # deltalake (delta-rs's kernel) and polars read the Delta sink's tables back: independent
   # readers of its log, checkpoints and data files.
   python3 -c "import deltalake" 2>/dev/null || python3 -m pip install -q deltalake

@@ -95,6 +95,11 @@ pub fn render(plan: &ResetPlan) -> String {
         ]);
     }
     out.push_str(&t.render());
+    if let Some(table) = &plan.iceberg_table {
+        out.push_str(&format!(
+            "--sink: a snapshot of {table} adding no files records the new offsets\n"
+        ));
+    }
     if let Some(p) = &plan.parquet {
         let moved: Vec<String> = p
             .partitions
@@ -197,6 +202,9 @@ pub fn run(args: Args) -> ExitCode {
                     );
                     if let Some(v) = done.delta_version {
                         println!("recorded the reset in the Delta table as version {v}");
+                    }
+                    if let Some(id) = done.iceberg_snapshot {
+                        println!("recorded the new offsets in Iceberg snapshot {id}");
                     }
                     if let Some(p) = &done.parquet {
                         if let Some(dir) = &p.set_aside_dir {

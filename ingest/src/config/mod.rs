@@ -34,6 +34,7 @@
 
 mod source;
 mod storage;
+mod table;
 mod values;
 
 use std::path::Path;
@@ -44,6 +45,7 @@ use thiserror::Error;
 pub use crate::decode::Tombstones;
 pub use source::{Isolation, SaslSection, SourceConfig, StartAt, TlsSection};
 pub use storage::{CompactionSection, RetentionSection, RetrySection, StorageOptions};
+pub use table::{CatalogSection, PartitionItems};
 pub use values::{parse_duration, ByteSize, HumanDuration};
 
 /// A configuration that could not be read or is inconsistent.
@@ -410,6 +412,23 @@ pub enum SinkConfig {
         /// The table holding the offsets (default `kingest_offsets`).
         offsets_table: Option<String>,
     },
+    /// An Apache Iceberg table.
+    Iceberg {
+        /// The catalog (default: a SQLite catalog `catalog.db` in a local `warehouse`).
+        catalog: Option<CatalogSection>,
+        /// `namespace.table`.
+        table: String,
+        /// Where new tables go: a directory, `s3://`, `gs://`, `az://`.
+        warehouse: Option<String>,
+        /// The partition spec of a new table: `"day(ts)"`, `["day(ts)", "bucket(16, id)"]`.
+        partition_by: Option<PartitionItems>,
+        /// Data file compression: `zstd` (default), `snappy`, `lz4`, `gzip` or `none`.
+        #[serde(default = "default_compression")]
+        compression: String,
+        /// Properties of a table the sink creates.
+        #[serde(default)]
+        properties: std::collections::BTreeMap<String, String>,
+    },
 }
 
 /// serde ignores every field beside `type` in a variant that has no fields (`stdout`), even
@@ -538,8 +557,9 @@ impl Config {
         if self.flush.rows == 0 {
             return Err(ConfigError::invalid("flush.rows", "must be at least 1"));
         }
-        if let SinkConfig::Parquet { compression, .. } | SinkConfig::Delta { compression, .. } =
-            &self.sink
+        if let SinkConfig::Parquet { compression, .. }
+        | SinkConfig::Delta { compression, .. }
+        | SinkConfig::Iceberg { compression, .. } = &self.sink
         {
             if !["zstd", "snappy", "lz4", "gzip", "none"].contains(&compression.as_str()) {
                 return Err(ConfigError::invalid(
@@ -568,6 +588,31 @@ impl Config {
                 "sink.checkpoint_interval",
                 "must be at least 1",
             ));
+        }
+        if let SinkConfig::Iceberg {
+            catalog,
+            table,
+            warehouse,
+            ..
+        } = &self.sink
+        {
+            if !table.contains('.') || table.split('.').any(str::is_empty) {
+                return Err(ConfigError::invalid(
+                    "sink.table",
+                    format!("{table:?}: namespace.table, e.g. analytics.events"),
+                ));
+            }
+            let local = warehouse
+                .as_deref()
+                .is_some_and(|w| !w.contains("://") || w.starts_with("file://"));
+            if catalog.is_none() && !local {
+                return Err(ConfigError::invalid(
+                    "sink.catalog",
+                    "give a catalog (catalog = { type = \"sql\", uri = \"sqlite:///catalog.db\" } \
+                     or { type = \"rest\", uri = \"http://...\" }), or a local warehouse \
+                     directory for the default SQLite catalog in it",
+                ));
+            }
         }
         if let SinkConfig::Postgres { mode, key, .. } = &self.sink {
             match mode.as_str() {

@@ -11,14 +11,18 @@ use kingest_client::sasl::{Mechanism, OAuthToken};
 use kingest_client::ClientConfig;
 
 use super::EngineError;
-use crate::config::{ColumnConfig, Config, FormatConfig, RawAs, RetrySection, SinkConfig};
+use crate::config::{
+    CatalogSection, ColumnConfig, Config, FormatConfig, RawAs, RetrySection, SinkConfig,
+};
 use crate::decode::{FormatSpec, RegistryClient, RegistryOptions, Tombstones};
 use crate::schema::{parse_type, ColumnSpec, FormatKind, Source};
 use crate::sink::parquet::{
     ParquetCompression, ParquetSink, ParquetSinkConfig, RollPolicy, StoreRetry,
 };
 use crate::sink::postgres::{PostgresMode, PostgresSink, PostgresSinkConfig, RejectPolicy};
-use crate::sink::{AnySink, DeltaSink, DeltaSinkConfig, StdoutSink};
+use crate::sink::{
+    AnySink, CatalogConfig, DeltaSink, DeltaSinkConfig, IcebergSink, IcebergSinkConfig, StdoutSink,
+};
 use arrow_schema::SchemaRef;
 
 fn secret(
@@ -342,6 +346,11 @@ pub async fn open_sink(config: &Config, schema: SchemaRef) -> Result<AnySink, En
     if let Some(c) = delta_config(config)? {
         return Ok(AnySink::Delta(Box::new(DeltaSink::open(c, schema).await?)));
     }
+    if let Some(c) = iceberg_config(config)? {
+        return Ok(AnySink::Iceberg(Box::new(
+            IcebergSink::open(c, schema).await?,
+        )));
+    }
     Ok(AnySink::Stdout(StdoutSink::new(schema)))
 }
 
@@ -370,4 +379,61 @@ pub fn postgres_config(config: &Config) -> Option<PostgresSinkConfig> {
         _ => RejectPolicy::Report,
     };
     Some(c)
+}
+
+/// The Iceberg sink's settings (`None` for other sinks). Without a catalog, a SQLite catalog
+/// `catalog.db` in the (local) warehouse directory.
+pub fn iceberg_config(config: &Config) -> Result<Option<IcebergSinkConfig>, EngineError> {
+    let SinkConfig::Iceberg {
+        catalog,
+        table,
+        warehouse,
+        partition_by,
+        compression,
+        properties,
+    } = &config.sink
+    else {
+        return Ok(None);
+    };
+    let catalog = match catalog {
+        Some(CatalogSection::Sql { uri, name }) => CatalogConfig::Sql {
+            uri: uri.clone(),
+            name: name.clone(),
+        },
+        Some(CatalogSection::Rest {
+            uri,
+            warehouse,
+            token,
+            token_env,
+        }) => CatalogConfig::Rest {
+            uri: uri.clone(),
+            warehouse: warehouse.clone(),
+            token: secret(token, token_env, "sink.catalog.token")?,
+        },
+        None => {
+            let dir = warehouse
+                .as_deref()
+                .map(|w| w.strip_prefix("file://").unwrap_or(w))
+                .ok_or_else(|| EngineError::Setup("sink.catalog: not given".into()))?;
+            let abs = std::path::absolute(dir)
+                .map_err(|e| EngineError::Setup(format!("sink.warehouse: {e}")))?;
+            CatalogConfig::Sql {
+                uri: format!("sqlite:///{}", abs.join("catalog.db").display()),
+                name: "default".into(),
+            }
+        }
+    };
+    let mut c = IcebergSinkConfig::new(catalog, table.clone(), config.source.group.clone());
+    c.warehouse = warehouse.clone();
+    c.partition_by = partition_by.as_ref().map(|p| p.items()).unwrap_or_default();
+    c.compression = compression
+        .parse::<ParquetCompression>()
+        .map_err(|e| EngineError::Setup(format!("sink.compression: {e}")))?;
+    c.properties = properties.clone();
+    c.roll = RollPolicy {
+        max_rows: config.flush.rows,
+        max_bytes: config.flush.bytes.0,
+        max_age: config.flush.age.0,
+    };
+    Ok(Some(c))
 }

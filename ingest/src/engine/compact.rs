@@ -68,6 +68,9 @@ pub async fn open_maintainer(config: &Config) -> Result<Maintainer, EngineError>
         SinkConfig::Delta { .. } => Err(EngineError::Setup(
             "kingest compact: Delta tables are not compacted by kingest yet (an OPTIMIZE commit with dataChange = false and a VACUUM of unreferenced files are planned); run delta-rs or Spark's OPTIMIZE and VACUUM on the table meanwhile: both are safe while `kingest run` writes it".into(),
         )),
+        SinkConfig::Iceberg { .. } => Err(EngineError::Setup(
+            "kingest compact: Iceberg tables are not compacted by kingest yet (a replace snapshot and snapshot expiry are planned); run Spark's rewrite_data_files and expire_snapshots procedures on the table meanwhile: kingest's commits retry against them".into(),
+        )),
         SinkConfig::Postgres { .. } => Err(EngineError::Setup(
             "kingest compact: a PostgreSQL sink has no files to compact (use VACUUM and the table's own retention)".into(),
         )),

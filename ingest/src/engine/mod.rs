@@ -42,8 +42,8 @@ use kingest_client::{Client, ClientError};
 use thiserror::Error;
 
 pub use build::{
-    client_config, columns, delta_config, format_spec, group_properties, open_sink, parquet_config,
-    postgres_config,
+    client_config, columns, delta_config, format_spec, group_properties, iceberg_config, open_sink,
+    parquet_config, postgres_config,
 };
 pub use progress::{render_line, ProgressMode, Totals};
 

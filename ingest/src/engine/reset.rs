@@ -283,6 +283,8 @@ pub struct ResetPlan {
     pub delta: Option<crate::sink::delta::DeltaResetPlan>,
     /// Why `--sink` cannot be applied here, when it cannot.
     pub sink_unsupported: Option<String>,
+    /// With `--sink` on an Iceberg table: the table, where a snapshot records the offsets.
+    pub iceberg_table: Option<String>,
 }
 
 impl ResetPlan {
@@ -532,7 +534,23 @@ pub async fn plan(
             delta = Some(p);
         }
     }
-    let sink_supported = parquet.is_some() || delta.is_some();
+    let mut iceberg_table = None;
+    if with_sink {
+        if let Some(ic) = super::iceberg_config(config)? {
+            for row in &mut rows {
+                if let Some(s) = row.sink.filter(|s| *s > row.new) {
+                    row.note = Some(format!(
+                        "rows of offsets {}..{s} stay in the table and will be there twice: \
+                         delete them first (e.g. DELETE FROM {} WHERE partition = {} AND \
+                         offset >= {}, with a partition and an offset column)",
+                        row.new, ic.table, row.partition, row.new
+                    ));
+                }
+            }
+            iceberg_table = Some(ic.table);
+        }
+    }
+    let recordable = parquet.is_some() || delta.is_some() || iceberg_table.is_some();
     let sink_conflicts: Vec<String> = rows
         .iter()
         .filter_map(|r| match r.sink {
@@ -546,7 +564,7 @@ pub async fn plan(
         .filter(|r| start_overrides_group(config, &(r.topic.clone(), r.partition)))
         .map(|r| format!("{}-{}", r.topic, r.partition))
         .collect();
-    if with_sink && !sink_supported && !start_conflicts.is_empty() {
+    if with_sink && !recordable && !start_conflicts.is_empty() {
         sink_unsupported = Some(format!(
             "source.start ({}) decides where kingest run starts {} and the {} sink cannot \
              record a reset: set source.start to earliest or latest and reset without --sink",
@@ -555,7 +573,7 @@ pub async fn plan(
             sink_label(config)
         ));
     }
-    if with_sink && !sink_supported && sink_unsupported.is_none() && !sink_conflicts.is_empty() {
+    if with_sink && !recordable && sink_unsupported.is_none() && !sink_conflicts.is_empty() {
         sink_unsupported = Some(match &object_store {
             Some((path, files)) => {
                 let affected: Vec<&str> = rows
@@ -602,6 +620,7 @@ pub async fn plan(
         parquet,
         delta,
         sink_unsupported,
+        iceberg_table,
     })
 }
 
@@ -614,6 +633,8 @@ pub struct ResetDone {
     pub parquet: Option<ParquetResetDone>,
     /// The Delta table version that recorded the reset.
     pub delta_version: Option<i64>,
+    /// The Iceberg snapshot that records the new offsets (none when the table held them).
+    pub iceberg_snapshot: Option<i64>,
 }
 
 /// Applies `plan`: the sink's part first, then the group's offsets. Refuses (changing
@@ -666,11 +687,20 @@ pub async fn execute(
         .iter()
         .map(|r| ((r.topic.clone(), r.partition), r.new))
         .collect();
+    let mut iceberg_snapshot = None;
+    if plan.iceberg_table.is_some() {
+        if let Some(ic) = super::iceberg_config(config)? {
+            let sink: crate::sink::CommittedOffsets =
+                offsets.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            iceberg_snapshot = crate::sink::iceberg::record_offsets(&ic, &sink).await?;
+        }
+    }
     super::group_commit::commit_as_admin(client, &plan.group, &offsets).await?;
     Ok(ResetDone {
         committed: offsets.len(),
         parquet,
         delta_version,
+        iceberg_snapshot,
     })
 }
 

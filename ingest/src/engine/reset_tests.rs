@@ -139,6 +139,7 @@ fn refusals_say_why() {
         parquet: None,
         delta: None,
         sink_unsupported: None,
+        iceberg_table: None,
     };
     let e = plan.refusal().unwrap().to_string();
     assert!(e.contains("t-0 at 42") && e.contains("--sink"), "{e}");

@@ -95,6 +95,8 @@ pub fn sink_label(config: &Config) -> String {
         format!("delta {path}")
     } else if let SinkConfig::Postgres { table, .. } = &config.sink {
         format!("postgres table {table}")
+    } else if let SinkConfig::Iceberg { table, .. } = &config.sink {
+        format!("iceberg table {table}")
     } else {
         "stdout".to_owned()
     }
@@ -119,6 +121,10 @@ pub async fn sink_offsets(
         pc.partition_by = None;
         let sink = crate::sink::ParquetSink::open(pc, schema).await?;
         return Ok(sink.committed_offsets().await?);
+    }
+    if let Some(ic) = super::iceberg_config(config)? {
+        // Read from the catalog without creating the table or checking the columns.
+        return Ok(crate::sink::iceberg::table_offsets(&ic).await?);
     }
     let sink = open_sink(config, schema).await?;
     let offsets = sink.committed_offsets().await?;

@@ -18,6 +18,8 @@
 //!   the offsets, exactly once with several writers per table.
 //! - [`PostgresSink`]: a PostgreSQL table, by binary COPY, rows and offsets in one
 //!   transaction: exactly once.
+//! - [`IcebergSink`]: an Apache Iceberg table through a SQL or REST catalog, data and offsets
+//!   in one snapshot: exactly once, several writers per table.
 //! - [`StdoutSink`]: JSON lines on standard output, for inspection and pipes; at least once (a
 //!   pipe cannot take back what it was given, nor say how far it got).
 //!
@@ -25,7 +27,9 @@
 //! caller can spawn the futures on a multi-threaded runtime; implementations still write
 //! `async fn`. [`AnySink`] chooses a sink at run time (the trait is not object safe).
 
+mod datafile;
 pub mod delta;
+pub mod iceberg;
 mod layout;
 pub mod maintenance;
 pub(crate) mod meta;
@@ -45,6 +49,7 @@ use arrow_schema::{ArrowError, SchemaRef};
 use thiserror::Error;
 
 pub use self::delta::{DeltaError, DeltaSink, DeltaSinkConfig};
+pub use self::iceberg::{CatalogConfig, IcebergSink, IcebergSinkConfig};
 pub(crate) use self::layout::marker_subdir;
 pub use self::meta::OFFSETS_KEY;
 pub use self::parquet::{ParquetCompression, ParquetSink, ParquetSinkConfig, Recovery, RollPolicy};
@@ -270,6 +275,39 @@ pub enum SinkError {
         #[source]
         source: Box<DeltaError>,
     },
+    /// A table catalog (Iceberg's SQL or REST catalog) failed or refused a request.
+    #[error("{catalog}: {op}: {message}")]
+    Catalog {
+        /// The catalog, as `sql catalog "default" at sqlite:///c.db` (no credentials).
+        catalog: String,
+        /// What was being done (`load table`, `commit`, ...).
+        op: &'static str,
+        /// The database's or server's error.
+        message: String,
+    },
+    /// A table cannot be written as configured (its schema or partitioning differs from the
+    /// job's, its metadata is unreadable, or commits keep failing).
+    #[error("table {table}: {reason}")]
+    Table {
+        /// The table (`namespace.table`).
+        table: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Another writer committed offsets for a partition this process was writing: it lost
+    /// the partition (to a rebalance it had not noticed). Its rows were left out of the table
+    /// and the sink stops; a restart resumes from the table's offsets.
+    #[error("table {table}: {partition} was committed by another writer (the table holds offset {found}, this process wrote {offsets}); its rows were not committed")]
+    CommitConflict {
+        /// The table.
+        table: String,
+        /// The Kafka partition.
+        partition: PartitionKey,
+        /// The offsets this process wrote.
+        offsets: OffsetRange,
+        /// The offset the table holds for it.
+        found: i64,
+    },
     /// An earlier write or flush failed part way; the sink's files are in an unknown state, so
     /// it refuses further work. Drop it and open a new one: opening recovers.
     #[error("the sink failed earlier ({0}); reopen it")]
@@ -351,6 +389,8 @@ pub enum AnySink {
     Postgres(Box<PostgresSink>),
     /// A Delta table (boxed, like Parquet).
     Delta(Box<DeltaSink>),
+    /// An Iceberg table (boxed, like Parquet).
+    Iceberg(Box<IcebergSink>),
 }
 
 impl Sink for AnySink {
@@ -360,6 +400,7 @@ impl Sink for AnySink {
             AnySink::Stdout(s) => s.schema(),
             AnySink::Postgres(s) => s.schema(),
             AnySink::Delta(s) => s.schema(),
+            AnySink::Iceberg(s) => s.schema(),
         }
     }
 
@@ -374,6 +415,7 @@ impl Sink for AnySink {
             AnySink::Stdout(s) => s.write(partition, batch, offsets).await,
             AnySink::Postgres(s) => s.write(partition, batch, offsets).await,
             AnySink::Delta(s) => s.write(partition, batch, offsets).await,
+            AnySink::Iceberg(s) => s.write(partition, batch, offsets).await,
         }
     }
 
@@ -389,6 +431,7 @@ impl Sink for AnySink {
             AnySink::Stdout(s) => s.write_rows(partition, batch, offsets, row_offsets).await,
             AnySink::Postgres(s) => s.write_rows(partition, batch, offsets, row_offsets).await,
             AnySink::Delta(s) => s.write_rows(partition, batch, offsets, row_offsets).await,
+            AnySink::Iceberg(s) => s.write_rows(partition, batch, offsets, row_offsets).await,
         }
     }
 
@@ -398,6 +441,7 @@ impl Sink for AnySink {
             AnySink::Stdout(s) => s.take_rejected(),
             AnySink::Postgres(s) => s.take_rejected(),
             AnySink::Delta(s) => s.take_rejected(),
+            AnySink::Iceberg(s) => s.take_rejected(),
         }
     }
 
@@ -407,6 +451,7 @@ impl Sink for AnySink {
             AnySink::Stdout(s) => s.should_flush(),
             AnySink::Postgres(s) => s.should_flush(),
             AnySink::Delta(s) => s.should_flush(),
+            AnySink::Iceberg(s) => s.should_flush(),
         }
     }
 
@@ -416,6 +461,7 @@ impl Sink for AnySink {
             AnySink::Stdout(s) => s.flush_due().await,
             AnySink::Postgres(s) => s.flush_due().await,
             AnySink::Delta(s) => s.flush_due().await,
+            AnySink::Iceberg(s) => s.flush_due().await,
         }
     }
 
@@ -425,6 +471,7 @@ impl Sink for AnySink {
             AnySink::Stdout(s) => s.flush().await,
             AnySink::Postgres(s) => s.flush().await,
             AnySink::Delta(s) => s.flush().await,
+            AnySink::Iceberg(s) => s.flush().await,
         }
     }
 
@@ -437,9 +484,12 @@ impl Sink for AnySink {
             AnySink::Postgres(s) => {
                 Either::Right(Either::Right(Either::Left(Sink::committed_offsets(&**s))))
             }
-            AnySink::Delta(s) => {
-                Either::Right(Either::Right(Either::Right(Sink::committed_offsets(&**s))))
-            }
+            AnySink::Delta(s) => Either::Right(Either::Right(Either::Right(Either::Left(
+                Sink::committed_offsets(&**s),
+            )))),
+            AnySink::Iceberg(s) => Either::Right(Either::Right(Either::Right(Either::Right(
+                s.committed_offsets(),
+            )))),
         }
     }
 
@@ -449,6 +499,7 @@ impl Sink for AnySink {
             AnySink::Stdout(s) => s.close().await,
             AnySink::Postgres(s) => s.close().await,
             AnySink::Delta(s) => s.close().await,
+            AnySink::Iceberg(s) => s.close().await,
         }
     }
 }

@@ -2,12 +2,14 @@
 //! with librdkafka (an independent client), group offsets as librdkafka reads them, the
 //! Parquet output read back with the parquet crate's own Arrow reader ([`read`]), the
 //! per-format cases every sink is tested with ([`case`], [`cases`]), the pieces of job files
-//! the tests share ([`job`]), kill-and-restart runs ([`kill`]), and Delta tables read back
-//! by the `deltalake` Python package and polars ([`delta`]).
+//! the tests share ([`job`]), kill-and-restart runs ([`kill`]), Delta tables read back by the
+//! `deltalake` Python package and polars ([`delta`]), and Iceberg tables read back with pyiceberg
+//! ([`iceberg`]).
 
 pub mod case;
 pub mod cases;
 pub mod delta;
+pub mod iceberg;
 pub mod job;
 pub mod kill;
 pub mod read;
@@ -96,10 +98,12 @@ fn is_newer_than_sources(bin: &Path, workspace: &Path) -> bool {
     newest < built
 }
 
-/// A command running the `kingest` binary with `args`, logging warnings to its stderr.
+/// A command running the `kingest` binary with `args`, logging warnings to its stderr (or
+/// what `KINGEST_TEST_LOG` asks for, to debug a test).
 pub fn kingest(args: &[&str]) -> Command {
     let mut c = Command::new(kingest_binary());
-    c.args(args).env("KINGEST_LOG", "warn");
+    let filter = std::env::var("KINGEST_TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
+    c.args(args).env("KINGEST_LOG", filter);
     c
 }
 

@@ -7,6 +7,7 @@
 pub mod certs;
 pub mod cluster;
 pub mod faults;
+pub mod iceberg_rest;
 pub mod nisshi;
 pub mod objstore;
 pub mod postgres;

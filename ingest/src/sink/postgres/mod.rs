@@ -41,7 +41,7 @@
 //! memory, so the redo writes exactly what the failed attempt would have.
 
 mod commit;
-mod conn;
+pub(crate) mod conn;
 mod encode;
 mod json;
 mod schema;

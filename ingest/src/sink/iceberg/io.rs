@@ -1,0 +1,240 @@
+//! Reading and writing a table's files (data files, manifests, manifest lists, metadata JSON)
+//! through `object_store`, the same clients the Parquet sink uses: a local directory
+//! (`file:///...` or a plain path), `s3://`, `gs://` or `az://`.
+//!
+//! Every file an Iceberg table references is written once under a fresh name and becomes part
+//! of the table only when the catalog's pointer moves to metadata that references it, so no
+//! write needs to be atomic; it needs to be durable before the catalog commit. An object store
+//! upload is durable when it completes. A local file is `fsync`ed after it is written, with its
+//! directory (and, the first time, the directories up to the table's root), because
+//! `object_store`'s local store renames without syncing.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::sink::{Result, SinkError};
+
+/// A table's storage: see the [module docs](self).
+#[derive(Clone)]
+pub(crate) struct TableIo {
+    store: Arc<dyn ObjectStore>,
+    /// `scheme://bucket` for object stores (locations are `{base}/{key}`); `None` for local.
+    base: Option<String>,
+    /// Local directories already made durable in their parents.
+    synced_dirs: Arc<Mutex<HashSet<PathBuf>>>,
+}
+
+impl std::fmt::Debug for TableIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableIo")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A local path or `file:` URL as an absolute `file:///...` location.
+pub(crate) fn normalize_location(location: &str) -> Result<String> {
+    let trimmed = location.trim_end_matches('/');
+    let local = match trimmed.split_once("://") {
+        None => trimmed,
+        Some(("file", p)) => p,
+        Some(_) => return Ok(trimmed.to_owned()),
+    };
+    let path = FsPath::new(if local.is_empty() { "/" } else { local });
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|source| SinkError::Io {
+                op: "current directory",
+                path: local.to_owned(),
+                source,
+            })?
+            .join(path)
+    };
+    Ok(format!("file://{}", abs.display()))
+}
+
+impl TableIo {
+    /// The storage holding `location` (a table's or warehouse's location).
+    pub(crate) fn for_location(location: &str) -> Result<TableIo> {
+        let location = normalize_location(location)?;
+        let (store, base): (Arc<dyn ObjectStore>, Option<String>) = match location.split_once("://")
+        {
+            Some(("file", _)) => (Arc::new(LocalFileSystem::new()), None),
+            Some((scheme, rest)) => {
+                let bucket = rest.split('/').next().unwrap_or_default();
+                let base = format!("{scheme}://{bucket}");
+                // Credentials and endpoints from the environment (AWS_*, AZURE_*, GOOGLE_*).
+                let store = crate::sink::store::cloud_store(
+                    scheme,
+                    &base,
+                    &BTreeMap::new(),
+                    &crate::sink::store::StoreRetry::default(),
+                )?;
+                (store, Some(base))
+            }
+            None => unreachable!("normalize_location returns a URL"),
+        };
+        Ok(TableIo {
+            store,
+            base,
+            synced_dirs: Arc::new(Mutex::new(HashSet::new())),
+        })
+    }
+
+    /// Storage over any [`ObjectStore`] whose keys are the part of locations after
+    /// `base` (`memory://` in tests).
+    #[cfg(test)]
+    pub(crate) fn with_store(store: Arc<dyn ObjectStore>, base: &str) -> TableIo {
+        TableIo {
+            store,
+            base: Some(base.to_owned()),
+            synced_dirs: Arc::new(Mutex::new(HashSet::new())),
+        }
+    }
+
+    /// The object key of a location.
+    pub(crate) fn path(&self, location: &str) -> Result<Path> {
+        let bad = |reason: String| SinkError::Location {
+            location: location.to_owned(),
+            reason,
+        };
+        let key = match &self.base {
+            None => {
+                let p = location
+                    .strip_prefix("file://")
+                    .or_else(|| location.starts_with('/').then_some(location))
+                    .ok_or_else(|| bad("not a local path".into()))?;
+                p.trim_start_matches('/').to_owned()
+            }
+            Some(base) => location
+                .strip_prefix(base.as_str())
+                .and_then(|r| r.strip_prefix('/'))
+                .ok_or_else(|| bad(format!("not under {base}")))?
+                .to_owned(),
+        };
+        Path::parse(&key).map_err(|e| bad(e.to_string()))
+    }
+
+    /// The store, for writers that upload in parts.
+    pub(crate) fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// Reads a whole file.
+    pub(crate) async fn read(&self, location: &str) -> Result<Bytes> {
+        let path = self.path(location)?;
+        let got = self
+            .store
+            .get(&path)
+            .await
+            .map_err(|source| SinkError::ObjectStore {
+                op: "get",
+                path: location.to_owned(),
+                source,
+            })?;
+        got.bytes().await.map_err(|source| SinkError::ObjectStore {
+            op: "read",
+            path: location.to_owned(),
+            source,
+        })
+    }
+
+    /// Writes a whole (small) file and makes it durable.
+    pub(crate) async fn write(&self, location: &str, bytes: Vec<u8>) -> Result<()> {
+        let path = self.path(location)?;
+        self.store
+            .put(&path, PutPayload::from(bytes))
+            .await
+            .map_err(|source| SinkError::ObjectStore {
+                op: "put",
+                path: location.to_owned(),
+                source,
+            })?;
+        self.durable(location).await
+    }
+
+    /// Deletes a file that was written but will not be committed (gone already is fine).
+    pub(crate) async fn delete(&self, location: &str) {
+        if let Ok(path) = self.path(location) {
+            if let Err(e) = self.store.delete(&path).await {
+                if !matches!(e, object_store::Error::NotFound { .. }) {
+                    tracing::debug!(%location, error = %e, "deleting an uncommitted file failed");
+                }
+            }
+        }
+    }
+
+    /// Makes a completed local write durable: the file, its directory, and the first time a
+    /// directory is seen, its ancestors (it may have just been created). A no-op on object
+    /// stores, where a completed upload is durable.
+    pub(crate) async fn durable(&self, location: &str) -> Result<()> {
+        if self.base.is_some() {
+            return Ok(());
+        }
+        let path = PathBuf::from(format!("/{}", self.path(location)?));
+        let synced = Arc::clone(&self.synced_dirs);
+        let joined = tokio::task::spawn_blocking(move || sync_local(&path, &synced)).await;
+        joined.unwrap_or_else(|e| Err(SinkError::Poisoned(format!("an fsync task failed: {e}"))))
+    }
+}
+
+fn sync_local(path: &FsPath, synced: &Mutex<HashSet<PathBuf>>) -> Result<()> {
+    let io = |op: &'static str, p: &FsPath| {
+        let p = p.display().to_string();
+        move |source| SinkError::Io {
+            op,
+            path: p,
+            source,
+        }
+    };
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(io("fsync", path))?;
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        std::fs::File::open(d)
+            .and_then(|f| f.sync_all())
+            .map_err(io("fsync directory", d))?;
+        let mut seen = synced.lock().unwrap_or_else(|p| p.into_inner());
+        if !seen.insert(d.to_path_buf()) {
+            break;
+        }
+        drop(seen);
+        dir = d.parent();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iceberg_io_locations_normalize_and_map_to_keys() {
+        assert_eq!(normalize_location("/a/b/").unwrap(), "file:///a/b");
+        assert_eq!(normalize_location("file:///a/b").unwrap(), "file:///a/b");
+        assert_eq!(normalize_location("s3://bkt/wh/").unwrap(), "s3://bkt/wh");
+        let rel = normalize_location("wh").unwrap();
+        assert!(rel.starts_with("file:///") && rel.ends_with("/wh"), "{rel}");
+        let io = TableIo::for_location("/tmp").unwrap();
+        assert_eq!(
+            io.path("file:///tmp/x/y.avro").unwrap().as_ref(),
+            "tmp/x/y.avro"
+        );
+        assert_eq!(io.path("/tmp/x").unwrap().as_ref(), "tmp/x");
+        let mem = TableIo::with_store(Arc::new(object_store::memory::InMemory::new()), "s3://b");
+        assert_eq!(
+            mem.path("s3://b/wh/t/m.json").unwrap().as_ref(),
+            "wh/t/m.json"
+        );
+        assert!(mem.path("s3://other/x").is_err());
+    }
+}

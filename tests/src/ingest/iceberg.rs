@@ -1,0 +1,134 @@
+//! What the Iceberg sink's end-to-end tests share: the `[sink]` table of a job writing an
+//! Iceberg table through a SQL catalog, and the table read back by pyiceberg (an independent
+//! reader, in Python) through that same catalog: its rows, schema, partition spec and the
+//! snapshots' summaries.
+//!
+//! Reading fails with a message when pyiceberg is missing (`scripts/setup.sh` installs it).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// A `[sink]` table writing `table` through the SQL catalog `uri` into `warehouse`.
+pub fn iceberg_sink(uri: &str, warehouse: &Path, table: &str, partition_by: &str) -> String {
+    format!(
+        r#"
+[sink]
+type = "iceberg"
+catalog = {{ type = "sql", uri = "{uri}" }}
+table = "{table}"
+warehouse = "{}"
+partition_by = {partition_by}
+"#,
+        warehouse.display()
+    )
+}
+
+/// The SQLite catalog URI of a file (SQLAlchemy's form: `sqlite:////absolute/path`).
+pub fn sqlite_uri(file: &Path) -> String {
+    format!("sqlite:///{}", file.display())
+}
+
+/// A table as pyiceberg reads it.
+#[derive(Debug)]
+pub struct IcebergTable {
+    /// Every row, as JSON objects (values as pyiceberg's Python values, printed with `str`).
+    pub rows: Vec<BTreeMap<String, Value>>,
+    /// The schema: field name to Iceberg type.
+    pub schema: BTreeMap<String, String>,
+    /// The partition spec: `(name, transform, source column)`.
+    pub spec: Vec<(String, String, String)>,
+    /// Every snapshot's summary, oldest first.
+    pub summaries: Vec<BTreeMap<String, String>>,
+    /// The data files of the current snapshot.
+    pub files: usize,
+}
+
+impl IcebergTable {
+    /// The group's offsets in the newest snapshot that carries them.
+    pub fn offsets(&self, group: &str) -> BTreeMap<(String, i32), i64> {
+        let key = format!("kingest.offsets.{group}");
+        let Some(text) = self.summaries.iter().rev().find_map(|s| s.get(&key)) else {
+            return BTreeMap::new();
+        };
+        let v: BTreeMap<String, BTreeMap<String, i64>> = serde_json::from_str(text).unwrap();
+        v.into_iter()
+            .flat_map(|(t, ps)| {
+                ps.into_iter()
+                    .map(move |(p, o)| ((t.clone(), p.parse().unwrap()), o))
+            })
+            .collect()
+    }
+}
+
+const READ: &str = r#"
+import json, sys
+from pyiceberg.catalog.sql import SqlCatalog
+uri, table = sys.argv[1], sys.argv[2]
+cat = SqlCatalog("default", uri=uri)
+t = cat.load_table(table)
+rows = t.scan().to_arrow().to_pylist()
+schema = t.schema()
+def show(v):
+    if v is None or isinstance(v, (int, str, bool, float)):
+        return v
+    return str(v)
+print(json.dumps({
+    "rows": [{k: show(v) for k, v in r.items()} for r in rows],
+    "schema": {f.name: str(f.field_type) for f in schema.fields},
+    "spec": [(f.name, str(f.transform), schema.find_field(f.source_id).name)
+             for f in t.spec().fields],
+    "summaries": [{k: str(v) for k, v in s.summary.additional_properties.items()}
+                  for s in t.snapshots()],
+    "files": len(list(t.scan().plan_files())),
+}))
+"#;
+
+/// Reads `table` through the SQL catalog `uri` (SQLAlchemy's URI: `sqlite:///...`,
+/// `postgresql+psycopg2://...`) with pyiceberg.
+pub fn read_table(uri: &str, table: &str) -> IcebergTable {
+    if !Command::new("python3")
+        .args(["-c", "import pyiceberg.catalog.sql"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        panic!(
+            "pyiceberg is not installed: run scripts/setup.sh (it installs \
+             pyiceberg[sql-sqlite,sql-postgres,pyarrow] from PyPI)"
+        );
+    }
+    let out = Command::new("python3")
+        .args(["-c", READ, uri, table])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "pyiceberg failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("pyiceberg's JSON");
+    IcebergTable {
+        rows: serde_json::from_value(v["rows"].clone()).unwrap(),
+        schema: serde_json::from_value(v["schema"].clone()).unwrap(),
+        spec: serde_json::from_value(v["spec"].clone()).unwrap(),
+        summaries: serde_json::from_value(v["summaries"].clone()).unwrap(),
+        files: v["files"].as_u64().unwrap() as usize,
+    }
+}
+
+/// The rows keyed by their `partition` and `offset` columns, failing on a repeated key.
+pub fn rows_by_partition_offset(
+    table: &IcebergTable,
+) -> BTreeMap<(i32, i64), BTreeMap<String, Value>> {
+    let mut out = BTreeMap::new();
+    for r in &table.rows {
+        let p = r["partition"].as_i64().expect("a partition column") as i32;
+        let o = r["offset"].as_i64().expect("an offset column");
+        if let Some(prev) = out.insert((p, o), r.clone()) {
+            panic!("partition {p} offset {o} is in the table twice: {prev:?}");
+        }
+    }
+    out
+}

@@ -1,0 +1,107 @@
+"""An Iceberg REST catalog server for the tests: the REST protocol's endpoints a writer uses
+(config, namespaces, load/create/commit table) in front of pyiceberg's SqlCatalog, the way
+Apache Iceberg's own REST test fixture (iceberg-rest-fixture) puts CatalogHandlers in front of
+a JdbcCatalog. Requirements are checked and updates applied by pyiceberg, not by kingest's
+code: a failed requirement is a 409.
+
+Usage: python3 iceberg_rest.py PORT SQL_URI WAREHOUSE
+"""
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Lock
+from urllib.parse import unquote, urlparse
+
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import (CommitFailedException, NamespaceAlreadyExistsError,
+                                  NoSuchTableError, TableAlreadyExistsError)
+from pyiceberg.partitioning import PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table import CommitTableRequest
+
+port, uri, warehouse = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+catalog = SqlCatalog("default", uri=uri, warehouse=warehouse)
+lock = Lock()
+
+
+def load_result(table):
+    return {
+        "metadata-location": table.metadata_location,
+        "metadata": json.loads(table.metadata.model_dump_json(by_alias=True, exclude_none=True)),
+        "config": {},
+    }
+
+
+class Handler(BaseHTTPRequestHandler):
+    def send(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def error(self, status, kind, message):
+        self.send(status, {"error": {"message": message, "type": kind, "code": status}})
+
+    def body(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        return json.loads(self.rfile.read(n) or b"{}")
+
+    def parts(self):
+        path = urlparse(self.path).path.strip("/").split("/")
+        return [unquote(p) for p in path]
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        p = self.parts()
+        if p == ["v1", "config"]:
+            return self.send(200, {"defaults": {}, "overrides": {}})
+        if len(p) == 5 and p[:2] == ["v1", "namespaces"] and p[3] == "tables":
+            try:
+                with lock:
+                    t = catalog.load_table((*p[2].split("\x1f"), p[4]))
+                return self.send(200, load_result(t))
+            except NoSuchTableError as e:
+                return self.error(404, "NoSuchTableException", str(e))
+        self.error(404, "NotFound", self.path)
+
+    def do_POST(self):
+        p = self.parts()
+        body = self.body()
+        try:
+            if p == ["v1", "namespaces"]:
+                with lock:
+                    catalog.create_namespace(tuple(body["namespace"]), body.get("properties", {}))
+                return self.send(200, {"namespace": body["namespace"], "properties": {}})
+            if len(p) == 4 and p[:2] == ["v1", "namespaces"] and p[3] == "tables":
+                ns = tuple(p[2].split("\x1f"))
+                schema = Schema.model_validate(body["schema"])
+                spec = PartitionSpec.model_validate(body.get("partition-spec") or {"spec-id": 0, "fields": []})
+                with lock:
+                    t = catalog.create_table(ns + (body["name"],), schema, location=body.get("location"),
+                                             partition_spec=spec, properties=body.get("properties", {}))
+                return self.send(200, load_result(t))
+            if len(p) == 5 and p[:2] == ["v1", "namespaces"] and p[3] == "tables":
+                req = CommitTableRequest.model_validate(body)
+                with lock:
+                    t = catalog.load_table((*p[2].split("\x1f"), p[4]))
+                    resp = catalog.commit_table(t, req.requirements, req.updates)
+                return self.send(200, {"metadata-location": resp.metadata_location,
+                                       "metadata": json.loads(resp.metadata.model_dump_json(by_alias=True, exclude_none=True))})
+        except (NamespaceAlreadyExistsError, TableAlreadyExistsError) as e:
+            return self.error(409, "AlreadyExistsException", str(e))
+        except CommitFailedException as e:
+            return self.error(409, "CommitFailedException", str(e))
+        except NoSuchTableError as e:
+            return self.error(404, "NoSuchTableException", str(e))
+        except Exception as e:  # a bad request: say what pyiceberg said
+            return self.error(400, "BadRequestException", f"{type(e).__name__}: {e}")
+        self.error(404, "NotFound", self.path)
+
+
+server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+print("listening", flush=True)
+server.serve_forever()
