@@ -7,7 +7,10 @@
 #   - `kingest --version` runs;
 #   - `kingest dev-broker` from that binary serves on a free port, `kingest produce --generate`
 #     writes a few events to it, and `kingest test JOB --limit 5` decodes them;
-#   - its size is printed, and the script fails above 25 MB (25,000,000 bytes).
+#   - its size is printed, and the script fails above 30 MB (30,000,000 bytes): a guard against
+#     regressions well below the 40 MB the table sinks' issue set as the bound. The Delta and
+#     Iceberg sinks (own log/manifest code, SQLite for the embedded Iceberg catalog) and the
+#     object store options took it from under 25 MB to 26.4 MB (26,449,400 bytes, 2026-12-07).
 #
 # The binary is built with fat LTO, one codegen unit and opt-level "s" (MUSL_OPT_LEVEL=3 for
 # speed over size), and stripped of symbols and debug information. Measured on this project:
@@ -19,7 +22,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 TARGET=x86_64-unknown-linux-musl
-MAX_BYTES=25000000
+MAX_BYTES=30000000
 
 log() { printf 'musl.sh: %s\n' "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
