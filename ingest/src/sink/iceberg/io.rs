@@ -58,6 +58,9 @@ pub(crate) fn normalize_location(location: &str) -> Result<String> {
             })?
             .join(path)
     };
+    // Interior `.` components (a relative `./warehouse` joined to the current directory) are
+    // dropped: object_store's paths refuse them.
+    let abs: PathBuf = abs.components().collect();
     Ok(format!("file://{}", abs.display()))
 }
 
@@ -224,6 +227,13 @@ mod tests {
         assert_eq!(normalize_location("s3://bkt/wh/").unwrap(), "s3://bkt/wh");
         let rel = normalize_location("wh").unwrap();
         assert!(rel.starts_with("file:///") && rel.ends_with("/wh"), "{rel}");
+        // A job's `warehouse = "./data/warehouse"`: no `.` segment reaches object_store.
+        let dotted = normalize_location("./data/./wh").unwrap();
+        assert!(
+            dotted.ends_with("/data/wh") && !dotted.contains("/./"),
+            "{dotted}"
+        );
+        assert!(TableIo::for_location("./data/./wh").is_ok());
         let io = TableIo::for_location("/tmp").unwrap();
         assert_eq!(
             io.path("file:///tmp/x/y.avro").unwrap().as_ref(),
