@@ -36,13 +36,23 @@ apt_install() {
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# A toolchain that runs, installed when missing. One whose install was interrupted is listed by
+# rustup but cannot run (`Missing manifest in toolchain`): it is removed and installed again.
+ensure_toolchain() {
+  rustc "+$1" --version >/dev/null 2>&1 && return 0
+  if rustup toolchain list | grep -q "^$1"; then
+    log "toolchain $1 is broken (an interrupted install?): installing it again"
+    rustup toolchain uninstall "$1" >/dev/null 2>&1 || true
+  fi
+  rustup toolchain install "$1" --profile minimal
+}
+
 install_nisshi() {
   if command -v nisshi >/dev/null 2>&1 && nisshi --version 2>/dev/null | grep -q "$NISSHI_VERSION"; then
     return 0
   fi
   log "building nisshi $NISSHI_VERSION with Rust $NISSHI_TOOLCHAIN (about 12 minutes, once)"
-  rustup toolchain list | grep -q "^$NISSHI_TOOLCHAIN" ||
-    rustup toolchain install "$NISSHI_TOOLCHAIN" --profile minimal
+  ensure_toolchain "$NISSHI_TOOLCHAIN"
   cargo "+$NISSHI_TOOLCHAIN" install nisshi --version "$NISSHI_VERSION" --locked \
     --no-default-features --features dynostore,libsql
 }
@@ -74,7 +84,7 @@ install_object_stores() {
 }
 
 install_fuzz_tools() {
-  rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+  ensure_toolchain nightly
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 }
 
