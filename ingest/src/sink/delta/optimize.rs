@@ -49,7 +49,7 @@ use super::stats;
 use super::table::{self, now_ms};
 use crate::sink::layout::{file_name, join_rel};
 use crate::sink::maintenance::{MaintenanceDone, MaintenancePlan, PlannedFile, Rewrite, Rewritten};
-use crate::sink::store::Finished;
+use crate::sink::store::{Backend, Dest, Finished};
 use crate::sink::{OffsetRange, PartitionKey, Result, SinkError};
 
 fn dir_of(rel: &str) -> &str {
@@ -65,6 +65,17 @@ fn rows_of(add: &Add) -> u64 {
         .unwrap_or(0)
 }
 
+/// A live file of this job: its offsets, its `add`, its decoded path.
+type Candidate<'a> = (OffsetRange, &'a Add, String);
+
+/// A merged file being written: its path, writer, the inputs in it so far and their rows.
+struct Output<'a> {
+    rel: String,
+    writer: AsyncArrowWriter<Dest>,
+    used: Vec<(&'a PlannedFile, &'a Add)>,
+    rows: u64,
+}
+
 /// A merged file written and durable, not yet committed.
 struct Merged {
     add: Add,
@@ -78,8 +89,7 @@ impl DeltaMaintenance {
     /// The groups of small files to merge in the table at `state`.
     pub(super) fn plan_optimize(&self, state: &TableState, plan: &mut MaintenancePlan) {
         let settings = &self.settings;
-        let mut groups: BTreeMap<(String, PartitionKey), Vec<(OffsetRange, &Add, String)>> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<(String, PartitionKey), Vec<Candidate<'_>>> = BTreeMap::new();
         let mut others = 0;
         for add in state.files.iter().flat_map(|f| f.values()) {
             let Some((key, range)) = tagged_offsets(add, &self.app_id) else {
@@ -100,8 +110,8 @@ impl DeltaMaintenance {
         }
         for ((dir, key), mut files) in groups {
             files.sort_by(|a, b| (a.0.first, a.0.next, &a.2).cmp(&(b.0.first, b.0.next, &b.2)));
-            let mut run: Vec<&(OffsetRange, &Add, String)> = Vec::new();
-            let mut close = |run: &mut Vec<&(OffsetRange, &Add, String)>| {
+            let mut run: Vec<&Candidate<'_>> = Vec::new();
+            let mut close = |run: &mut Vec<&Candidate<'_>>| {
                 if run.len() >= settings.min_input_files {
                     plan.rewrites.push(Rewrite {
                         partition: key.clone(),
@@ -393,7 +403,7 @@ impl DeltaMaintenance {
         };
         let mut backend = self.backend.lock().await;
         let mut out = Vec::new();
-        let mut open: Option<(String, AsyncArrowWriter<_>, Vec<(&PlannedFile, &Add)>, u64)> = None;
+        let mut open: Option<Output<'_>> = None;
         for (planned, add, builder) in readers {
             if open.is_none() {
                 let rel = join_rel(
@@ -408,9 +418,20 @@ impl DeltaMaintenance {
                             partition: r.partition.clone(),
                             source,
                         })?;
-                open = Some((rel, writer, Vec::new(), 0));
+                open = Some(Output {
+                    rel,
+                    writer,
+                    used: Vec::new(),
+                    rows: 0,
+                });
             }
-            let Some((rel, writer, used, rows)) = open.as_mut() else {
+            let Some(Output {
+                rel,
+                writer,
+                used,
+                rows,
+            }) = open.as_mut()
+            else {
                 continue;
             };
             let reader = builder.build().map_err(|source| SinkError::Footer {
@@ -453,13 +474,13 @@ impl DeltaMaintenance {
         &self,
         r: &Rewrite,
         schema: &arrow_schema::SchemaRef,
-        (rel, mut writer, used, rows): (
-            String,
-            AsyncArrowWriter<crate::sink::store::Dest>,
-            Vec<(&PlannedFile, &Add)>,
-            u64,
-        ),
-        backend: &mut crate::sink::store::Backend,
+        Output {
+            rel,
+            mut writer,
+            used,
+            rows,
+        }: Output<'_>,
+        backend: &mut Backend,
         indexed: usize,
     ) -> Result<Merged> {
         let encode = |source| SinkError::Encode {
