@@ -5,11 +5,12 @@
 //! what would change and changes nothing (the dry run), [`Maintain::execute`] applies a plan.
 //! The plan's terms are the ones every file sink shares: per Kafka partition, groups of files
 //! (with the offsets and rows they hold) that become one file, and files that are deleted. The
-//! plain Parquet sink implements it in [`super::parquet::compact`]; a table sink plugs in its
-//! own (an Iceberg replace snapshot, a Delta `OPTIMIZE` commit with `dataChange = false`, and
-//! snapshot expiry / `VACUUM` for retention) by implementing [`Maintain`] and adding a variant
-//! to the engine's dispatch (`engine::compact::Maintainer`), and the command, its output and
-//! its JSON stay as they are.
+//! plain Parquet sink implements it in [`super::parquet::compact`], the Delta sink in
+//! [`super::DeltaMaintenance`] (an `OPTIMIZE` commit with `dataChange = false`; `VACUUM` and
+//! log cleanup for retention, in [`MaintenancePlan::vacuum`] and
+//! [`MaintenancePlan::log_cleanup`]); another table sink plugs in its own by implementing
+//! [`Maintain`] and adding a variant to the engine's dispatch (`engine::compact::Maintainer`),
+//! and the command, its output and its JSON stay as they are.
 
 use std::future::Future;
 
