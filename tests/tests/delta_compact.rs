@@ -432,7 +432,7 @@ async fn delta_sigkill_during_optimize_never_loses_or_doubles_a_row() {
         );
         // Let the job write new small files to merge.
         let live = data_files(&table).len();
-        wait_for_files(&table, live + 100, &mut running).await;
+        wait_for_files(&table, live + 40, &mut running).await;
         let mut compact = kingest(&["compact", config.to_str().unwrap(), "--execute"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
