@@ -1,7 +1,8 @@
 //! `kingest compact CONFIG [--execute] [--json]`: merge the sink's small files into files near
 //! `[sink.compaction] target_file_size` and delete files older than `[sink.retention]
-//! max_age`. Prints the plan; changes things only with `--execute`. Safe while the job runs
-//! (see [`crate::sink::parquet::compact`]).
+//! max_age` (for a Delta table: `OPTIMIZE`, then `VACUUM` and log cleanup). Prints the plan;
+//! changes things only with `--execute`. Safe while the job runs (see
+//! [`crate::sink::parquet::compact`] and the Delta sink's `optimize.rs`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,6 +71,26 @@ pub fn render(plan: &MaintenancePlan) -> String {
             ));
         }
     }
+    if !plan.vacuum.is_empty() {
+        let bytes: u64 = plan.vacuum.iter().map(|f| f.bytes).sum();
+        out.push_str(&format!(
+            "VACUUM: delete {} data files ({}) no kept version refers to:\n",
+            plan.vacuum.len(),
+            mib(bytes)
+        ));
+        for f in &plan.vacuum {
+            out.push_str(&format!("  {} ({})\n", f.path, f.reason));
+        }
+    }
+    if !plan.log_cleanup.is_empty() {
+        out.push_str(&format!(
+            "log cleanup: delete {} log files:\n",
+            plan.log_cleanup.len()
+        ));
+        for f in &plan.log_cleanup {
+            out.push_str(&format!("  {} ({})\n", f.path, f.reason));
+        }
+    }
     for n in &plan.notes {
         out.push_str(&format!("note: {n}\n"));
     }
@@ -89,6 +110,9 @@ fn render_done(done: &MaintenanceDone, secs: f64) -> String {
         mib(bytes_out),
         bytes_in as f64 / (1u64 << 20) as f64 / secs.max(1e-9)
     );
+    if let Some(v) = done.version {
+        out.push_str(&format!("committed as table version {v}\n"));
+    }
     if !done.deleted.is_empty() {
         out.push_str(&format!("deleted {} files\n", done.deleted.len()));
     }

@@ -394,6 +394,11 @@ pub enum SinkConfig {
         /// How failed object store requests are retried, as the Parquet sink's.
         #[serde(default)]
         retry: RetrySection,
+        /// What `kingest compact` merges (its `OPTIMIZE`).
+        #[serde(default)]
+        compaction: CompactionSection,
+        /// What `kingest compact` deletes (`VACUUM` and log cleanup; none without this table).
+        retention: Option<RetentionSection>,
     },
     /// JSON lines on standard output.
     Stdout,
@@ -569,6 +574,11 @@ impl Config {
             }
         }
         if let SinkConfig::Parquet {
+            compaction,
+            retention,
+            ..
+        }
+        | SinkConfig::Delta {
             compaction,
             retention,
             ..

@@ -305,6 +305,7 @@ pub fn delta_config(config: &Config) -> Result<Option<DeltaSinkConfig>, EngineEr
         table_name,
         storage,
         retry,
+        ..
     } = &config.sink
     else {
         return Ok(None);

@@ -2,25 +2,26 @@
 //! [`crate::sink::maintenance`]), chosen by `[sink] type`.
 //!
 //! [`Maintainer`] is the one place that maps a sink type to its [`Maintain`] implementation:
-//! the plain Parquet sink today; a table sink (Iceberg, Delta) adds a variant whose `plan`
-//! and `execute` commit a replace snapshot or an optimize commit, and the command needs no
-//! other change. Sinks with nothing to compact (PostgreSQL, stdout) are refused with the
-//! reason.
+//! the plain Parquet sink, and the Delta sink (an `OPTIMIZE` commit, `VACUUM` and log
+//! cleanup); the Iceberg sink adds a variant the same way. Sinks with nothing to compact
+//! (PostgreSQL, stdout) are refused with the reason.
 
 use std::sync::Arc;
 
 use arrow_schema::Schema;
 
-use super::{parquet_config, EngineError};
+use super::{delta_config, parquet_config, EngineError};
 use crate::config::{Config, SinkConfig};
 use crate::sink::maintenance::{Maintain, MaintenanceDone, MaintenancePlan};
 use crate::sink::parquet::compact::{CompactionSettings, ParquetMaintenance};
-use crate::sink::ParquetSink;
+use crate::sink::{DeltaMaintenance, ParquetSink};
 
 /// A sink opened for maintenance: see the [module docs](self).
 pub enum Maintainer {
     /// Parquet files in a directory (compaction and retention) or an object store (retention).
     Parquet(Box<ParquetMaintenance>),
+    /// A Delta table: `OPTIMIZE`, and with a retention `VACUUM` and log cleanup.
+    Delta(Box<DeltaMaintenance>),
 }
 
 impl Maintainer {
@@ -28,6 +29,7 @@ impl Maintainer {
     pub async fn plan(&self) -> Result<MaintenancePlan, EngineError> {
         Ok(match self {
             Maintainer::Parquet(m) => m.plan().await?,
+            Maintainer::Delta(m) => m.plan().await?,
         })
     }
 
@@ -35,6 +37,7 @@ impl Maintainer {
     pub async fn execute(&self, plan: &MaintenancePlan) -> Result<MaintenanceDone, EngineError> {
         Ok(match self {
             Maintainer::Parquet(m) => m.execute(plan).await?,
+            Maintainer::Delta(m) => m.execute(plan).await?,
         })
     }
 }
@@ -65,9 +68,22 @@ pub async fn open_maintainer(config: &Config) -> Result<Maintainer, EngineError>
                 retention.map(|r| r.max_age.0),
             ))))
         }
-        SinkConfig::Delta { .. } => Err(EngineError::Setup(
-            "kingest compact: Delta tables are not compacted by kingest yet (an OPTIMIZE commit with dataChange = false and a VACUUM of unreferenced files are planned); run delta-rs or Spark's OPTIMIZE and VACUUM on the table meanwhile: both are safe while `kingest run` writes it".into(),
-        )),
+        SinkConfig::Delta {
+            compaction,
+            retention,
+            ..
+        } => {
+            let Some(dc) = delta_config(config)? else {
+                return Err(EngineError::Setup("not a Delta sink".into()));
+            };
+            let settings = CompactionSettings {
+                target_bytes: compaction.target_file_size.0,
+                small_below: compaction.small_below(),
+                min_input_files: compaction.min_input_files,
+            };
+            let m = DeltaMaintenance::open(&dc, settings, retention.map(|r| r.max_age.0)).await?;
+            Ok(Maintainer::Delta(Box::new(m)))
+        }
         SinkConfig::Iceberg { .. } => Err(EngineError::Setup(
             "kingest compact: Iceberg tables are not compacted by kingest yet (a replace snapshot and snapshot expiry are planned); run Spark's rewrite_data_files and expire_snapshots procedures on the table meanwhile: kingest's commits retry against them".into(),
         )),

@@ -5,11 +5,12 @@
 //! what would change and changes nothing (the dry run), [`Maintain::execute`] applies a plan.
 //! The plan's terms are the ones every file sink shares: per Kafka partition, groups of files
 //! (with the offsets and rows they hold) that become one file, and files that are deleted. The
-//! plain Parquet sink implements it in [`super::parquet::compact`]; a table sink plugs in its
-//! own (an Iceberg replace snapshot, a Delta `OPTIMIZE` commit with `dataChange = false`, and
-//! snapshot expiry / `VACUUM` for retention) by implementing [`Maintain`] and adding a variant
-//! to the engine's dispatch (`engine::compact::Maintainer`), and the command, its output and
-//! its JSON stay as they are.
+//! plain Parquet sink implements it in [`super::parquet::compact`], the Delta sink in
+//! [`super::DeltaMaintenance`] (an `OPTIMIZE` commit with `dataChange = false`; `VACUUM` and
+//! log cleanup for retention, in [`MaintenancePlan::vacuum`] and
+//! [`MaintenancePlan::log_cleanup`]); another table sink plugs in its own by implementing
+//! [`Maintain`] and adding a variant to the engine's dispatch (`engine::compact::Maintainer`),
+//! and the command, its output and its JSON stay as they are.
 
 use std::future::Future;
 
@@ -73,6 +74,22 @@ pub struct Expiry {
     pub file: PlannedFile,
 }
 
+/// A file a table sink's `VACUUM` or log cleanup deletes: no version the retention keeps
+/// refers to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unreferenced {
+    /// Where it is (a local path or an object URL).
+    pub path: String,
+    /// Its path relative to the table root (`/`-separated).
+    pub rel: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Last modified, ms since the epoch.
+    pub modified_ms: i64,
+    /// Why it goes, in a few words (`removed by version 12 at ...`, `never committed`).
+    pub reason: String,
+}
+
 /// What `kingest compact` would do.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MaintenancePlan {
@@ -84,6 +101,13 @@ pub struct MaintenancePlan {
     pub rewrites: Vec<Rewrite>,
     /// Files to delete.
     pub expired: Vec<Expiry>,
+    /// Table sinks: data files no kept version refers to, which `VACUUM` deletes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vacuum: Vec<Unreferenced>,
+    /// Table sinks: log files (commits, checkpoints) older than the retention and older than
+    /// the newest checkpoint, which log cleanup deletes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub log_cleanup: Vec<Unreferenced>,
     /// Why something that looks due is left alone (one line each).
     pub notes: Vec<String>,
 }
@@ -111,8 +135,11 @@ pub struct MaintenanceDone {
     /// Rewrites left out, and why (their inputs changed since the plan: another compaction or
     /// retention got there first).
     pub skipped: Vec<String>,
-    /// Files deleted by retention.
+    /// Files deleted by retention (for a table: by `VACUUM` and log cleanup).
     pub deleted: Vec<String>,
+    /// Table sinks: the version the compaction committed (none: nothing merged, or abandoned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
     /// Leftovers of killed compactions removed.
     pub cleaned: Vec<String>,
 }

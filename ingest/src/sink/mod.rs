@@ -48,7 +48,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::{ArrowError, SchemaRef};
 use thiserror::Error;
 
-pub use self::delta::{DeltaError, DeltaSink, DeltaSinkConfig};
+pub use self::delta::{DeltaError, DeltaMaintenance, DeltaSink, DeltaSinkConfig};
 pub use self::iceberg::{CatalogConfig, IcebergSink, IcebergSinkConfig};
 pub(crate) use self::layout::marker_subdir;
 pub use self::meta::OFFSETS_KEY;

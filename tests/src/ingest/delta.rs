@@ -61,7 +61,8 @@ def plain(v):
         return {k: plain(x) for k, x in v.items()}
     return v
 rows = [{k: plain(v) for k, v in r.items()} for r in rows]
-df = pl.read_delta(path)
+# The same version deltalake read, while a running job may have committed more.
+df = pl.read_delta(path, version=dt.version())
 prows = [{k: plain(v) for k, v in r.items()} for r in df.to_dicts()]
 key = lambda r: json.dumps(r, sort_keys=True)
 meta = dt.metadata()

@@ -31,7 +31,7 @@ struct Done {
 
 /// `path` of an `add`: the root-relative path as a URI reference (`%` of escaped partition
 /// values encoded again, as the protocol decodes paths).
-fn uri_path(rel: &str) -> String {
+pub(super) fn uri_path(rel: &str) -> String {
     rel.replace('%', "%25")
 }
 
@@ -191,6 +191,11 @@ impl DeltaSink {
                 .put_if_absent(&commit_path(v), text.clone())
                 .await?
             {
+                if !table::extends_log(&self.log, v).await? {
+                    state = table::load(&self.log, false, None).await?;
+                    self.check_metadata(&state)?;
+                    continue;
+                }
                 let actions = ranges
                     .iter()
                     .map(|(key, range)| {
@@ -237,7 +242,7 @@ impl DeltaSink {
 }
 
 /// Decodes the `%XX` escapes of an `add` path.
-fn percent_decode(s: &str) -> String {
+pub(super) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -23,6 +23,16 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use super::log::LOG_DIR;
 use crate::sink::{Result, SinkError};
 
+/// A file found by [`LogStore::list_all`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Listed {
+    /// Root-relative, `/`-separated.
+    pub rel: String,
+    pub bytes: u64,
+    /// Last modified, ms since the epoch.
+    pub modified_ms: i64,
+}
+
 /// Where the table's log lives.
 #[derive(Clone)]
 pub(crate) enum LogStore {
@@ -256,6 +266,122 @@ impl LogStore {
             Ok(removed)
         })
         .await
+    }
+
+    /// Every file under the table root, `_delta_log/` included, with its size and last
+    /// modification (ms since the epoch), for `VACUUM` and log cleanup. Paths are root-relative
+    /// and `/`-separated; a missing root lists as empty.
+    pub(crate) async fn list_all(&self) -> Result<Vec<Listed>> {
+        match self {
+            LogStore::Local { root } => {
+                let root = root.clone();
+                blocking(move || {
+                    let mut out = Vec::new();
+                    let mut dirs = vec![(root.clone(), String::new())];
+                    while let Some((dir, rel)) = dirs.pop() {
+                        let entries = match std::fs::read_dir(&dir) {
+                            Ok(e) => e,
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                            Err(e) => return Err(io_err("list", &dir)(e)),
+                        };
+                        for e in entries {
+                            let e = e.map_err(io_err("list", &dir))?;
+                            let name = e.file_name().to_string_lossy().into_owned();
+                            let child = if rel.is_empty() {
+                                name
+                            } else {
+                                format!("{rel}/{name}")
+                            };
+                            // Gone since the listing (another process's rename or delete).
+                            let Ok(meta) = e.metadata() else { continue };
+                            if meta.is_dir() {
+                                dirs.push((e.path(), child));
+                            } else if meta.is_file() {
+                                let modified_ms = meta
+                                    .modified()
+                                    .map(crate::sink::store::local_millis)
+                                    .unwrap_or(0);
+                                out.push(Listed {
+                                    rel: child,
+                                    bytes: meta.len(),
+                                    modified_ms,
+                                });
+                            }
+                        }
+                    }
+                    Ok(out)
+                })
+                .await
+            }
+            LogStore::Store { store, prefix, .. } => {
+                let root = (!prefix.is_empty()).then(|| ObjectPath::from(prefix.as_str()));
+                let metas: Vec<_> = store
+                    .list(root.as_ref())
+                    .try_collect()
+                    .await
+                    .map_err(store_err("list", prefix))?;
+                let strip = if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{prefix}/")
+                };
+                Ok(metas
+                    .into_iter()
+                    .filter_map(|m| {
+                        let rel = m.location.as_ref().strip_prefix(&strip)?.to_owned();
+                        Some(Listed {
+                            rel,
+                            bytes: m.size,
+                            modified_ms: m.last_modified.timestamp_millis(),
+                        })
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// Whether the file at `rel` exists.
+    pub(crate) async fn exists(&self, rel: &str) -> Result<bool> {
+        match self {
+            LogStore::Local { root } => {
+                let path = root.join(rel);
+                match tokio::fs::metadata(&path).await {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                    Err(e) => Err(io_err("stat", &path)(e)),
+                }
+            }
+            LogStore::Store { store, .. } => {
+                let path = self.object_path(rel)?;
+                match store.head(&path).await {
+                    Ok(_) => Ok(true),
+                    Err(object_store::Error::NotFound { .. }) => Ok(false),
+                    Err(e) => Err(store_err("head", path.as_ref())(e)),
+                }
+            }
+        }
+    }
+
+    /// Deletes the file at `rel`; one gone already is no error (another cleanup got there
+    /// first).
+    pub(crate) async fn delete(&self, rel: &str) -> Result<()> {
+        match self {
+            LogStore::Local { root } => {
+                let path = root.join(rel);
+                match tokio::fs::remove_file(&path).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(io_err("remove", &path)(e)),
+                }
+            }
+            LogStore::Store { store, .. } => {
+                let path = self.object_path(rel)?;
+                match store.delete(&path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(store_err("delete", path.as_ref())(e)),
+                }
+            }
+        }
     }
 
     /// The names (no directory) in `_delta_log/` that sort at or after `from` (all with an

@@ -58,10 +58,13 @@ mod commit;
 mod error;
 mod log;
 mod logstore;
+mod maintain;
+mod optimize;
 mod reset;
 mod schema;
 mod stats;
 mod table;
+mod vacuum;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -80,6 +83,7 @@ use uuid::Uuid;
 pub use self::error::DeltaError;
 use self::log::TableState;
 use self::logstore::LogStore;
+pub use self::maintain::DeltaMaintenance;
 pub use self::reset::{
     apply_reset, plan_reset, DeltaPartitionReset, DeltaResetFile, DeltaResetPlan,
 };
@@ -593,3 +597,7 @@ impl Sink for DeltaSink {
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "maintain_tests.rs"]
+mod maintain_tests;

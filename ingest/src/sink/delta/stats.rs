@@ -199,7 +199,7 @@ fn truncate(s: &str, upper: bool) -> Option<String> {
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmm` (with `Z` for UTC timestamps).
-fn format_millis(ms: i64, utc: bool) -> String {
+pub(super) fn format_millis(ms: i64, utc: bool) -> String {
     let secs = ms.div_euclid(1000);
     let day = secs.div_euclid(86_400);
     let s = secs.rem_euclid(86_400);

@@ -28,7 +28,7 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// The version `_last_checkpoint` names, if it is there and readable (it is only a hint).
-async fn last_checkpoint_hint(store: &LogStore) -> Result<Option<i64>> {
+pub(crate) async fn last_checkpoint_hint(store: &LogStore) -> Result<Option<i64>> {
     let Some(bytes) = store.get(LAST_CHECKPOINT).await? else {
         return Ok(None);
     };
@@ -133,9 +133,38 @@ async fn apply_commit(store: &LogStore, state: &mut TableState, v: i64) -> Resul
 }
 
 /// Applies the commits made after `state.version`, in order, up to the newest.
+///
+/// A log cleanup (`kingest compact` with a retention, or another tool's) deletes only commits
+/// older than the newest checkpoint, but a state read before it may be older still: then the
+/// commit after it is gone, the newest checkpoint is past it, and the state is read again
+/// from that checkpoint.
 pub(crate) async fn update(store: &LogStore, state: &mut TableState) -> Result<()> {
     while apply_commit(store, state, state.version + 1).await? {}
+    if last_checkpoint_hint(store)
+        .await?
+        .is_some_and(|c| c > state.version)
+    {
+        *state = load(store, state.files.is_some(), None).await?;
+    }
     Ok(())
+}
+
+/// Called right after this process created version `v` with put-if-absent: whether `v`
+/// extends the log. `false` when the process's state was so old that a log cleanup had
+/// deleted versions `..=v` meanwhile (it deletes in ascending order, so then `v - 1` is gone
+/// too): the new file is then deleted again (readers start at the newer checkpoint and never
+/// read it), and the caller reads the table again and retries.
+pub(crate) async fn extends_log(store: &LogStore, v: i64) -> Result<bool> {
+    if v == 0 || store.exists(&commit_path(v - 1)).await? {
+        return Ok(true);
+    }
+    tracing::warn!(
+        version = v,
+        table = %store.display(""),
+        "this writer's view of the table predates a log cleanup: its commit landed in the cleaned-up range; removing it and committing again at the current version"
+    );
+    store.delete(&commit_path(v)).await?;
+    Ok(false)
 }
 
 /// A duration table property in Delta's `interval 7 days` syntax (or `7 days`).
