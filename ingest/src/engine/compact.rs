@@ -2,17 +2,18 @@
 //! [`crate::sink::maintenance`]), chosen by `[sink] type`.
 //!
 //! [`Maintainer`] is the one place that maps a sink type to its [`Maintain`] implementation:
-//! the plain Parquet sink today; a table sink (Iceberg, Delta) adds a variant whose `plan`
-//! and `execute` commit a replace snapshot or an optimize commit, and the command needs no
-//! other change. Sinks with nothing to compact (PostgreSQL, stdout) are refused with the
+//! the plain Parquet sink and Iceberg tables (a `replace` snapshot, snapshot expiry); a table
+//! sink adds a variant whose `plan` and `execute` commit its rewrite, and the command needs
+//! no other change. Sinks with nothing to compact (PostgreSQL, stdout) are refused with the
 //! reason.
 
 use std::sync::Arc;
 
 use arrow_schema::Schema;
 
-use super::{parquet_config, EngineError};
+use super::{iceberg_config, parquet_config, EngineError};
 use crate::config::{Config, SinkConfig};
+use crate::sink::iceberg::IcebergMaintenance;
 use crate::sink::maintenance::{Maintain, MaintenanceDone, MaintenancePlan};
 use crate::sink::parquet::compact::{CompactionSettings, ParquetMaintenance};
 use crate::sink::ParquetSink;
@@ -21,6 +22,8 @@ use crate::sink::ParquetSink;
 pub enum Maintainer {
     /// Parquet files in a directory (compaction and retention) or an object store (retention).
     Parquet(Box<ParquetMaintenance>),
+    /// An Iceberg table: `rewrite_data_files` as a `replace` snapshot, `expire_snapshots`.
+    Iceberg(Box<IcebergMaintenance>),
 }
 
 impl Maintainer {
@@ -28,6 +31,7 @@ impl Maintainer {
     pub async fn plan(&self) -> Result<MaintenancePlan, EngineError> {
         Ok(match self {
             Maintainer::Parquet(m) => m.plan().await?,
+            Maintainer::Iceberg(m) => m.plan().await?,
         })
     }
 
@@ -35,6 +39,7 @@ impl Maintainer {
     pub async fn execute(&self, plan: &MaintenancePlan) -> Result<MaintenanceDone, EngineError> {
         Ok(match self {
             Maintainer::Parquet(m) => m.execute(plan).await?,
+            Maintainer::Iceberg(m) => m.execute(plan).await?,
         })
     }
 }
@@ -68,9 +73,27 @@ pub async fn open_maintainer(config: &Config) -> Result<Maintainer, EngineError>
         SinkConfig::Delta { .. } => Err(EngineError::Setup(
             "kingest compact: Delta tables are not compacted by kingest yet (an OPTIMIZE commit with dataChange = false and a VACUUM of unreferenced files are planned); run delta-rs or Spark's OPTIMIZE and VACUUM on the table meanwhile: both are safe while `kingest run` writes it".into(),
         )),
-        SinkConfig::Iceberg { .. } => Err(EngineError::Setup(
-            "kingest compact: Iceberg tables are not compacted by kingest yet (a replace snapshot and snapshot expiry are planned); run Spark's rewrite_data_files and expire_snapshots procedures on the table meanwhile: kingest's commits retry against them".into(),
-        )),
+        SinkConfig::Iceberg {
+            compaction,
+            retention,
+            ..
+        } => {
+            let Some(ic) = iceberg_config(config)? else {
+                return Err(EngineError::Setup("not an Iceberg sink".into()));
+            };
+            let settings = CompactionSettings {
+                target_bytes: compaction.target_file_size.0,
+                small_below: compaction.small_below(),
+                min_input_files: compaction.min_input_files,
+            };
+            let m = crate::sink::iceberg::open_maintenance(
+                &ic,
+                settings,
+                retention.map(|r| r.max_age.0),
+            )
+            .await?;
+            Ok(Maintainer::Iceberg(Box::new(m)))
+        }
         SinkConfig::Postgres { .. } => Err(EngineError::Setup(
             "kingest compact: a PostgreSQL sink has no files to compact (use VACUUM and the table's own retention)".into(),
         )),

@@ -130,6 +130,13 @@ pub trait Maintain {
     ) -> impl Future<Output = Result<MaintenanceDone>> + Send;
 }
 
+/// The `partition` of a table sink's [`Rewrite`] or [`Expiry`]: a table's data files mix Kafka
+/// partitions (their offsets are in the table's snapshots, not in the files), so these carry
+/// no Kafka partition, and their `offsets` are empty.
+pub fn table_wide() -> PartitionKey {
+    PartitionKey::new("*", -1)
+}
+
 fn range_pair<S: serde::Serializer>(r: &OffsetRange, s: S) -> Result<S::Ok, S::Error> {
     [r.first, r.next].serialize(s)
 }
