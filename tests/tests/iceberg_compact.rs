@@ -370,7 +370,7 @@ async fn iceberg_sigkill_during_compaction_never_loses_or_doubles_a_row() {
     let seed = std::env::var("KINGEST_SIGKILL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x6963_6562_6572_67u64);
+        .unwrap_or(0x0069_6365_6265_7267_u64);
     let mut rng = SplitMix(seed);
     let mut moments = Vec::new();
     let files = |w: &Path| parquet_files(&data_dir(w)).len();

@@ -132,7 +132,8 @@ pub trait Maintain {
 
 /// The `partition` of a table sink's [`Rewrite`] or [`Expiry`]: a table's data files mix Kafka
 /// partitions (their offsets are in the table's snapshots, not in the files), so these carry
-/// no Kafka partition, and their `offsets` are empty.
+/// no Kafka partition, their `offsets` are empty, and a rewrite's `dir` is the table partition
+/// (`id_bucket=3`; empty when unpartitioned).
 pub fn table_wide() -> PartitionKey {
     PartitionKey::new("*", -1)
 }
