@@ -487,6 +487,8 @@ impl IcebergMaintenance {
         written.push(added.path.clone());
         let mut manifests = vec![added];
         let (mut deleted_rows, mut removed_size) = (0u64, 0u64);
+        // Manifests holding an input, merged by schema and spec into one each.
+        let mut touched: Vec<Vec<(&ManifestRead, &ManifestFile)>> = Vec::new();
         for (m, read) in current {
             let hit = read
                 .entries
@@ -495,13 +497,26 @@ impl IcebergMaintenance {
             let (n, rows, size) =
                 hit.fold((0, 0, 0), |(n, r, s), e| (n + 1, r + e.rows, s + e.size));
             if n == 0 {
-                manifests.push(m.clone());
+                // A manifest with no live file (its entries deleted by an earlier replace)
+                // is not needed by this snapshot.
+                if m.content != 0 || read.entries.iter().any(|e| e.live()) {
+                    manifests.push(m.clone());
+                }
                 continue;
             }
             deleted_rows += rows;
             removed_size += size;
-            let (bytes, mut listed) = entries::rewrite_manifest(read, m, &removed, snapshot_id)
-                .map_err(|r| self.table_err(format!("rewriting manifest {}: {r}", m.path)))?;
+            let group = touched
+                .iter_mut()
+                .find(|g| g[0].1.spec_id == m.spec_id && g[0].0.same_schema(read));
+            match group {
+                Some(g) => g.push((read, m)),
+                None => touched.push(vec![(read, m)]),
+            }
+        }
+        for parts in touched {
+            let (bytes, mut listed) = entries::rewrite_manifests(&parts, &removed, snapshot_id)
+                .map_err(|r| self.table_err(format!("rewriting manifests: {r}")))?;
             listed.path = format!("{location}/metadata/{}-m1.avro", Uuid::new_v4());
             listed.length = bytes.len() as i64;
             io.write(&listed.path, bytes).await?;

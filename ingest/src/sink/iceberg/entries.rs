@@ -147,16 +147,29 @@ pub(crate) fn read_manifest(bytes: &[u8], m: &ManifestFile) -> Result<ManifestRe
     })
 }
 
-/// The manifest `read` (listed as `m`) rewritten for snapshot `snapshot_id`: the live entries
-/// whose path is in `removed` become `DELETED` by that snapshot, the other live entries
-/// `EXISTING`; entries deleted by earlier snapshots are dropped. Returns the bytes and the
-/// manifest list entry (less path and length; its sequence number is the new snapshot's).
-pub(crate) fn rewrite_manifest(
-    read: &ManifestRead,
-    m: &ManifestFile,
+impl ManifestRead {
+    /// Whether entries of `other` can go into one manifest with these (same Avro schema).
+    pub(crate) fn same_schema(&self, other: &ManifestRead) -> bool {
+        self.schema.canonical_form() == other.schema.canonical_form()
+    }
+}
+
+/// The manifests `parts` (each as read, and as listed), of one schema and partition spec,
+/// rewritten into one for snapshot `snapshot_id`: the live entries whose path is in `removed`
+/// become `DELETED` by that snapshot, the other live entries `EXISTING`; entries deleted by
+/// earlier snapshots are dropped. Returns the bytes and the manifest list entry (less path
+/// and length; its sequence number is the new snapshot's). Merging keeps the number of
+/// manifests from growing with every compaction; the merged manifest's partition summaries
+/// are left out when there are several (readers then do not prune it by partition, which the
+/// spec allows: the field is optional).
+pub(crate) fn rewrite_manifests(
+    parts: &[(&ManifestRead, &ManifestFile)],
     removed: &HashSet<String>,
     snapshot_id: i64,
 ) -> Result<(Vec<u8>, ManifestFile), String> {
+    let [(read, m), ..] = parts else {
+        return Err("no manifest to rewrite".into());
+    };
     let mut w = Writer::with_codec(
         &read.schema,
         Vec::new(),
@@ -180,10 +193,19 @@ pub(crate) fn rewrite_manifest(
         added_rows: 0,
         existing_rows: 0,
         deleted_rows: 0,
-        ..m.clone()
+        partitions: if parts.len() == 1 {
+            m.partitions.clone()
+        } else {
+            None
+        },
+        ..(*m).clone()
     };
     let mut min_seq: Option<i64> = None;
-    for e in read.entries.iter().filter(|e| e.live()) {
+    let live = parts
+        .iter()
+        .flat_map(|(r, _)| r.entries.iter())
+        .filter(|e| e.live());
+    for e in live {
         let gone = removed.contains(&e.path);
         let (status, snap) = if gone {
             out.deleted_files += 1;
@@ -262,7 +284,7 @@ mod tests {
             .iter()
             .all(|e| e.status == ADDED && e.sequence_number == 5 && e.snapshot_id == 11));
         let removed = HashSet::from(["s3://b/t/data/a.parquet".to_owned()]);
-        let (again, listed) = rewrite_manifest(&read, &m, &removed, 99).unwrap();
+        let (again, listed) = rewrite_manifests(&[(&read, &m)], &removed, 99).unwrap();
         assert_eq!((listed.existing_files, listed.deleted_files), (1, 1));
         assert_eq!((listed.existing_rows, listed.deleted_rows), (4, 3));
         assert_eq!(listed.added_snapshot_id, 99);
@@ -291,8 +313,16 @@ mod tests {
         );
         assert_eq!(b.file_sequence_number, 5);
         // Rewritten again, the deleted entry is dropped.
-        let (third, listed) = rewrite_manifest(&back, &later, &HashSet::new(), 100).unwrap();
+        let (third, listed) = rewrite_manifests(&[(&back, &later)], &HashSet::new(), 100).unwrap();
         assert_eq!((listed.existing_files, listed.deleted_files), (1, 0));
         assert_eq!(read_manifest(&third, &listed).unwrap().entries.len(), 1);
+        // Two manifests merged into one: their live entries (a and b, and b again: these
+        // two are versions of one manifest), the summaries dropped.
+        assert!(read.same_schema(&back));
+        let (both, listed) =
+            rewrite_manifests(&[(&read, &m), (&back, &later)], &removed, 101).unwrap();
+        assert_eq!((listed.existing_files, listed.deleted_files), (2, 1));
+        assert_eq!(listed.partitions, None);
+        assert_eq!(read_manifest(&both, &listed).unwrap().entries.len(), 3);
     }
 }
