@@ -6,7 +6,9 @@
 //!
 //! The current snapshot's live data files of the default partition spec, grouped by partition
 //! tuple; per group, the files below [`CompactionSettings::small_below`], in data sequence
-//! number order, packed greedily into bins of at most [`CompactionSettings::target_bytes`]; a
+//! number order, packed greedily into bins of at most [`CompactionSettings::target_bytes`] (by
+//! their column chunks' sizes, `column_sizes`: a small file is much footer, which the output
+//! has once); a
 //! bin of fewer than [`CompactionSettings::min_input_files`] is left alone. A table with delete
 //! files (written by another engine: this sink writes none) is not compacted, since rewritten
 //! rows would escape deletes committed while the rewrite ran.
@@ -195,16 +197,18 @@ impl IcebergMaintenance {
             let mut bins: Vec<Vec<&entries::Entry>> = vec![Vec::new()];
             let mut size = 0u64;
             for e in small {
+                // By the bytes a file carries into the output: its column chunks, not its
+                // footer, which each small file repeats and the output has once.
                 let bin = bins
                     .last_mut()
-                    .filter(|b| b.is_empty() || size + e.size <= self.settings.target_bytes);
+                    .filter(|b| b.is_empty() || size + e.data_bytes <= self.settings.target_bytes);
                 match bin {
                     Some(b) => {
-                        size += e.size;
+                        size += e.data_bytes;
                         b.push(e);
                     }
                     None => {
-                        size = e.size;
+                        size = e.data_bytes;
                         bins.push(vec![e]);
                     }
                 }

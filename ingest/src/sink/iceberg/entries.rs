@@ -36,6 +36,9 @@ pub(crate) struct Entry {
     pub path: String,
     pub rows: u64,
     pub size: u64,
+    /// The compressed bytes of its column chunks (`column_sizes`), without the footer: what a
+    /// rewrite carries into its output; the file size when not recorded.
+    pub data_bytes: u64,
     /// The partition tuple as `name=value` pairs joined by `/` (for people, and as a
     /// grouping key together with the spec id).
     pub partition: String,
@@ -127,6 +130,19 @@ pub(crate) fn read_manifest(bytes: &[u8], m: &ManifestFile) -> Result<ManifestRe
             _ => String::new(),
         };
         let sequence_number = long(field(&raw, "sequence_number")).unwrap_or(list_seq);
+        let size = long(field(df, "file_size_in_bytes")).unwrap_or(0).max(0) as u64;
+        let data_bytes = match field(df, "column_sizes").map(unwrap) {
+            Some(A::Array(kvs)) if !kvs.is_empty() => kvs
+                .iter()
+                .filter_map(|kv| match kv {
+                    A::Record(f) => long(field(f, "value")),
+                    _ => None,
+                })
+                .map(|v| v.max(0) as u64)
+                .sum::<u64>()
+                .min(size),
+            _ => size,
+        };
         entries.push(Entry {
             status,
             snapshot_id: long(field(&raw, "snapshot_id")).unwrap_or(m.added_snapshot_id),
@@ -134,7 +150,8 @@ pub(crate) fn read_manifest(bytes: &[u8], m: &ManifestFile) -> Result<ManifestRe
             file_sequence_number: long(field(&raw, "file_sequence_number")).unwrap_or(list_seq),
             content: long(field(df, "content")).unwrap_or(0) as i32,
             rows: long(field(df, "record_count")).unwrap_or(0).max(0) as u64,
-            size: long(field(df, "file_size_in_bytes")).unwrap_or(0).max(0) as u64,
+            size,
+            data_bytes,
             path,
             partition,
             raw,
