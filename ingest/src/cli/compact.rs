@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use crate::engine::compact::open_maintainer;
-use crate::sink::maintenance::{MaintenanceDone, MaintenancePlan};
+use crate::sink::maintenance::{table_wide, MaintenanceDone, MaintenancePlan};
+use crate::sink::PartitionKey;
 
 use super::startup;
 use super::table::Table;
@@ -31,6 +32,17 @@ fn mib(bytes: u64) -> String {
     format!("{:.2} MiB", bytes as f64 / (1u64 << 20) as f64)
 }
 
+/// A Kafka partition or offsets as shown, `all` / `-` for a table sink's (see [`table_wide`]).
+fn shown(partition: &PartitionKey, text: String) -> String {
+    if *partition != table_wide() {
+        text
+    } else if text.contains('[') {
+        "-".into()
+    } else {
+        "all".into()
+    }
+}
+
 /// The plan as text.
 pub fn render(plan: &MaintenancePlan) -> String {
     let mut out = format!("sink {} ({})\n", plan.sink, plan.settings);
@@ -45,11 +57,11 @@ pub fn render(plan: &MaintenancePlan) -> String {
                 } else {
                     r.dir.clone()
                 },
-                r.partition.to_string(),
+                shown(&r.partition, r.partition.to_string()),
                 r.inputs.len().to_string(),
                 r.rows().to_string(),
                 mib(r.bytes()),
-                r.offsets.to_string(),
+                shown(&r.partition, r.offsets.to_string()),
             ]);
         }
         out.push_str(&t.render());
@@ -65,6 +77,10 @@ pub fn render(plan: &MaintenancePlan) -> String {
             plan.expired.len()
         ));
         for e in &plan.expired {
+            if e.partition == table_wide() {
+                out.push_str(&format!("  {}\n", e.file.path));
+                continue;
+            }
             out.push_str(&format!(
                 "  {} ({} {}, {} rows)\n",
                 e.file.path, e.partition, e.file.offsets, e.file.rows

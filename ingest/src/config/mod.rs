@@ -433,6 +433,12 @@ pub enum SinkConfig {
         /// Properties of a table the sink creates.
         #[serde(default)]
         properties: std::collections::BTreeMap<String, String>,
+        /// What `kingest compact` rewrites (Iceberg's `rewrite_data_files`).
+        #[serde(default)]
+        compaction: CompactionSection,
+        /// Which snapshots `kingest compact` expires (Iceberg's `expire_snapshots`; none
+        /// without this table).
+        retention: Option<RetentionSection>,
     },
 }
 
@@ -579,6 +585,17 @@ impl Config {
             ..
         }
         | SinkConfig::Delta {
+            compaction,
+            retention,
+            ..
+        } = &self.sink
+        {
+            compaction.validate()?;
+            if let Some(r) = retention {
+                r.validate()?;
+            }
+        }
+        if let SinkConfig::Iceberg {
             compaction,
             retention,
             ..

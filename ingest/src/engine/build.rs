@@ -392,6 +392,7 @@ pub fn iceberg_config(config: &Config) -> Result<Option<IcebergSinkConfig>, Engi
         partition_by,
         compression,
         properties,
+        ..
     } = &config.sink
     else {
         return Ok(None);

@@ -2,16 +2,18 @@
 //! [`crate::sink::maintenance`]), chosen by `[sink] type`.
 //!
 //! [`Maintainer`] is the one place that maps a sink type to its [`Maintain`] implementation:
-//! the plain Parquet sink, and the Delta sink (an `OPTIMIZE` commit, `VACUUM` and log
-//! cleanup); the Iceberg sink adds a variant the same way. Sinks with nothing to compact
-//! (PostgreSQL, stdout) are refused with the reason.
+//! the plain Parquet sink, Delta tables (an `OPTIMIZE` commit, `VACUUM` and log cleanup) and
+//! Iceberg tables (a `replace` snapshot, snapshot expiry); a sink adds a variant whose `plan`
+//! and `execute` commit its rewrite, and the command needs no other change. Sinks with
+//! nothing to compact (PostgreSQL, stdout) are refused with the reason.
 
 use std::sync::Arc;
 
 use arrow_schema::Schema;
 
-use super::{delta_config, parquet_config, EngineError};
+use super::{delta_config, iceberg_config, parquet_config, EngineError};
 use crate::config::{Config, SinkConfig};
+use crate::sink::iceberg::IcebergMaintenance;
 use crate::sink::maintenance::{Maintain, MaintenanceDone, MaintenancePlan};
 use crate::sink::parquet::compact::{CompactionSettings, ParquetMaintenance};
 use crate::sink::{DeltaMaintenance, ParquetSink};
@@ -22,6 +24,8 @@ pub enum Maintainer {
     Parquet(Box<ParquetMaintenance>),
     /// A Delta table: `OPTIMIZE`, and with a retention `VACUUM` and log cleanup.
     Delta(Box<DeltaMaintenance>),
+    /// An Iceberg table: `rewrite_data_files` as a `replace` snapshot, `expire_snapshots`.
+    Iceberg(Box<IcebergMaintenance>),
 }
 
 impl Maintainer {
@@ -30,6 +34,7 @@ impl Maintainer {
         Ok(match self {
             Maintainer::Parquet(m) => m.plan().await?,
             Maintainer::Delta(m) => m.plan().await?,
+            Maintainer::Iceberg(m) => m.plan().await?,
         })
     }
 
@@ -38,6 +43,7 @@ impl Maintainer {
         Ok(match self {
             Maintainer::Parquet(m) => m.execute(plan).await?,
             Maintainer::Delta(m) => m.execute(plan).await?,
+            Maintainer::Iceberg(m) => m.execute(plan).await?,
         })
     }
 }
@@ -84,9 +90,27 @@ pub async fn open_maintainer(config: &Config) -> Result<Maintainer, EngineError>
             let m = DeltaMaintenance::open(&dc, settings, retention.map(|r| r.max_age.0)).await?;
             Ok(Maintainer::Delta(Box::new(m)))
         }
-        SinkConfig::Iceberg { .. } => Err(EngineError::Setup(
-            "kingest compact: Iceberg tables are not compacted by kingest yet (a replace snapshot and snapshot expiry are planned); run Spark's rewrite_data_files and expire_snapshots procedures on the table meanwhile: kingest's commits retry against them".into(),
-        )),
+        SinkConfig::Iceberg {
+            compaction,
+            retention,
+            ..
+        } => {
+            let Some(ic) = iceberg_config(config)? else {
+                return Err(EngineError::Setup("not an Iceberg sink".into()));
+            };
+            let settings = CompactionSettings {
+                target_bytes: compaction.target_file_size.0,
+                small_below: compaction.small_below(),
+                min_input_files: compaction.min_input_files,
+            };
+            let m = crate::sink::iceberg::open_maintenance(
+                &ic,
+                settings,
+                retention.map(|r| r.max_age.0),
+            )
+            .await?;
+            Ok(Maintainer::Iceberg(Box::new(m)))
+        }
         SinkConfig::Postgres { .. } => Err(EngineError::Setup(
             "kingest compact: a PostgreSQL sink has no files to compact (use VACUUM and the table's own retention)".into(),
         )),

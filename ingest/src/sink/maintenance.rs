@@ -157,6 +157,14 @@ pub trait Maintain {
     ) -> impl Future<Output = Result<MaintenanceDone>> + Send;
 }
 
+/// The `partition` of a table sink's [`Rewrite`] or [`Expiry`]: a table's data files mix Kafka
+/// partitions (their offsets are in the table's snapshots, not in the files), so these carry
+/// no Kafka partition, their `offsets` are empty, and a rewrite's `dir` is the table partition
+/// (`id_bucket=3`; empty when unpartitioned).
+pub fn table_wide() -> PartitionKey {
+    PartitionKey::new("*", -1)
+}
+
 fn range_pair<S: serde::Serializer>(r: &OffsetRange, s: S) -> Result<S::Ok, S::Error> {
     [r.first, r.next].serialize(s)
 }

@@ -1,7 +1,7 @@
 //! What the Iceberg sink's end-to-end tests share: the `[sink]` table of a job writing an
 //! Iceberg table through a SQL catalog, and the table read back by pyiceberg (an independent
 //! reader, in Python) through that same catalog: its rows, schema, partition spec and the
-//! snapshots' summaries.
+//! snapshots' summaries and operations, and the current snapshot's data files.
 //!
 //! Reading fails with a message when pyiceberg is missing (`scripts/setup.sh` installs it).
 
@@ -44,6 +44,10 @@ pub struct IcebergTable {
     pub summaries: Vec<BTreeMap<String, String>>,
     /// The data files of the current snapshot.
     pub files: usize,
+    /// Every snapshot's operation (`append`, `replace`, ...), oldest first.
+    pub operations: Vec<String>,
+    /// The locations of the current snapshot's data files.
+    pub file_paths: Vec<String>,
 }
 
 impl IcebergTable {
@@ -83,6 +87,8 @@ print(json.dumps({
     "summaries": [{k: str(v) for k, v in s.summary.additional_properties.items()}
                   for s in t.snapshots()],
     "files": len(list(t.scan().plan_files())),
+    "operations": [s.summary.operation.value for s in t.snapshots()],
+    "file_paths": [f.file.file_path for f in t.scan().plan_files()],
 }))
 "#;
 
@@ -115,6 +121,8 @@ pub fn read_table(uri: &str, table: &str) -> IcebergTable {
         spec: serde_json::from_value(v["spec"].clone()).unwrap(),
         summaries: serde_json::from_value(v["summaries"].clone()).unwrap(),
         files: v["files"].as_u64().unwrap() as usize,
+        operations: serde_json::from_value(v["operations"].clone()).unwrap(),
+        file_paths: serde_json::from_value(v["file_paths"].clone()).unwrap(),
     }
 }
 

@@ -356,7 +356,7 @@ pub(crate) async fn record_offsets(
 }
 
 /// Writes the manifest of `files` under the table's `metadata/`.
-async fn write_manifest(
+pub(super) async fn write_manifest(
     io: &TableIo,
     table_location: &str,
     spec: &Spec,
@@ -383,7 +383,7 @@ fn rand_u32() -> u32 {
 }
 
 /// A fresh positive snapshot id.
-fn new_snapshot_id() -> i64 {
+pub(super) fn new_snapshot_id() -> i64 {
     (Uuid::new_v4().as_u128() as i64) & i64::MAX
 }
 

@@ -41,6 +41,7 @@ pub(crate) struct SnapshotView {
     pub parent: Option<i64>,
     pub manifest_list: Option<String>,
     pub summary: Map<String, Value>,
+    pub timestamp_ms: i64,
 }
 
 impl TableMetadata {
@@ -161,6 +162,7 @@ impl TableMetadata {
             .find(|s| s.get("snapshot-id").and_then(Value::as_i64) == Some(id))?;
         Some(SnapshotView {
             id,
+            timestamp_ms: s.get("timestamp-ms").and_then(Value::as_i64).unwrap_or(0),
             parent: s.get("parent-snapshot-id").and_then(Value::as_i64),
             manifest_list: s
                 .get("manifest-list")
@@ -172,6 +174,73 @@ impl TableMetadata {
                 .cloned()
                 .unwrap_or_default(),
         })
+    }
+
+    /// Every snapshot's id, in the metadata's order.
+    pub(crate) fn snapshot_ids(&self) -> Vec<i64> {
+        self.json
+            .get("snapshots")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.get("snapshot-id").and_then(Value::as_i64))
+            .collect()
+    }
+
+    /// The snapshots branches and tags point at (`main` included), by ref name.
+    pub(crate) fn refs(&self) -> BTreeMap<String, i64> {
+        let mut out: BTreeMap<String, i64> = self
+            .json
+            .get("refs")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.get("snapshot-id")?.as_i64()?)))
+            .collect();
+        if let Some(current) = self.current_snapshot_id() {
+            out.entry("main".into()).or_insert(current);
+        }
+        out
+    }
+
+    /// The default partition spec's id.
+    pub(crate) fn default_spec_id(&self) -> i32 {
+        self.i64("default-spec-id").unwrap_or(0) as i32
+    }
+
+    /// The metadata without the snapshots `expired` (snapshot expiry), their entries of
+    /// `snapshot-log` and any statistics files of theirs; `previous` is where this metadata
+    /// was read from (for `metadata-log`).
+    pub(crate) fn without_snapshots(
+        &self,
+        expired: &std::collections::HashSet<i64>,
+        previous: &str,
+        now_ms: i64,
+    ) -> TableMetadata {
+        let mut j = self.json.clone();
+        let gone = |v: &Value| {
+            v.get("snapshot-id")
+                .and_then(Value::as_i64)
+                .is_some_and(|id| expired.contains(&id))
+        };
+        for key in [
+            "snapshots",
+            "snapshot-log",
+            "statistics",
+            "partition-statistics",
+        ] {
+            if let Some(Value::Array(a)) = j.get_mut(key) {
+                a.retain(|v| !gone(v));
+            }
+        }
+        let before = self.i64("last-updated-ms").unwrap_or(now_ms);
+        j.insert("last-updated-ms".into(), json!(now_ms));
+        push(
+            &mut j,
+            "metadata-log",
+            json!({"timestamp-ms": before, "metadata-file": previous}),
+        );
+        TableMetadata { json: j }
     }
 
     /// Whether snapshot `id` exists.

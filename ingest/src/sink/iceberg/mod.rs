@@ -36,6 +36,9 @@
 
 mod catalog;
 mod commit;
+mod compact;
+mod entries;
+mod expire;
 mod io;
 mod manifest;
 mod metadata;
@@ -56,6 +59,7 @@ use uuid::Uuid;
 
 pub use self::catalog::CatalogConfig;
 use self::catalog::{Catalog, Loaded, TableIdent};
+pub use self::compact::{open_maintenance, IcebergMaintenance};
 use self::io::TableIo;
 use self::manifest::DataFile;
 use self::metadata::{GroupOffsets, TableMetadata};
@@ -657,5 +661,7 @@ impl Sink for IcebergSink {
     }
 }
 
+#[cfg(test)]
+mod compact_tests;
 #[cfg(test)]
 mod tests;

@@ -20,7 +20,7 @@ use crate::sink::tests::{batch, key, range, schema as all_types};
 
 /// Every column type of the sink tests but the nanosecond timestamp (which format version 2
 /// cannot hold).
-fn schema() -> SchemaRef {
+pub(super) fn schema() -> SchemaRef {
     let all = all_types();
     let fields: Vec<_> = all
         .fields()
@@ -31,7 +31,7 @@ fn schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-fn rows(first: i64, n: usize) -> RecordBatch {
+pub(super) fn rows(first: i64, n: usize) -> RecordBatch {
     let b = batch(first, n, 40);
     let keep: Vec<usize> = (0..b.num_columns())
         .filter(|i| b.schema().field(*i).name() != "ts_ns")
@@ -39,7 +39,7 @@ fn rows(first: i64, n: usize) -> RecordBatch {
     b.project(&keep).unwrap()
 }
 
-fn config(dir: &TempDir, group: &str) -> IcebergSinkConfig {
+pub(super) fn config(dir: &TempDir, group: &str) -> IcebergSinkConfig {
     let uri = format!("sqlite:///{}", dir.path().join("catalog.db").display());
     let mut c = IcebergSinkConfig::new(
         CatalogConfig::Sql {

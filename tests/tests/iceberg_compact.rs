@@ -1,0 +1,448 @@
+//! `kingest compact` on an Iceberg table written by a running `kingest run` (SQLite catalog),
+//! read back by pyiceberg through the same catalog (an independent reader):
+//!
+//! - Over a thousand small data files, compacted while the job runs: pyiceberg sees a
+//!   `replace` snapshot, the current snapshot's file count down to what the target size allows
+//!   (a second plan finds nothing to rewrite), exactly the same rows before and after, and
+//!   `kingest check` shows the same offsets. Then snapshot expiry (`[sink.retention]`): the
+//!   expired snapshots are gone from the metadata, the files only they referenced (the
+//!   rewritten inputs, old manifests and manifest lists) are deleted, every file the table
+//!   still reads is there, pyiceberg reads the same rows; and the job, killed and run again to
+//!   the end of the topic, resumes from the offsets the kept snapshot carries: exactly once.
+//! - `kingest compact --execute` killed with SIGKILL at random moments, at least 20 times,
+//!   while the job commits new snapshots and records keep arriving: after every kill pyiceberg
+//!   reads each partition as one contiguous run of offsets from 0 (never a row lost or read
+//!   twice), and at the end the table holds every produced record exactly once.
+//!
+//! Kill moments come from a fixed-seed generator (`KINGEST_SIGKILL_SEED` overrides it), printed
+//! with any failure.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kingest_tests::ingest::iceberg::{
+    iceberg_sink, read_table, rows_by_partition_offset, sqlite_uri, IcebergTable,
+};
+use kingest_tests::ingest::job::{source, PARTITION_OFFSET_COLUMNS};
+use kingest_tests::ingest::kill::{click, static_member, SplitMix, CLICK_COLUMNS};
+use kingest_tests::ingest::{end_offsets, kingest, kingest_binary, produce, Job, Produced};
+use kingest_tests::peers::nisshi::Nisshi;
+
+const TOPIC: &str = "clicks";
+const TABLE: &str = "lake.clicks";
+const PARTITIONS: i32 = 4;
+
+/// A job flushing every 25 rows or 40 ms into a table partitioned by `bucket(2, id)`, so each
+/// flush commits up to 8 small files.
+fn job(broker: &str, group: &str, work: &Path, target: &str, extra: &str) -> String {
+    format!(
+        r#"{}{}{CLICK_COLUMNS}{PARTITION_OFFSET_COLUMNS}
+[flush]
+rows = 25
+age = "40ms"
+{}
+[sink.compaction]
+target_file_size = "{target}"
+{extra}"#,
+        source(broker, TOPIC, group),
+        static_member(group),
+        iceberg_sink(
+            &sqlite_uri(&work.join("catalog.db")),
+            &work.join("warehouse"),
+            TABLE,
+            "[\"bucket(2, id)\"]"
+        )
+    )
+}
+
+fn table(work: &Path) -> IcebergTable {
+    read_table(&sqlite_uri(&work.join("catalog.db")), TABLE)
+}
+
+/// Every Parquet file under `dir` (committed or not).
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn data_dir(work: &Path) -> PathBuf {
+    work.join("warehouse/lake/clicks/data")
+}
+
+/// Per partition, how many rows the table holds, failing on an offset read twice or a gap (a
+/// lost row): every partition must be one run of offsets from 0.
+fn contiguous(t: &IcebergTable, context: &str) -> BTreeMap<i32, i64> {
+    let rows = rows_by_partition_offset(t);
+    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    for (p, o) in rows.keys() {
+        let n = next.entry(*p).or_insert(0);
+        assert_eq!(
+            *o,
+            *n,
+            "partition {p}: offset {o} follows {}; {context}",
+            *n - 1
+        );
+        *n += 1;
+    }
+    next
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = kingest(args).output().expect("run kingest");
+    assert!(
+        out.status.success(),
+        "kingest {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The sink offsets `kingest check --json` reports, per partition.
+fn sink_offsets(config: &Path) -> BTreeMap<i64, i64> {
+    let doc: serde_json::Value =
+        serde_json::from_str(&ok(&["check", config.to_str().unwrap(), "--json"])).unwrap();
+    doc["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| Some((p["partition"].as_i64()?, p["sink"].as_i64()?)))
+        .collect()
+}
+
+fn compact_json(config: &Path, execute: bool) -> serde_json::Value {
+    let mut args = vec!["compact", config.to_str().unwrap(), "--json"];
+    if execute {
+        args.push("--execute");
+    }
+    serde_json::from_str(&ok(&args)).unwrap()
+}
+
+/// A background producer of click records, a few at a time so the job commits small files.
+struct Producer {
+    produced: Arc<Mutex<BTreeMap<(i32, i64), Produced>>>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Producer {
+    fn start(addr: String, from: usize) -> Producer {
+        let produced: Arc<Mutex<BTreeMap<(i32, i64), Produced>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = {
+            let (produced, stop) = (produced.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut next = from;
+                while !stop.load(Ordering::SeqCst) {
+                    let batch: Vec<Produced> =
+                        (next..next + 160).map(|n| click(n, PARTITIONS)).collect();
+                    next += 160;
+                    let at = produce(&addr, TOPIC, &batch).await;
+                    produced.lock().unwrap().extend(at.into_iter().zip(batch));
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                }
+            })
+        };
+        Producer {
+            produced,
+            stop,
+            task,
+        }
+    }
+
+    async fn stop(self) -> BTreeMap<(i32, i64), Produced> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.unwrap();
+        std::mem::take(&mut *self.produced.lock().unwrap())
+    }
+}
+
+/// Waits until the table's offsets are the log end (`kingest check`).
+async fn caught_up(config: &Path, end: &BTreeMap<i32, i64>, job: &mut Job) {
+    let want: BTreeMap<i64, i64> = end.iter().map(|(p, e)| (i64::from(*p), *e)).collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while sink_offsets(config) != want {
+        assert!(
+            job.try_wait().is_none(),
+            "the job stopped: {}",
+            job.log_tail()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the table did not reach {want:?}: {:?}; {}",
+            sink_offsets(config),
+            job.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn exactly(t: &IcebergTable, produced: &BTreeMap<(i32, i64), Produced>, context: &str) {
+    let rows = rows_by_partition_offset(t);
+    let keys: Vec<&(i32, i64)> = rows.keys().collect();
+    let want: Vec<&(i32, i64)> = produced.keys().collect();
+    assert!(
+        keys == want,
+        "the table holds {} rows, {} produced; {context}",
+        keys.len(),
+        want.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iceberg_compaction_of_a_running_jobs_thousand_files_then_expiry() {
+    let broker = Nisshi::start();
+    broker.create_topic(TOPIC, PARTITIONS as u32);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let config = w.join("job.toml");
+    let log = w.join("kingest.log");
+    std::fs::write(&config, job(&broker.addr(), "compact", w, "64KiB", "")).unwrap();
+    kingest_binary();
+    let mut running = Job::start(&config, &log, false);
+
+    let producer = Producer::start(broker.addr(), 0);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while parquet_files(&data_dir(w)).len() < 1050 {
+        assert!(running.try_wait().is_none(), "{}", running.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "1,050 files not written in 5 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let produced = producer.stop().await;
+    let end = end_offsets(produced.keys());
+    caught_up(&config, &end, &mut running).await;
+    let before = table(w);
+    exactly(&before, &produced, "before compaction");
+    assert!(before.files >= 1000, "{} files", before.files);
+    let offsets_before = sink_offsets(&config);
+
+    // The plan changes nothing.
+    let plan = compact_json(&config, false);
+    let rewrites = plan["plan"]["rewrites"].as_array().unwrap().clone();
+    assert!(rewrites.len() >= 2, "{plan}");
+    assert_eq!(table(w).operations, before.operations);
+
+    // Executed while the job runs.
+    let done = compact_json(&config, true);
+    let rewritten = done["done"]["rewritten"].as_array().unwrap();
+    let merged: u64 = rewritten
+        .iter()
+        .map(|r| r["inputs"].as_u64().unwrap())
+        .sum();
+    let after = table(w);
+    eprintln!(
+        "{} files -> {}: {merged} rewritten into {} in {:.2} s",
+        before.files,
+        after.files,
+        rewritten.len(),
+        done["seconds"].as_f64().unwrap()
+    );
+    assert_eq!(after.operations.last().map(String::as_str), Some("replace"));
+    assert_eq!(after.operations.len(), before.operations.len() + 1);
+    assert!(
+        after.files * 20 < before.files,
+        "{} -> {}",
+        before.files,
+        after.files
+    );
+    for f in &after.file_paths {
+        let path = f.strip_prefix("file://").unwrap_or(f);
+        let size = std::fs::metadata(path).unwrap().len();
+        assert!(size < 2 * 64 * 1024, "{f} is {size} bytes");
+    }
+    assert_eq!(after.rows.len(), before.rows.len());
+    assert_eq!(
+        rows_by_partition_offset(&after),
+        rows_by_partition_offset(&before),
+        "pyiceberg reads other rows"
+    );
+    assert_eq!(after.offsets("compact"), before.offsets("compact"));
+    assert_eq!(
+        sink_offsets(&config),
+        offsets_before,
+        "kingest check changed"
+    );
+    // Down to the target: nothing is left to rewrite.
+    let again = compact_json(&config, false);
+    assert_eq!(again["plan"]["rewrites"], serde_json::json!([]), "{again}");
+
+    // Retention: every snapshot but the current one is older than a second, and the current
+    // one (the replace) carries the group's offsets.
+    let inputs: Vec<String> = rewrites
+        .iter()
+        .flat_map(|r| r["inputs"].as_array().unwrap().clone())
+        .map(|f| f["path"].as_str().unwrap().to_owned())
+        .collect();
+    std::fs::write(
+        &config,
+        job(
+            &broker.addr(),
+            "compact",
+            w,
+            "64KiB",
+            "[sink.retention]\nmax_age = \"1s\"\n",
+        ),
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let expired = compact_json(&config, true);
+    let deleted = expired["done"]["deleted"].as_array().unwrap();
+    let kept = table(w);
+    assert_eq!(kept.operations, vec!["replace".to_owned()], "{expired}");
+    for p in &inputs {
+        let path = p.strip_prefix("file://").unwrap_or(p);
+        assert!(
+            !Path::new(path).exists(),
+            "{p}: a rewritten input survived expiry"
+        );
+    }
+    for p in &kept.file_paths {
+        let path = p.strip_prefix("file://").unwrap_or(p);
+        assert!(Path::new(path).exists(), "{p}: a live file was deleted");
+    }
+    let lists = std::fs::read_dir(w.join("warehouse/lake/clicks/metadata"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("snap-"))
+        .count();
+    assert_eq!(lists, 1, "manifest lists of expired snapshots remain");
+    assert!(deleted.len() > inputs.len(), "{} deleted", deleted.len());
+    assert_eq!(
+        rows_by_partition_offset(&kept),
+        rows_by_partition_offset(&before)
+    );
+    assert_eq!(
+        sink_offsets(&config),
+        offsets_before,
+        "kingest check changed"
+    );
+
+    // The job resumes from the kept snapshot's offsets: killed, records produced, run to the
+    // end of the topic.
+    running.child().kill().unwrap();
+    running.wait();
+    let more: Vec<Produced> = (produced.len()..produced.len() + 400)
+        .map(|n| click(n, PARTITIONS))
+        .collect();
+    let at = produce(&broker.addr(), TOPIC, &more).await;
+    let mut all = produced;
+    all.extend(at.into_iter().zip(more));
+    let status = Job::start(&config, &log, true).wait();
+    assert!(
+        status.success(),
+        "{}",
+        kingest_tests::ingest::log_tail(&log)
+    );
+    exactly(&table(w), &all, "after expiry and a restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iceberg_sigkill_during_compaction_never_loses_or_doubles_a_row() {
+    let broker = Nisshi::start();
+    broker.create_topic(TOPIC, PARTITIONS as u32);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let config = w.join("job.toml");
+    let log = w.join("kingest.log");
+    std::fs::write(&config, job(&broker.addr(), "compact-kill", w, "32KiB", "")).unwrap();
+    kingest_binary();
+    let mut running = Job::start(&config, &log, false);
+    let producer = Producer::start(broker.addr(), 0);
+
+    let seed = std::env::var("KINGEST_SIGKILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x0069_6365_6265_7267_u64);
+    let mut rng = SplitMix(seed);
+    let mut moments = Vec::new();
+    let files = |w: &Path| parquet_files(&data_dir(w)).len();
+    // How long a compaction takes here, so kill moments spread over all of it (reading,
+    // writing, the manifests, the commit): one runs to the end first, and every one that
+    // finishes before its kill updates the estimate.
+    while files(w) < 150 {
+        assert!(running.try_wait().is_none(), "{}", running.log_tail());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let timed = Instant::now();
+    compact_json(&config, true);
+    let mut span = timed.elapsed().as_millis() as u64 * 13 / 10 + 2;
+    let (mut kills, mut finished, mut attempts) = (0, 0, 0);
+    while kills < 20 {
+        attempts += 1;
+        assert!(
+            attempts < 200,
+            "only {kills} kills landed during a compaction in 200 tries; seed {seed}, moments {moments:?}"
+        );
+        // Let the job commit new small files to rewrite.
+        let seen = files(w);
+        while files(w) < seen + 60 {
+            assert!(running.try_wait().is_none(), "{}", running.log_tail());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut compact = kingest(&["compact", config.to_str().unwrap(), "--execute"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let delay = rng.millis(1, span);
+        tokio::time::sleep(delay).await;
+        match compact.try_wait().unwrap() {
+            None => {
+                compact.kill().unwrap();
+                compact.wait().unwrap();
+                kills += 1;
+                moments.push(format!("kill+{}ms", delay.as_millis()));
+                let context = format!("after kill {kills}; seed {seed}, moments {moments:?}");
+                contiguous(&table(w), &context);
+            }
+            Some(status) => {
+                let mut err = String::new();
+                std::io::Read::read_to_string(compact.stderr.as_mut().unwrap(), &mut err).unwrap();
+                assert!(status.success(), "compaction failed: {err}");
+                finished += 1;
+                span = span.max(started.elapsed().as_millis() as u64 * 13 / 10 + 2);
+                moments.push(format!("done<{}ms", delay.as_millis()));
+            }
+        }
+        assert!(
+            running.try_wait().is_none(),
+            "the job stopped: {}",
+            running.log_tail()
+        );
+    }
+    let produced = producer.stop().await;
+    let end = end_offsets(produced.keys());
+    caught_up(&config, &end, &mut running).await;
+    compact_json(&config, true);
+    let t = table(w);
+    eprintln!(
+        "{kills} kills, {finished} compactions finished, kill moments within {span} ms, {} \
+         records, {} snapshots ({} replace), {} files; seed {seed}, moments {moments:?}",
+        produced.len(),
+        t.operations.len(),
+        t.operations.iter().filter(|o| *o == "replace").count(),
+        t.files
+    );
+    exactly(&t, &produced, &format!("seed {seed}, moments {moments:?}"));
+    assert_eq!(contiguous(&t, "at the end"), end);
+    assert!(t.operations.iter().filter(|o| *o == "replace").count() >= 2);
+}
