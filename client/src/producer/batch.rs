@@ -173,6 +173,22 @@ impl Future for DeliveryFuture {
 /// anything else is shared behind [`ClientError::Shared`].
 pub(crate) fn clone_error(e: &Arc<ClientError>) -> ClientError {
     match &**e {
+        ClientError::ProducerFenced {
+            transactional_id,
+            reason,
+        } => ClientError::ProducerFenced {
+            transactional_id: transactional_id.clone(),
+            reason: reason.clone(),
+        },
+        ClientError::TransactionAbortable {
+            transactional_id,
+            operation,
+            reason,
+        } => ClientError::TransactionAbortable {
+            transactional_id: transactional_id.clone(),
+            operation,
+            reason: reason.clone(),
+        },
         ClientError::Partition {
             broker,
             api,

@@ -47,14 +47,23 @@ pub fn kingest_binary() -> &'static Path {
             .and_then(Path::parent)
             .expect("the test runs from target/<profile>/deps")
             .to_path_buf();
-        let bin = profile_dir.join("kingest");
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("workspace root");
+        // With a separate build directory (`build.build-dir`, `CARGO_BUILD_BUILD_DIR`) the
+        // tests run from there while binaries land in the target directory, which is not
+        // shared between checkouts: use that one, or another checkout's binary could be run.
+        let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None if std::env::var_os("CARGO_BUILD_BUILD_DIR").is_some() => workspace.join("target"),
+            None => profile_dir.parent().expect("target dir").to_path_buf(),
+        };
+        let bin = target_dir
+            .join(profile_dir.file_name().expect("profile directory"))
+            .join("kingest");
         if is_newer_than_sources(&bin, workspace) {
             return bin;
         }
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
         let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
             Some("debug") | None => "dev".to_owned(),
             Some(other) => other.to_owned(),
