@@ -17,6 +17,7 @@ use kingest_protocol::kafka_protocol::messages::produce_request::{
 };
 use kingest_protocol::kafka_protocol::messages::{
     InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName,
+    TransactionalId,
 };
 use kingest_protocol::kafka_protocol::protocol::StrBytes;
 use kingest_protocol::{BrokerError, ErrorCode};
@@ -441,7 +442,9 @@ impl Sender {
                 if let Some(idem) = &mut self.idempotence {
                     match idem.drain(&queue.tp, head.id, head.records, in_flight) {
                         Drain::Wait => return,
-                        Drain::Send { pid, base_sequence } => head.stamp(pid, base_sequence),
+                        Drain::Send { pid, base_sequence } => {
+                            head.stamp(pid, base_sequence, shared.txn.is_some())
+                        }
                     }
                 }
                 let mut batch = state.queue.pop_front().expect("head exists");
@@ -575,6 +578,12 @@ impl Sender {
         )
         .unwrap_or(i32::MAX);
         let produce = ProduceRequest::default()
+            .with_transactional_id(
+                self.shared
+                    .txn
+                    .as_ref()
+                    .map(|t| TransactionalId(StrBytes::from_string(t.id.clone()))),
+            )
             .with_acks(acks)
             .with_timeout_ms(timeout_ms)
             .with_topic_data(topics);
