@@ -63,7 +63,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut first: HashMap<(String, i32), i64> = HashMap::new();
         let mut offsets: HashMap<(String, i32), i64> = HashMap::new();
         for r in fetched.records() {
-            let value = r.record.value.map(|v| v.to_ascii_uppercase()).unwrap_or_default();
+            let value = r
+                .record
+                .value
+                .map(|v| v.to_ascii_uppercase())
+                .unwrap_or_default();
             let mut out = ProducerRecord::new(&output, value);
             if let Some(key) = r.record.key {
                 out = out.with_key(key.to_vec());

@@ -206,12 +206,18 @@ async fn kingest_transactions_as_java_librdkafka_and_kingest_read_them() {
     assert_eq!(values(&java_all), values(&all), "Java read_uncommitted");
     assert_eq!(java.values().map(Vec::len).sum::<usize>(), 90);
     let ours = ours_read_committed(&cluster, "ktx").await;
-    assert_eq!(ours, java, "kingest and Java read_committed, offsets included");
+    assert_eq!(
+        ours, java,
+        "kingest and Java read_committed, offsets included"
+    );
     let bootstrap = cluster.bootstrap();
     let rd = tokio::task::spawn_blocking(move || librdkafka_read_committed(&bootstrap, "ktx"))
         .await
         .unwrap();
-    assert_eq!(rd, java, "librdkafka and Java read_committed, offsets included");
+    assert_eq!(
+        rd, java,
+        "librdkafka and Java read_committed, offsets included"
+    );
 
     // The offsets of the last committed round (4) count; those of the aborted round 5 do not.
     cluster.create_topic("ktx-input", 1).unwrap();
@@ -258,9 +264,16 @@ async fn java_transactions_as_kingest_reads_them() {
     }
     assert_eq!(committed.values().map(Vec::len).sum::<usize>(), 90);
     let ours = ours_read_committed(&cluster, "jtx").await;
-    assert_eq!(values(&ours), values(&committed), "exactly Java's committed records");
+    assert_eq!(
+        values(&ours),
+        values(&committed),
+        "exactly Java's committed records"
+    );
     let java = java_consume(&cluster, "jtx", "read_committed").await;
-    assert_eq!(ours, java, "kingest and Java read_committed, offsets included");
+    assert_eq!(
+        ours, java,
+        "kingest and Java read_committed, offsets included"
+    );
 }
 
 fn is_fenced(r: &Result<(), ClientError>) -> bool {
@@ -283,10 +296,16 @@ async fn a_newer_producer_fences_the_older_kingest_or_java() {
     let commit = first.commit_transaction().await;
     assert!(is_fenced(&commit), "{commit:?}");
     let message = commit.unwrap_err().to_string();
-    assert!(message.contains("fenced-id") && message.contains("fenced"), "{message}");
+    assert!(
+        message.contains("fenced-id") && message.contains("fenced"),
+        "{message}"
+    );
     assert!(is_fenced(&first.begin_transaction()));
     let send = first.send(ProducerRecord::new("fence", "late")).await;
-    assert!(matches!(send, Err(ClientError::ProducerFenced { .. })), "{send:?}");
+    assert!(
+        matches!(send, Err(ClientError::ProducerFenced { .. })),
+        "{send:?}"
+    );
 
     second.begin_transaction().unwrap();
     let kept = send_round(&second, "fence", "second", 0, 6).await;
@@ -355,7 +374,10 @@ async fn the_coordinator_moves_mid_transaction_and_timeouts_fence() {
     while (0..PARTITIONS)
         .any(|q| cluster.last_stable_offset("moves", q) != cluster.high_watermark("moves", q))
     {
-        assert!(std::time::Instant::now() < guard, "the open transaction was never aborted");
+        assert!(
+            std::time::Instant::now() < guard,
+            "the open transaction was never aborted"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let commit = slow.commit_transaction().await;

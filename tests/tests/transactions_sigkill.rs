@@ -26,8 +26,8 @@ const PER_ROUND: usize = 150;
 async fn produce_input(producer: &Producer, from: usize, n: usize) {
     let mut deliveries = Vec::new();
     for i in from..from + n {
-        let record = ProducerRecord::new("eos-in", format!("in-{i}"))
-            .with_partition(i as i32 % PARTITIONS);
+        let record =
+            ProducerRecord::new("eos-in", format!("in-{i}")).with_partition(i as i32 % PARTITIONS);
         deliveries.push(producer.send(record).await.unwrap());
     }
     for d in deliveries {
@@ -50,7 +50,9 @@ async fn killed_transform_processes_leave_every_input_exactly_once() {
     cluster.create_topic("eos-in", PARTITIONS).unwrap();
     cluster.create_topic("eos-out", PARTITIONS).unwrap();
     let bootstrap = cluster.bootstrap();
-    let client = Client::connect(ClientConfig::new(&bootstrap)).await.unwrap();
+    let client = Client::connect(ClientConfig::new(&bootstrap))
+        .await
+        .unwrap();
     let input = Producer::new(client.clone(), ProducerConfig::default()).unwrap();
     let seed = std::env::var("KINGEST_SIGKILL_SEED")
         .ok()
@@ -70,7 +72,10 @@ async fn killed_transform_processes_leave_every_input_exactly_once() {
         match child.try_wait().unwrap() {
             Some(status) => {
                 // It caught up and stopped before the kill: fine, the next round has input.
-                assert!(status.success(), "round {round}: the transform failed: {status}");
+                assert!(
+                    status.success(),
+                    "round {round}: the transform failed: {status}"
+                );
                 finished_early += 1;
             }
             None => {
@@ -108,11 +113,13 @@ async fn killed_transform_processes_leave_every_input_exactly_once() {
             .entry(l["value"].as_str().unwrap().to_owned())
             .or_default() += 1;
     }
-    let expected: BTreeMap<String, usize> =
-        (0..produced).map(|i| (format!("IN-{i}"), 1)).collect();
+    let expected: BTreeMap<String, usize> = (0..produced).map(|i| (format!("IN-{i}"), 1)).collect();
     let dups: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).take(5).collect();
     assert!(dups.is_empty(), "duplicates under read_committed: {dups:?}");
-    assert_eq!(counts, expected, "every input exactly once (Java read_committed)");
+    assert_eq!(
+        counts, expected,
+        "every input exactly once (Java read_committed)"
+    );
 
     let config = ConsumerConfig {
         isolation_level: IsolationLevel::ReadCommitted,
@@ -128,7 +135,10 @@ async fn killed_transform_processes_leave_every_input_exactly_once() {
     while !(0..PARTITIONS)
         .all(|p| ours.position("eos-out", p) == cluster.high_watermark("eos-out", p))
     {
-        assert!(Instant::now() < guard, "our read_committed consumer stalled");
+        assert!(
+            Instant::now() < guard,
+            "our read_committed consumer stalled"
+        );
         seen += ours
             .poll_timeout(Duration::from_millis(200))
             .await

@@ -227,7 +227,8 @@ impl Sender {
                 code,
                 Some(ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch)
             ) {
-                self.shared.note_fenced(&txn.fenced(format!("Produce answered {err}")));
+                self.shared
+                    .note_fenced(&txn.fenced(format!("Produce answered {err}")));
             } else {
                 txn.set_abortable(err.clone());
             }

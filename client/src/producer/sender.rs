@@ -16,8 +16,7 @@ use kingest_protocol::kafka_protocol::messages::produce_request::{
     PartitionProduceData, TopicProduceData,
 };
 use kingest_protocol::kafka_protocol::messages::{
-    InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName,
-    TransactionalId,
+    InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName, TransactionalId,
 };
 use kingest_protocol::kafka_protocol::protocol::StrBytes;
 use kingest_protocol::{BrokerError, ErrorCode};
@@ -267,9 +266,15 @@ impl Sender {
         if let Some(txn) = &self.shared.txn {
             // The transaction methods get producer ids from the coordinator. A new epoch the
             // sequences need waits for the transaction's abort, which must come first.
-            if current.is_valid() && !txn.bump_needed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            if current.is_valid()
+                && !txn
+                    .bump_needed
+                    .swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
                 txn.set_abortable(Arc::new(ClientError::ProducerFatal {
-                    reason: "a batch's sequence numbers were rejected; the transaction must be aborted".to_owned(),
+                    reason:
+                        "a batch's sequence numbers were rejected; the transaction must be aborted"
+                            .to_owned(),
                 }));
                 self.shared.wake.notify_one();
             }
@@ -383,12 +388,14 @@ impl Sender {
                                 unbuildable.push(*failed);
                             }
                             for batch in state.queue.drain(..) {
-                                if let (Some(idem), Some(_)) = (&mut self.idempotence, batch.stamped)
+                                if let (Some(idem), Some(_)) =
+                                    (&mut self.idempotence, batch.stamped)
                                 {
                                     // Sent before: its outcome is unknown, so the abort takes
                                     // a new epoch.
                                     idem.failed(&queue.tp, batch.id, false);
-                                    txn.bump_needed.store(true, std::sync::atomic::Ordering::SeqCst);
+                                    txn.bump_needed
+                                        .store(true, std::sync::atomic::Ordering::SeqCst);
                                 }
                                 dead.push((batch, err.clone()));
                             }

@@ -499,27 +499,33 @@ impl TxnState {
         deadline: Instant,
     ) -> Result<ProducerIdEpoch> {
         let timeout_ms = i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX);
-        self.with_coordinator(client, "init_transactions", None, deadline, |conn| async move {
-            let version = conn
-                .versions()
-                .negotiate_capped::<InitProducerIdRequest>(4)
-                .map_err(|e| conn.protocol_error::<InitProducerIdRequest>(e))?;
-            let mut request = InitProducerIdRequest::default()
-                .with_transactional_id(Some(TransactionalId(sb(&self.id))))
-                .with_transaction_timeout_ms(timeout_ms);
-            if version >= 3 {
-                request = request
-                    .with_producer_id(ProducerId(current.id))
-                    .with_producer_epoch(current.epoch);
-            }
-            let response = conn.send_version(version, &request).await?;
-            let pid = ProducerIdEpoch {
-                id: response.producer_id.0,
-                epoch: response.producer_epoch,
-            };
-            let code = ErrorCode::from_code(response.error_code);
-            self.judge(&conn, "InitProducerId", code, pid)
-        })
+        self.with_coordinator(
+            client,
+            "init_transactions",
+            None,
+            deadline,
+            |conn| async move {
+                let version = conn
+                    .versions()
+                    .negotiate_capped::<InitProducerIdRequest>(4)
+                    .map_err(|e| conn.protocol_error::<InitProducerIdRequest>(e))?;
+                let mut request = InitProducerIdRequest::default()
+                    .with_transactional_id(Some(TransactionalId(sb(&self.id))))
+                    .with_transaction_timeout_ms(timeout_ms);
+                if version >= 3 {
+                    request = request
+                        .with_producer_id(ProducerId(current.id))
+                        .with_producer_epoch(current.epoch);
+                }
+                let response = conn.send_version(version, &request).await?;
+                let pid = ProducerIdEpoch {
+                    id: response.producer_id.0,
+                    epoch: response.producer_epoch,
+                };
+                let code = ErrorCode::from_code(response.error_code);
+                self.judge(&conn, "InitProducerId", code, pid)
+            },
+        )
         .await
     }
 
@@ -734,5 +740,78 @@ impl TxnState {
             self.judge(&conn, "EndTxn", code, ())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp(p: i32) -> TopicPartition {
+        TopicPartition {
+            topic: Arc::from("t"),
+            partition: p,
+        }
+    }
+
+    #[test]
+    fn phases_follow_the_java_state_machine() {
+        let t = TxnState::new("id".to_owned(), Duration::from_secs(60));
+        assert!(matches!(
+            t.begin(),
+            Err(ClientError::TransactionState {
+                operation: "begin_transaction",
+                ..
+            })
+        ));
+        assert!(t.check_send().is_err());
+        t.initialized().unwrap();
+        assert!(t.require_uninitialized().is_err());
+        t.begin().unwrap();
+        assert!(t.begin().is_err(), "no nested transactions");
+        t.check_send().unwrap();
+        t.start_ending(true).unwrap();
+        assert!(t.check_send().is_err(), "no sends while committing");
+        t.finish();
+        assert!(t.start_ending(true).is_err(), "nothing to commit");
+        t.begin().unwrap();
+        t.set_abortable(Arc::new(ClientError::Closed));
+        let err = t.start_ending(true).unwrap_err();
+        assert!(
+            matches!(err, ClientError::TransactionAbortable { .. }),
+            "{err}"
+        );
+        t.start_ending(false).unwrap();
+        assert!(
+            t.failure().is_some(),
+            "an abort of a failed transaction keeps failing its batches"
+        );
+        t.finish();
+        t.begin().unwrap();
+    }
+
+    #[test]
+    fn batches_wait_for_their_partition_to_join_the_transaction() {
+        let t = TxnState::new("id".to_owned(), Duration::from_secs(60));
+        t.initialized().unwrap();
+        t.begin().unwrap();
+        assert!(matches!(t.gate(&tp(0)), Gate::Wait));
+        assert!(matches!(t.gate(&tp(1)), Gate::Wait));
+        let (number, mut waiting) = t.take_waiting().unwrap();
+        waiting.sort_by_key(|tp| tp.partition);
+        assert_eq!(waiting, vec![tp(0), tp(1)]);
+        assert!(t.take_waiting().is_none(), "one request at a time");
+        t.partitions_added(number, Ok(waiting));
+        assert!(matches!(t.gate(&tp(0)), Gate::Send));
+        assert!(t.has_content());
+        // An answer for an earlier transaction changes nothing.
+        t.finish();
+        t.begin().unwrap();
+        assert!(matches!(t.gate(&tp(2)), Gate::Wait));
+        let (n2, _) = t.take_waiting().unwrap();
+        t.partitions_added(number, Err(ClientError::Closed));
+        assert!(t.failure().is_none());
+        t.partitions_added(n2, Err(ClientError::Closed));
+        assert!(matches!(t.gate(&tp(2)), Gate::Fail(_)));
     }
 }

@@ -57,10 +57,7 @@ impl Producer {
     /// starts every partition's sequences again from 0).
     fn install_producer_id(&self, pid: ProducerIdEpoch) {
         let shared = &*self.handle.shared;
-        *shared
-            .producer_id
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(pid);
+        *shared.producer_id.lock().unwrap_or_else(|e| e.into_inner()) = Some(pid);
         let _ = shared.control.send(Event::ProducerId(Ok(pid)));
         shared.wake.notify_one();
     }

@@ -197,10 +197,11 @@ pub(crate) fn txn_offset_commit(ctx: &Ctx, r: TxnOffsetCommitRequest) -> TxnOffs
     };
     let check = match fenced {
         Some(code) => code,
-        None => match state
-            .producers
-            .txn_producer(&r.transactional_id.0, r.producer_id.0, r.producer_epoch)
-        {
+        None => match state.producers.txn_producer(
+            &r.transactional_id.0,
+            r.producer_id.0,
+            r.producer_epoch,
+        ) {
             Ok(entry) => match entry.txn.as_mut() {
                 Some(txn) if txn.groups.contains(&group) => {
                     for t in &r.topics {

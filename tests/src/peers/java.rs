@@ -81,8 +81,8 @@ impl JavaPeer {
             jars.push(p);
         }
         let source = repo().join("tests/java/KafkaPeer.java");
-        let text = std::fs::read(&source)
-            .unwrap_or_else(|e| panic!("read {}: {e}", source.display()));
+        let text =
+            std::fs::read(&source).unwrap_or_else(|e| panic!("read {}: {e}", source.display()));
         let root = std::env::temp_dir().join("kingest-java-peer");
         let classes = root.join(format!("{:016x}", hash(&text)));
         if !classes.join("KafkaPeer.class").is_file() {
