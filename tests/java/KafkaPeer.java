@@ -12,7 +12,8 @@
 //             last stable offset under read_committed). One line per record:
 //             {"partition":p,"offset":o,"value":"..."}
 //   group     bootstrap=B topic=T group=G isolation=... expect=N
-//             A group member (subscribe, earliest) reading until N records, then commitSync.
+//             A group member (subscribe, earliest) reading until N records, then commitSync;
+//             fails after 60 s without them.
 //   committed bootstrap=B topic=T group=G
 //             The group's committed offsets: {"partition":p,"offset":o} (-1 when none).
 //   fence     bootstrap=B txn.id=ID [topic=T value=V]
@@ -164,9 +165,13 @@ public class KafkaPeer {
         String topic = need(a, "topic");
         int expect = Integer.parseInt(need(a, "expect"));
         int seen = 0;
+        long deadline = System.currentTimeMillis() + 60_000;
         try (KafkaConsumer<String, String> c = new KafkaConsumer<>(consumerProps(a))) {
             c.subscribe(Collections.singletonList(topic));
             while (seen < expect) {
+                if (System.currentTimeMillis() > deadline) {
+                    throw new IllegalStateException("only " + seen + " of " + expect + " records within 60 s");
+                }
                 for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) {
                     printRecord(r);
                     seen++;
