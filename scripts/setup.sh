@@ -3,7 +3,8 @@
 # seconds: Debian packages (C libraries for librdkafka's build, stunnel, PostgreSQL), the nisshi
 # broker (built once with the Rust 1.96 toolchain it requires), the object store servers the
 # sink is tested against (moto for S3 from PyPI, Azurite for Azure from npm) with their Python
-# SDKs, and the nightly toolchain and cargo-fuzz that build the fuzz targets.
+# SDKs, the Apache Kafka Java client the transaction and group tests run as a peer, and the
+# nightly toolchain and cargo-fuzz that build the fuzz targets.
 #
 # Usage: scripts/setup.sh            everything the test suite needs
 #        scripts/setup.sh --fixtures  also what scripts/gen-fixtures.sh needs (Java, kafka-python)
@@ -16,6 +17,11 @@ APT_PACKAGES=(cmake pkg-config libcurl4-openssl-dev libsasl2-dev libssl-dev zlib
 # PostgreSQL sink tests and benchmark: the server they start themselves (postgresql: initdb,
 # pg_ctl under /usr/lib/postgresql/*/bin) and psql, the independent reader and \copy baseline.
 APT_PACKAGES+=(postgresql-client)
+# The Java client's own dependencies (logging facade, compression codecs); javac/java come with
+# default-jdk-headless.
+APT_PACKAGES+=(default-jdk-headless libslf4j-java liblz4-java libzstd-jni-java libsnappy-java)
+# Apache Kafka's Java client (kafka-clients 3.9.1) as PyPI ships it: pyflink/lib/kafka-clients.jar.
+JAVA_CLIENT_PIP="shigawire-apache-flink-libraries==2.0.0.post1"
 FIXTURE_APT_PACKAGES=(default-jdk-headless libsnappy-java)
 FIXTURE_PIP_PACKAGES=(kafka-python python-snappy lz4 xxhash)
 
@@ -83,6 +89,12 @@ install_object_stores() {
   fi
 }
 
+install_java_client() {
+  # tests/src/peers/java.rs finds the jar through the same import.
+  python3 -c "import importlib.util as u, os, sys; s = u.find_spec('pyflink'); sys.exit(0 if s and any(os.path.isfile(os.path.join(d, 'lib', 'kafka-clients.jar')) for d in s.submodule_search_locations) else 1)" 2>/dev/null ||
+    python3 -m pip install -q "$JAVA_CLIENT_PIP"
+}
+
 install_fuzz_tools() {
   ensure_toolchain nightly
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
@@ -93,6 +105,7 @@ apt_install "${APT_PACKAGES[@]}"
 install_nisshi
 install_python_readers
 install_object_stores
+install_java_client
 install_fuzz_tools
 if [ "${1:-}" = "--fixtures" ]; then
   apt_install "${FIXTURE_APT_PACKAGES[@]}"

@@ -277,6 +277,51 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
+    /// Another producer with the same `transactional_id` called `init_transactions` after this
+    /// one (bumping the epoch), or the transaction coordinator aborted a transaction of this
+    /// producer that ran past `transaction_timeout`. Only one producer per transactional id may
+    /// write; this one refuses every further send and transaction call: close it.
+    #[error("producer with transactional id {transactional_id:?} was fenced by a newer producer with the same id (or its transaction ran past transaction_timeout and was aborted): {reason}; close it")]
+    ProducerFenced {
+        /// The transactional id.
+        transactional_id: String,
+        /// What showed it (the API and error code).
+        reason: String,
+    },
+    /// A transaction method was called in a state that does not allow it (`send` before
+    /// `begin_transaction`, `begin_transaction` twice, any of them before `init_transactions`).
+    #[error("transactional id {transactional_id:?}: cannot {operation}: the producer is {state}")]
+    TransactionState {
+        /// The transactional id.
+        transactional_id: String,
+        /// The method called.
+        operation: &'static str,
+        /// The state it was in.
+        state: &'static str,
+    },
+    /// Part of the current transaction failed (a record was not delivered, the offsets were
+    /// refused after a rebalance): it cannot commit; call `abort_transaction`, after which the
+    /// producer can start a new transaction.
+    #[error("transactional id {transactional_id:?}: cannot {operation}: the transaction failed ({reason}); abort it")]
+    TransactionAbortable {
+        /// The transactional id.
+        transactional_id: String,
+        /// The method called.
+        operation: &'static str,
+        /// The first failure of the transaction.
+        reason: String,
+    },
+    /// A transaction request kept failing with retriable errors (the coordinator unavailable,
+    /// concurrent transactions) until `max_block` passed. The call may be repeated.
+    #[error("transactional id {transactional_id:?}: {operation} did not complete within max_block (last error: {last_error})")]
+    TransactionTimeout {
+        /// The transactional id.
+        transactional_id: String,
+        /// The method called.
+        operation: &'static str,
+        /// The last retriable error.
+        last_error: String,
+    },
     /// One error shared by every record of a failed producer batch, for error kinds that cannot
     /// be copied per record.
     #[error("{0}")]

@@ -247,6 +247,19 @@ impl GroupConsumer {
             .map(|l| (l.member_id.as_str(), l.generation))
     }
 
+    /// This member's group, member id and generation, for
+    /// [`crate::producer::Producer::send_offsets_to_transaction`]: the group coordinator then
+    /// refuses the offsets if a rebalance has fenced this member since.
+    pub fn group_metadata(&self) -> crate::producer::ConsumerGroupMetadata {
+        let mut m = crate::producer::ConsumerGroupMetadata::new(self.config.group_id.clone());
+        if let Some(l) = &self.last_assignment {
+            m.member_id = l.member_id.clone();
+            m.generation_id = l.generation;
+        }
+        m.group_instance_id = self.config.instance_id.clone();
+        m
+    }
+
     /// The member id and generation (waits for a rebalance in progress to finish).
     pub async fn identity(&self) -> (String, i32) {
         let m = self.member.lock().await;

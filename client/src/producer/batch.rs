@@ -173,6 +173,22 @@ impl Future for DeliveryFuture {
 /// anything else is shared behind [`ClientError::Shared`].
 pub(crate) fn clone_error(e: &Arc<ClientError>) -> ClientError {
     match &**e {
+        ClientError::ProducerFenced {
+            transactional_id,
+            reason,
+        } => ClientError::ProducerFenced {
+            transactional_id: transactional_id.clone(),
+            reason: reason.clone(),
+        },
+        ClientError::TransactionAbortable {
+            transactional_id,
+            operation,
+            reason,
+        } => ClientError::TransactionAbortable {
+            transactional_id: transactional_id.clone(),
+            operation,
+            reason: reason.clone(),
+        },
         ClientError::Partition {
             broker,
             api,
@@ -331,6 +347,9 @@ enum BatchData {
 const CRC_AT: usize = 17;
 const CRC_START: usize = 21;
 const PRODUCER_ID_AT: usize = 43;
+/// The attributes (i16) and, in them, the transactional bit.
+const ATTRIBUTES_AT: usize = 21;
+const TRANSACTIONAL_BIT: u8 = 0x10;
 const PRODUCER_EPOCH_AT: usize = 51;
 const BASE_SEQUENCE_AT: usize = 53;
 
@@ -367,7 +386,7 @@ impl ProducerBatch {
 
     /// Writes the producer id, epoch and base sequence into the header and recomputes the CRC
     /// (which covers everything from the attributes on).
-    pub(crate) fn stamp(&mut self, pid: ProducerIdEpoch, base_sequence: i32) {
+    pub(crate) fn stamp(&mut self, pid: ProducerIdEpoch, base_sequence: i32, transactional: bool) {
         if self.stamped == Some((pid, base_sequence)) {
             return;
         }
@@ -381,6 +400,10 @@ impl ProducerBatch {
         buf[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&pid.id.to_be_bytes());
         buf[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&pid.epoch.to_be_bytes());
         buf[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&base_sequence.to_be_bytes());
+        if transactional {
+            // Read_committed consumers hold such batches back until their transaction's marker.
+            buf[ATTRIBUTES_AT + 1] |= TRANSACTIONAL_BIT;
+        }
         let crc = crc32c::crc32c(&buf[CRC_START..]);
         buf[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
         self.data = BatchData::Fresh(buf);
@@ -432,14 +455,15 @@ mod tests {
         for codec in Compression::ALL {
             let mut batch = closed(codec);
             let pid = ProducerIdEpoch { id: 4242, epoch: 3 };
-            batch.stamp(pid, 17);
+            batch.stamp(pid, 17, false);
             let first = batch.bytes();
             // Renumber after sending: the first bytes stay as they were.
-            batch.stamp(ProducerIdEpoch { id: 4242, epoch: 4 }, 0);
+            batch.stamp(ProducerIdEpoch { id: 4242, epoch: 4 }, 0, true);
             let second = batch.bytes();
             for (bytes, epoch, seq) in [(first, 3, 17), (second, 4, 0)] {
                 let raw = RecordSet::new(bytes).next().unwrap().unwrap();
                 let h = raw.header();
+                assert_eq!(h.is_transactional(), epoch == 4, "{codec}");
                 assert_eq!(
                     (h.producer_id, h.producer_epoch, h.base_sequence),
                     (4242, epoch, seq),

@@ -1,6 +1,6 @@
 //! Producer settings, named after the Java producer's, with its defaults, and the checks that
 //! reject combinations the Java producer rejects (idempotence needs acks=all and at most five
-//! requests in flight per connection).
+//! requests in flight per connection; transactions need idempotence).
 
 use std::time::Duration;
 
@@ -75,6 +75,15 @@ pub struct ProducerConfig {
     pub max_request_size: usize,
     /// How partitions are chosen for records that do not name one (`partitioner.class`).
     pub partitioner: Partitioner,
+    /// Makes the producer transactional (`transactional.id`, none): records are sent inside
+    /// transactions (`init_transactions`, `begin_transaction`, `commit_transaction`,
+    /// `abort_transaction`) that read_committed consumers see whole or not at all. One producer
+    /// per id at a time: a new one with the same id fences the old. Needs idempotence.
+    pub transactional_id: Option<String>,
+    /// How long a transaction may stay open before the coordinator aborts it and fences the
+    /// producer (`transaction.timeout.ms`, 60 s; brokers refuse more than their
+    /// `transaction.max.timeout.ms`, 15 minutes by default).
+    pub transaction_timeout: Duration,
 }
 
 impl Default for ProducerConfig {
@@ -95,6 +104,8 @@ impl Default for ProducerConfig {
             max_block: Duration::from_secs(60),
             max_request_size: 1024 * 1024,
             partitioner: Partitioner::Default,
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -136,6 +147,21 @@ impl ProducerConfig {
         }
         if self.max_request_size == 0 || self.max_request_size > i32::MAX as usize {
             return fail("max_request_size must be between 1 byte and 2 GiB".to_owned());
+        }
+        if let Some(id) = &self.transactional_id {
+            if id.is_empty() {
+                return fail("transactional_id must not be empty".to_owned());
+            }
+            if !self.idempotence {
+                return fail(
+                    "a transactional producer (transactional_id) requires idempotence".to_owned(),
+                );
+            }
+            if self.transaction_timeout.is_zero()
+                || self.transaction_timeout.as_millis() > i32::MAX as u128
+            {
+                return fail("transaction_timeout must be between 1 ms and 24 days".to_owned());
+            }
         }
         if self.delivery_timeout.is_zero() {
             return fail("delivery_timeout must be positive".to_owned());

@@ -26,7 +26,37 @@
 //! - a background task (`sender.rs`) sends ready batches, grouped per leader broker, through
 //!   one request task per broker (`dispatch.rs`), and settles their outcome (`response.rs`),
 //!   with the idempotent producer's sequence bookkeeping (`idempotence.rs`);
+//! - transactions (`transaction.rs`): with a `transactional_id`, records go out inside
+//!   transactions, partitions are added to each before their first batch, consumed offsets can
+//!   be committed with the records (consume-transform-produce), and a newer producer with the
+//!   same id fences this one;
 //! - [`config`] holds the settings.
+//!
+//! A transactional producer (exactly-once consume-transform-produce is in
+//! `client/examples/exactly_once.rs`):
+//!
+//! ```no_run
+//! # async fn demo() -> kingest_client::Result<()> {
+//! use kingest_client::producer::{Producer, ProducerConfig, ProducerRecord};
+//! use kingest_client::{Client, ClientConfig, ClientError};
+//!
+//! let client = Client::connect(ClientConfig::new("localhost:9092")).await?;
+//! let config = ProducerConfig {
+//!     transactional_id: Some("orders-writer".to_owned()),
+//!     ..ProducerConfig::default()
+//! };
+//! let producer = Producer::new(client, config)?;
+//! producer.init_transactions().await?; // fences older producers with this id
+//! producer.begin_transaction()?;
+//! producer.send(ProducerRecord::new("orders", "one")).await?;
+//! producer.send(ProducerRecord::new("orders", "two")).await?;
+//! match producer.commit_transaction().await {
+//!     Ok(()) => {}
+//!     Err(ClientError::ProducerFenced { .. }) => return Ok(()), // another instance took over
+//!     Err(_) => producer.abort_transaction().await?,
+//! }
+//! # Ok(()) }
+//! ```
 
 mod accumulator;
 mod batch;
@@ -35,6 +65,8 @@ mod dispatch;
 mod idempotence;
 mod response;
 mod sender;
+mod transaction;
+mod transactional;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -43,18 +75,20 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use kingest_protocol::record::{Header, BATCH_HEADER_SIZE};
 use kingest_protocol::BrokerError;
-use tokio::sync::{Notify, Semaphore, TryAcquireError};
+use tokio::sync::{mpsc, Notify, Semaphore, TryAcquireError};
 use tokio::task::JoinHandle;
 
 pub use batch::{DeliveryFuture, RecordMetadata};
 pub use config::{Acks, ProducerConfig};
 pub use idempotence::ProducerIdEpoch;
+pub use transaction::ConsumerGroupMetadata;
 
 use crate::client::Client;
 use crate::error::{BrokerRef, ClientError, Result};
 use crate::partitioner::{partition_for_key, PartitionInput, Partitioner, StickyPartitioner};
 use accumulator::{Accumulator, Appended, BatchSettings, RecordRef, TopicQueues};
 use batch::{clone_error, BatchShared, Outcome};
+use transaction::TxnState;
 
 /// A record to send.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -124,6 +158,10 @@ pub(crate) struct Shared {
     /// Set when the producer cannot continue.
     pub(crate) fatal: OnceLock<Arc<ClientError>>,
     pub(crate) producer_id: Mutex<Option<ProducerIdEpoch>>,
+    /// The transactional producer's state (`None` without a `transactional_id`).
+    pub(crate) txn: Option<TxnState>,
+    /// Tells the sender about producer ids obtained by the transaction methods.
+    control: mpsc::UnboundedSender<sender::Event>,
 }
 
 impl Shared {
@@ -154,6 +192,20 @@ impl Shared {
     fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
         self.wake.notify_one();
+    }
+
+    /// Makes `error` the producer's fatal error when it says the producer was fenced.
+    pub(crate) fn note_fenced(&self, error: &ClientError) {
+        if matches!(error, ClientError::ProducerFenced { .. }) {
+            if let Some(txn) = &self.txn {
+                let reason = match error {
+                    ClientError::ProducerFenced { reason, .. } => reason.clone(),
+                    _ => String::new(),
+                };
+                let _ = self.fatal.set(Arc::new(txn.fenced(reason)));
+                self.wake.notify_one();
+            }
+        }
     }
 }
 
@@ -210,7 +262,14 @@ impl Producer {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             ClientError::Config("Producer::new must be called inside a tokio runtime".to_owned())
         })?;
+        let (control, events) = mpsc::unbounded_channel();
+        let txn = config
+            .transactional_id
+            .clone()
+            .map(|id| TxnState::new(id, config.transaction_timeout));
         let shared = Arc::new(Shared {
+            txn,
+            control: control.clone(),
             accumulator: Accumulator::new(BatchSettings {
                 batch_size: config.effective_batch_size(),
                 compression: config.compression,
@@ -227,7 +286,7 @@ impl Producer {
             client,
             config,
         });
-        let task = runtime.spawn(sender::Sender::new(shared.clone()).run());
+        let task = runtime.spawn(sender::Sender::new(shared.clone(), control, events).run());
         Ok(Producer {
             handle: Arc::new(Handle {
                 shared,
@@ -270,6 +329,9 @@ impl Producer {
         }
         if shared.is_closing() {
             return Err(ClientError::Closed);
+        }
+        if let Some(txn) = &shared.txn {
+            txn.check_send()?;
         }
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let headers: Vec<Header<'_>> = record

@@ -218,8 +218,21 @@ impl Sender {
         );
     }
 
-    /// Fails every record of the batch with `err`.
+    /// Fails every record of the batch with `err`; in a transaction, that fails the
+    /// transaction too (or the producer, when the broker says it was fenced).
     pub(super) fn fail(&mut self, batch: ProducerBatch, err: Arc<ClientError>) {
+        if let Some(txn) = &self.shared.txn {
+            let code = err.broker_error().map(|b| b.code);
+            if matches!(
+                code,
+                Some(ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch)
+            ) {
+                self.shared
+                    .note_fenced(&txn.fenced(format!("Produce answered {err}")));
+            } else {
+                txn.set_abortable(err.clone());
+            }
+        }
         tracing::debug!(topic = %batch.tp.topic, partition = batch.tp.partition, error = %err, records = batch.records, "batch failed");
         self.shared
             .finish(&batch.shared, batch.reserved, Outcome::Failed(err));

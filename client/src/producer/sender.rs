@@ -16,7 +16,7 @@ use kingest_protocol::kafka_protocol::messages::produce_request::{
     PartitionProduceData, TopicProduceData,
 };
 use kingest_protocol::kafka_protocol::messages::{
-    InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName,
+    InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName, TransactionalId,
 };
 use kingest_protocol::kafka_protocol::protocol::StrBytes;
 use kingest_protocol::{BrokerError, ErrorCode};
@@ -25,7 +25,8 @@ use tokio::sync::mpsc;
 use super::accumulator::{PartitionQueue, PartitionState};
 use super::batch::{FailedBatch, Outcome, ProducerBatch};
 use super::dispatch::{self, Job};
-use super::idempotence::{Drain, Idempotence, ProducerIdEpoch};
+use super::idempotence::{Drain, Idempotence, ProducerIdEpoch, TopicPartition};
+use super::transaction::Gate;
 use super::Shared;
 use crate::client::Client;
 use crate::cluster::ClusterMetadata;
@@ -51,6 +52,11 @@ pub(super) enum Event {
     ProducerId(Result<ProducerIdEpoch>),
     /// A metadata refresh finished.
     Refreshed,
+    /// AddPartitionsToTxn finished, for transaction number `number`.
+    TxnPartitions {
+        number: u64,
+        result: Result<Vec<TopicPartition>>,
+    },
 }
 
 /// The sender's state.
@@ -87,8 +93,11 @@ struct RequestBuilder {
 }
 
 impl Sender {
-    pub(super) fn new(shared: Arc<Shared>) -> Self {
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        events_tx: mpsc::UnboundedSender<Event>,
+        events_rx: mpsc::UnboundedReceiver<Event>,
+    ) -> Self {
         let idempotence = shared.config.idempotence.then(Idempotence::default);
         let snapshot = Arc::new(ClusterMetadata::default());
         Self {
@@ -120,6 +129,7 @@ impl Sender {
             let now = Instant::now();
             self.maybe_request_producer_id(now);
             let (next, pending) = self.drain(now);
+            self.maybe_add_partitions();
             self.maybe_refresh(now);
             if pending == 0
                 && self.requests_in_flight == 0
@@ -166,7 +176,44 @@ impl Sender {
                 self.refreshing = false;
                 self.next_refresh = Instant::now() + self.shared.config.retry_backoff;
             }
+            Event::TxnPartitions { number, result } => {
+                if let Err(e) = &result {
+                    tracing::debug!(error = %e, "AddPartitionsToTxn failed");
+                    self.shared.note_fenced(e);
+                }
+                if let Some(txn) = &self.shared.txn {
+                    txn.partitions_added(number, result);
+                }
+            }
         }
+    }
+
+    /// Adds the partitions that have batches ready to the transaction, one request at a time.
+    fn maybe_add_partitions(&mut self) {
+        let Some(txn) = &self.shared.txn else {
+            return;
+        };
+        if self.shared.fatal.get().is_some() {
+            return;
+        }
+        let Some((number, tps)) = txn.take_waiting() else {
+            return;
+        };
+        let shared = self.shared.clone();
+        let tx = self.events_tx.clone();
+        tokio::spawn(async move {
+            let Some(txn) = &shared.txn else {
+                return;
+            };
+            let pid = shared
+                .producer_id
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or(ProducerIdEpoch::NONE);
+            let deadline = Instant::now() + shared.config.delivery_timeout;
+            let result = txn.add_partitions(&shared.client, pid, tps, deadline).await;
+            let _ = tx.send(Event::TxnPartitions { number, result });
+        });
     }
 
     fn on_producer_id(&mut self, result: Result<ProducerIdEpoch>) {
@@ -216,6 +263,23 @@ impl Sender {
         let Some(current) = idem.wants_producer_id() else {
             return;
         };
+        if let Some(txn) = &self.shared.txn {
+            // The transaction methods get producer ids from the coordinator. A new epoch the
+            // sequences need waits for the transaction's abort, which must come first.
+            if current.is_valid()
+                && !txn
+                    .bump_needed
+                    .swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                txn.set_abortable(Arc::new(ClientError::ProducerFatal {
+                    reason:
+                        "a batch's sequence numbers were rejected; the transaction must be aborted"
+                            .to_owned(),
+                }));
+                self.shared.wake.notify_one();
+            }
+            return;
+        }
         idem.requesting();
         self.pid_retry_at = None;
         let client = self.shared.client.clone();
@@ -314,6 +378,31 @@ impl Sender {
                     wake(ready_at, &mut next_wake);
                     return;
                 }
+                if let Some(txn) = &shared.txn {
+                    match txn.gate(&queue.tp) {
+                        Gate::Send => {}
+                        Gate::Wait => return,
+                        Gate::Fail(err) => {
+                            // The transaction failed: what it still holds is never sent.
+                            if let Some(failed) = state.close_open(&queue.tp) {
+                                unbuildable.push(*failed);
+                            }
+                            for batch in state.queue.drain(..) {
+                                if let (Some(idem), Some(_)) =
+                                    (&mut self.idempotence, batch.stamped)
+                                {
+                                    // Sent before: its outcome is unknown, so the abort takes
+                                    // a new epoch.
+                                    idem.failed(&queue.tp, batch.id, false);
+                                    txn.bump_needed
+                                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                                }
+                                dead.push((batch, err.clone()));
+                            }
+                            return;
+                        }
+                    }
+                }
                 let leader = self
                     .snapshot
                     .partition(&queue.tp.topic, queue.tp.partition)
@@ -360,7 +449,9 @@ impl Sender {
                 if let Some(idem) = &mut self.idempotence {
                     match idem.drain(&queue.tp, head.id, head.records, in_flight) {
                         Drain::Wait => return,
-                        Drain::Send { pid, base_sequence } => head.stamp(pid, base_sequence),
+                        Drain::Send { pid, base_sequence } => {
+                            head.stamp(pid, base_sequence, shared.txn.is_some())
+                        }
                     }
                 }
                 let mut batch = state.queue.pop_front().expect("head exists");
@@ -494,6 +585,12 @@ impl Sender {
         )
         .unwrap_or(i32::MAX);
         let produce = ProduceRequest::default()
+            .with_transactional_id(
+                self.shared
+                    .txn
+                    .as_ref()
+                    .map(|t| TransactionalId(StrBytes::from_string(t.id.clone()))),
+            )
             .with_acks(acks)
             .with_timeout_ms(timeout_ms)
             .with_topic_data(topics);

@@ -624,6 +624,11 @@ pub(crate) fn spawn_ticker(shared: std::sync::Weak<Shared>) {
             for group in state.groups.values_mut() {
                 tick(group, now, delay);
             }
+            if super::txn::expire_transactions(&mut state, now) {
+                drop(state);
+                // Aborting moved the last stable offset: wake read_committed fetches.
+                shared.appended.notify_waiters();
+            }
         }
     });
 }

@@ -6,6 +6,7 @@
 //! epoch is fenced.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use kingest_protocol::ErrorCode;
 
@@ -21,12 +22,25 @@ pub(crate) struct SeqState {
 }
 
 /// A transaction in progress.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Txn {
     pub partitions: BTreeSet<(String, i32)>,
     pub groups: BTreeSet<String>,
     /// Offsets sent with TxnOffsetCommit, applied to the groups on commit.
     pub pending_offsets: Vec<(String, String, i32, i64, Option<String>)>,
+    /// When its first partition or group joined: the transaction timeout counts from here.
+    pub started: Instant,
+}
+
+impl Default for Txn {
+    fn default() -> Self {
+        Self {
+            partitions: BTreeSet::new(),
+            groups: BTreeSet::new(),
+            pending_offsets: Vec::new(),
+            started: Instant::now(),
+        }
+    }
 }
 
 /// One producer id.
@@ -35,6 +49,10 @@ pub(crate) struct ProducerEntry {
     pub epoch: i16,
     pub seqs: HashMap<(String, i32), SeqState>,
     pub txn: Option<Txn>,
+    /// The transaction timeout InitProducerId asked for (transactional producers only): an open
+    /// transaction older than this is aborted by the coordinator and the epoch bumped, fencing
+    /// the producer that let it run over.
+    pub txn_timeout: Option<Duration>,
 }
 
 /// What to do with a produced batch.
@@ -166,6 +184,25 @@ impl Producers {
         ));
         if s.recent.len() > RECENT {
             s.recent.pop_front();
+        }
+    }
+
+    /// Transactional producers whose open transaction ran past its timeout: (id, epoch).
+    pub fn timed_out(&self, now: Instant) -> Vec<(i64, i16)> {
+        self.by_id
+            .iter()
+            .filter(|(_, e)| {
+                matches!((&e.txn, e.txn_timeout), (Some(t), Some(limit)) if now.duration_since(t.started) >= limit)
+            })
+            .map(|(&id, e)| (id, e.epoch))
+            .collect()
+    }
+
+    /// Bumps a producer's epoch (the coordinator fencing it after aborting its transaction).
+    pub fn bump_epoch(&mut self, id: i64) {
+        if let Some(entry) = self.by_id.get_mut(&id) {
+            entry.epoch = entry.epoch.checked_add(1).unwrap_or(0);
+            entry.seqs.clear();
         }
     }
 

@@ -87,6 +87,50 @@ pub fn kingest_binary() -> &'static Path {
     })
 }
 
+/// An example program of a workspace crate (`cargo build -p PACKAGE --example NAME`), built
+/// into the same target directory and profile as [`kingest_binary`] when older than the sources.
+pub fn example_binary(package: &str, name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test runs from target/<profile>/deps")
+        .to_path_buf();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None if std::env::var_os("CARGO_BUILD_BUILD_DIR").is_some() => workspace.join("target"),
+        None => profile_dir.parent().expect("target dir").to_path_buf(),
+    };
+    let profile_name = profile_dir.file_name().expect("profile directory");
+    let bin = target_dir.join(profile_name).join("examples").join(name);
+    if is_newer_than_sources(&bin, workspace) {
+        return bin;
+    }
+    let profile = match profile_name.to_str() {
+        Some("debug") | None => "dev".to_owned(),
+        Some(other) => other.to_owned(),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(workspace)
+        .args(["build", "--quiet", "-p", package, "--example", name])
+        .args(["--profile", &profile])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .output()
+        .expect("run cargo build --example");
+    assert!(
+        out.status.success(),
+        "cargo build -p {package} --example {name} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(bin.is_file(), "{} was not built", bin.display());
+    bin
+}
+
 /// Whether `bin` exists and is newer than every file the `kingest` binary is built from (the
 /// workspace manifests and lock file, and the crates it depends on).
 fn is_newer_than_sources(bin: &Path, workspace: &Path) -> bool {

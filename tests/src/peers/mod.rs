@@ -8,6 +8,7 @@ pub mod certs;
 pub mod cluster;
 pub mod faults;
 pub mod iceberg_rest;
+pub mod java;
 pub mod nisshi;
 pub mod objstore;
 pub mod postgres;

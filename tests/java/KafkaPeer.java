@@ -1,0 +1,211 @@
+// The Apache Kafka Java client (kafka-clients) driven from the integration tests: each
+// subcommand does one thing a test needs from the reference client and prints what it did as
+// JSON lines on stdout (logs go to stderr). Built by tests/src/peers/java.rs with javac; the jars
+// come from scripts/setup.sh.
+//
+//   produce   bootstrap=B topic=T [txn.id=ID] txns=N per.txn=K partitions=P [abort=1,3] [prefix=S]
+//             N transactions (or N rounds without txn.id) of K records; record j of round i is
+//             "S-i-j" to partition j % P; rounds listed in abort= are aborted. One line per round:
+//             {"round":i,"committed":true|false,"values":[...]}
+//   consume   bootstrap=B topic=T isolation=read_committed|read_uncommitted
+//             Reads every partition from the beginning to the end offsets seen at the start (the
+//             last stable offset under read_committed). One line per record:
+//             {"partition":p,"offset":o,"value":"..."}
+//   group     bootstrap=B topic=T group=G isolation=... expect=N
+//             A group member (subscribe, earliest) reading until N records, then commitSync;
+//             fails after 60 s without them.
+//   committed bootstrap=B topic=T group=G
+//             The group's committed offsets: {"partition":p,"offset":o} (-1 when none).
+//   fence     bootstrap=B txn.id=ID [topic=T value=V]
+//             initTransactions (fencing any older producer with the id); with topic=, one
+//             committed transaction holding V. Prints {"initialized":true}.
+
+import java.time.Duration;
+import java.util.*;
+
+import org.apache.kafka.clients.consumer.*;
+import org.apache.kafka.clients.producer.*;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+public class KafkaPeer {
+    public static void main(String[] argv) throws Exception {
+        if (argv.length < 1) {
+            throw new IllegalArgumentException("usage: KafkaPeer produce|consume|group|committed|fence key=value...");
+        }
+        Map<String, String> a = new HashMap<>();
+        for (int i = 1; i < argv.length; i++) {
+            int eq = argv[i].indexOf('=');
+            if (eq < 0) throw new IllegalArgumentException("expected key=value, got " + argv[i]);
+            a.put(argv[i].substring(0, eq), argv[i].substring(eq + 1));
+        }
+        switch (argv[0]) {
+            case "produce": produce(a); break;
+            case "consume": consume(a); break;
+            case "group": group(a); break;
+            case "committed": committed(a); break;
+            case "fence": fence(a); break;
+            default: throw new IllegalArgumentException("unknown subcommand " + argv[0]);
+        }
+        System.out.flush();
+    }
+
+    static String need(Map<String, String> a, String k) {
+        String v = a.get(k);
+        if (v == null) throw new IllegalArgumentException("missing " + k + "=");
+        return v;
+    }
+
+    static String json(String s) {
+        StringBuilder b = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            if (c == '"' || c == '\\') b.append('\\').append(c);
+            else if (c < 0x20) b.append(String.format("\\u%04x", (int) c));
+            else b.append(c);
+        }
+        return b.append('"').toString();
+    }
+
+    static Properties producerProps(Map<String, String> a) {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, need(a, "bootstrap"));
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
+        p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, a.getOrDefault("compression", "lz4"));
+        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "30000");
+        if (a.containsKey("txn.id")) {
+            p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, a.get("txn.id"));
+            p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, "30000");
+        }
+        return p;
+    }
+
+    static Properties consumerProps(Map<String, String> a) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, need(a, "bootstrap"));
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, a.getOrDefault("isolation", "read_committed"));
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        if (a.containsKey("group")) p.put(ConsumerConfig.GROUP_ID_CONFIG, a.get("group"));
+        return p;
+    }
+
+    static void produce(Map<String, String> a) throws Exception {
+        String topic = need(a, "topic");
+        int rounds = Integer.parseInt(need(a, "txns"));
+        int perTxn = Integer.parseInt(need(a, "per.txn"));
+        int partitions = Integer.parseInt(need(a, "partitions"));
+        String prefix = a.getOrDefault("prefix", "java");
+        Set<Integer> abort = new HashSet<>();
+        for (String s : a.getOrDefault("abort", "").split(",")) {
+            if (!s.isEmpty()) abort.add(Integer.parseInt(s));
+        }
+        boolean txn = a.containsKey("txn.id");
+        try (KafkaProducer<String, String> p = new KafkaProducer<>(producerProps(a))) {
+            if (txn) p.initTransactions();
+            for (int i = 0; i < rounds; i++) {
+                if (txn) p.beginTransaction();
+                List<String> values = new ArrayList<>();
+                for (int j = 0; j < perTxn; j++) {
+                    String v = prefix + "-" + i + "-" + j;
+                    p.send(new ProducerRecord<>(topic, j % partitions, v, v));
+                    values.add(v);
+                }
+                boolean committed = !abort.contains(i);
+                if (txn && committed) p.commitTransaction();
+                else if (txn) p.abortTransaction();
+                else p.flush();
+                StringBuilder b = new StringBuilder();
+                b.append("{\"round\":").append(i).append(",\"committed\":").append(committed).append(",\"values\":[");
+                for (int k = 0; k < values.size(); k++) {
+                    if (k > 0) b.append(',');
+                    b.append(json(values.get(k)));
+                }
+                System.out.println(b.append("]}"));
+            }
+        }
+    }
+
+    static void printRecord(ConsumerRecord<String, String> r) {
+        System.out.println("{\"partition\":" + r.partition() + ",\"offset\":" + r.offset()
+                + ",\"value\":" + (r.value() == null ? "null" : json(r.value())) + "}");
+    }
+
+    static void consume(Map<String, String> a) {
+        String topic = need(a, "topic");
+        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(consumerProps(a))) {
+            List<TopicPartition> tps = new ArrayList<>();
+            for (PartitionInfo pi : c.partitionsFor(topic, Duration.ofSeconds(30))) {
+                tps.add(new TopicPartition(topic, pi.partition()));
+            }
+            c.assign(tps);
+            c.seekToBeginning(tps);
+            // Under read_committed these are the last stable offsets.
+            Map<TopicPartition, Long> end = c.endOffsets(tps, Duration.ofSeconds(30));
+            while (true) {
+                boolean done = true;
+                for (TopicPartition tp : tps) {
+                    if (c.position(tp, Duration.ofSeconds(30)) < end.get(tp)) done = false;
+                }
+                if (done) break;
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) {
+                    printRecord(r);
+                }
+            }
+        }
+    }
+
+    static void group(Map<String, String> a) {
+        String topic = need(a, "topic");
+        int expect = Integer.parseInt(need(a, "expect"));
+        int seen = 0;
+        long deadline = System.currentTimeMillis() + 60_000;
+        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(consumerProps(a))) {
+            c.subscribe(Collections.singletonList(topic));
+            while (seen < expect) {
+                if (System.currentTimeMillis() > deadline) {
+                    throw new IllegalStateException("only " + seen + " of " + expect + " records within 60 s");
+                }
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) {
+                    printRecord(r);
+                    seen++;
+                }
+            }
+            c.commitSync();
+        }
+    }
+
+    static void committed(Map<String, String> a) {
+        String topic = need(a, "topic");
+        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(consumerProps(a))) {
+            Set<TopicPartition> tps = new TreeSet<>(Comparator.comparingInt(TopicPartition::partition));
+            for (PartitionInfo pi : c.partitionsFor(topic, Duration.ofSeconds(30))) {
+                tps.add(new TopicPartition(topic, pi.partition()));
+            }
+            Map<TopicPartition, OffsetAndMetadata> got = c.committed(tps, Duration.ofSeconds(30));
+            for (TopicPartition tp : tps) {
+                OffsetAndMetadata o = got.get(tp);
+                System.out.println("{\"partition\":" + tp.partition() + ",\"offset\":" + (o == null ? -1 : o.offset()) + "}");
+            }
+        }
+    }
+
+    static void fence(Map<String, String> a) {
+        need(a, "txn.id");
+        try (KafkaProducer<String, String> p = new KafkaProducer<>(producerProps(a))) {
+            p.initTransactions();
+            if (a.containsKey("topic")) {
+                p.beginTransaction();
+                p.send(new ProducerRecord<>(a.get("topic"), 0, null, need(a, "value")));
+                p.commitTransaction();
+            }
+            System.out.println("{\"initialized\":true}");
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Exactly-once consume-transform-produce under `kill -9`: the `exactly_once` example of
+//! kingest-client (the real program, built with cargo) transforms an input topic into an output
+//! topic, committing its consumed offsets in each transaction. It is killed with SIGKILL at
+//! moments drawn from a fixed-seed generator (`KINGEST_SIGKILL_SEED` replays another
+//! sequence), more input arriving before each restart, then runs to the end. The output, read
+//! under read_committed by the Java consumer and by ours, must hold every input record's result
+//! exactly once, and the group's committed offsets (as the Java consumer reads them) must be the
+//! input's end. Runs on testkit: nisshi refuses transactional producers.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use kingest_client::consumer::{ConsumerConfig, IsolationLevel, PartitionConsumer, StartAt};
+use kingest_client::producer::{Producer, ProducerConfig, ProducerRecord};
+use kingest_client::{Client, ClientConfig};
+use kingest_tests::ingest::example_binary;
+use kingest_tests::ingest::kill::SplitMix;
+use kingest_tests::peers::cluster::start_cluster;
+use kingest_tests::peers::java::{args, JavaPeer};
+
+const PARTITIONS: i32 = 3;
+const KILLS: usize = 8;
+const PER_ROUND: usize = 150;
+
+async fn produce_input(producer: &Producer, from: usize, n: usize) {
+    let mut deliveries = Vec::new();
+    for i in from..from + n {
+        let record =
+            ProducerRecord::new("eos-in", format!("in-{i}")).with_partition(i as i32 % PARTITIONS);
+        deliveries.push(producer.send(record).await.unwrap());
+    }
+    for d in deliveries {
+        d.await.unwrap();
+    }
+}
+
+fn transform(bootstrap: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(example_binary("kingest-client", "exactly_once"));
+    c.args([bootstrap, "eos-in", "eos-out", "eos-group", "eos-transform"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_transform_processes_leave_every_input_exactly_once() {
+    let cluster = start_cluster(2).await;
+    cluster.create_topic("eos-in", PARTITIONS).unwrap();
+    cluster.create_topic("eos-out", PARTITIONS).unwrap();
+    let bootstrap = cluster.bootstrap();
+    let client = Client::connect(ClientConfig::new(&bootstrap))
+        .await
+        .unwrap();
+    let input = Producer::new(client.clone(), ProducerConfig::default()).unwrap();
+    let seed = std::env::var("KINGEST_SIGKILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(16);
+    let mut rng = SplitMix(seed);
+    // Built before the first round, so that no kill lands in cargo.
+    example_binary("kingest-client", "exactly_once");
+
+    let mut produced = 0;
+    let mut finished_early = 0;
+    for round in 0..KILLS {
+        produce_input(&input, produced, PER_ROUND).await;
+        produced += PER_ROUND;
+        let mut child = transform(&bootstrap).spawn().unwrap();
+        tokio::time::sleep(rng.millis(200, 1200)).await;
+        match child.try_wait().unwrap() {
+            Some(status) => {
+                // It caught up and stopped before the kill: fine, the next round has input.
+                assert!(
+                    status.success(),
+                    "round {round}: the transform failed: {status}"
+                );
+                finished_early += 1;
+            }
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+            }
+        }
+    }
+    produce_input(&input, produced, PER_ROUND).await;
+    produced += PER_ROUND;
+    let last = tokio::task::spawn_blocking(move || transform(&bootstrap).output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        last.status.success(),
+        "the last run failed: {}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    eprintln!("{KILLS} rounds (seed {seed}), {finished_early} finished before their kill");
+
+    // Every input's result once, under read_committed, for the Java consumer and ours.
+    let java = JavaPeer::get()
+        .run_async(
+            "consume",
+            args(&[
+                ("bootstrap", &cluster.bootstrap()),
+                ("topic", "eos-out"),
+                ("isolation", "read_committed"),
+            ]),
+        )
+        .await;
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for l in &java {
+        *counts
+            .entry(l["value"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    let expected: BTreeMap<String, usize> = (0..produced).map(|i| (format!("IN-{i}"), 1)).collect();
+    let dups: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(dups.is_empty(), "duplicates under read_committed: {dups:?}");
+    assert_eq!(
+        counts, expected,
+        "every input exactly once (Java read_committed)"
+    );
+
+    let config = ConsumerConfig {
+        isolation_level: IsolationLevel::ReadCommitted,
+        ..ConsumerConfig::default()
+    };
+    let mut ours = PartitionConsumer::new(client, config).unwrap();
+    let assign: Vec<(&str, i32, StartAt)> = (0..PARTITIONS)
+        .map(|p| ("eos-out", p, StartAt::Earliest))
+        .collect();
+    ours.assign(&assign).await.unwrap();
+    let mut seen = 0;
+    let guard = Instant::now() + Duration::from_secs(60);
+    while !(0..PARTITIONS)
+        .all(|p| ours.position("eos-out", p) == cluster.high_watermark("eos-out", p))
+    {
+        assert!(
+            Instant::now() < guard,
+            "our read_committed consumer stalled"
+        );
+        seen += ours
+            .poll_timeout(Duration::from_millis(200))
+            .await
+            .unwrap()
+            .records()
+            .count();
+    }
+    assert_eq!(seen, produced, "our read_committed consumer agrees");
+    let written: i64 = (0..PARTITIONS)
+        .map(|p| cluster.high_watermark("eos-out", p).unwrap())
+        .sum();
+    eprintln!("output log: {written} offsets (aborted records and markers included) for {produced} results");
+
+    // The group's offsets, committed by the transactions, are the end of the input.
+    let committed = JavaPeer::get()
+        .run_async(
+            "committed",
+            args(&[
+                ("bootstrap", &cluster.bootstrap()),
+                ("topic", "eos-in"),
+                ("group", "eos-group"),
+            ]),
+        )
+        .await;
+    for l in &committed {
+        let p = l["partition"].as_i64().unwrap() as i32;
+        assert_eq!(
+            l["offset"].as_i64(),
+            cluster.high_watermark("eos-in", p),
+            "eos-in-{p}: {committed:?}"
+        );
+    }
+}
