@@ -13,7 +13,8 @@
 //! `min_file_size`) whose ranges do not overlap is one group, as for the Parquet sink; a group
 //! of fewer than `min_input_files` is left alone. Other writers' files are left alone.
 //!
-//! A merged file is finished once it reaches the target size, at the end of an input, so it
+//! A merged file is finished once it reaches the target size (by its compressed size: row
+//! groups are closed every eighth of the target to know it), at the end of an input, so it
 //! covers whole inputs; its tags record the offsets from its first input's first to its last
 //! input's next (a gap is offsets whose rows went to another table partition, or left none),
 //! and its `stats` come from its own footer.
@@ -455,9 +456,19 @@ impl DeltaMaintenance {
                     })?;
             }
             used.push((planned, add));
-            if (writer.bytes_written() + writer.in_progress_size()) as u64
-                >= self.settings.target_bytes
-            {
+            // The buffered row group's size is its uncompressed estimate, several times what
+            // it takes on disk: a row group is closed once it holds an eighth of the target,
+            // so the file's size is known to within that eighth and a merged file ends at 7/8
+            // of the target or more (never "small" again under the default `min_file_size`).
+            let target = self.settings.target_bytes;
+            if writer.in_progress_size() as u64 >= target / 8 {
+                writer.flush().await.map_err(|source| SinkError::Encode {
+                    path: self.log.display(rel),
+                    partition: r.partition.clone(),
+                    source,
+                })?;
+            }
+            if (writer.bytes_written() + writer.in_progress_size()) as u64 >= target {
                 if let Some(o) = open.take() {
                     out.push(self.finish(r, &schema, o, &mut backend, indexed).await?);
                 }
