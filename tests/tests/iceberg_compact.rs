@@ -393,7 +393,7 @@ async fn iceberg_sigkill_during_compaction_never_loses_or_doubles_a_row() {
         );
         // Let the job commit new small files to rewrite.
         let seen = files(w);
-        while files(w) < seen + 60 {
+        while files(w) < seen + 20 {
             assert!(running.try_wait().is_none(), "{}", running.log_tail());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
