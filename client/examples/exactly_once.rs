@@ -3,9 +3,10 @@
 //! same transaction as the output. If the process dies anywhere, the next one (same
 //! transactional id) aborts what it left open and resumes from the offsets of the last
 //! committed transaction, so read_committed readers of the output see every input record's
-//! result exactly once. Stops once its partitions are read to their end.
+//! result exactly once. Runs until stopped, or with `--until-end` until its partitions are read
+//! to their end.
 //!
-//! `cargo run -p kingest-client --example exactly_once -- localhost:9092 input output my-group my-transform`
+//! `cargo run -p kingest-client --example exactly_once -- localhost:9092 input output my-group my-transform [--until-end]`
 //!
 //! The transactional id doubles as the member's static instance id: one process per id, and a
 //! restarted process takes its predecessor's place in the group at once.
@@ -20,7 +21,8 @@ use kingest_client::{Client, ClientConfig, ClientError};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
+    let until_end = std::env::args().any(|a| a == "--until-end");
+    let mut args = std::env::args().skip(1).filter(|a| a != "--until-end");
     let mut next = |default: &str| args.next().unwrap_or_else(|| default.to_owned());
     let brokers = next("localhost:9092");
     let input = next("input");
@@ -103,7 +105,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let assigned = consumer.assignment();
         let pc = consumer.partition_consumer();
-        if assigned.iter().all(|(t, p)| pc.lag(t, *p) == Some(0)) {
+        if until_end && assigned.iter().all(|(t, p)| pc.lag(t, *p) == Some(0)) {
             break;
         }
     }

@@ -5,11 +5,18 @@
 //! sequence), more input arriving before each restart, then runs to the end. The output, read
 //! under read_committed by the Java consumer and by ours, must hold every input record's result
 //! exactly once, and the group's committed offsets (as the Java consumer reads them) must be the
-//! input's end. Runs on testkit: nisshi refuses transactional producers.
+//! input's end. Input keeps arriving while the transform runs, so it commits many small
+//! transactions, and each kill comes after the process has started writing output (a random
+//! moment after the output grew): kills land inside transactions, not only during start-up.
+//! Runs on testkit: nisshi refuses transactional producers.
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use kingest_testkit::Cluster;
 
 use kingest_client::consumer::{ConsumerConfig, IsolationLevel, PartitionConsumer, StartAt};
 use kingest_client::producer::{Producer, ProducerConfig, ProducerRecord};
@@ -21,7 +28,7 @@ use kingest_tests::peers::java::{args, JavaPeer};
 
 const PARTITIONS: i32 = 3;
 const KILLS: usize = 8;
-const PER_ROUND: usize = 150;
+const LAST: usize = 150;
 
 async fn produce_input(producer: &Producer, from: usize, n: usize) {
     let mut deliveries = Vec::new();
@@ -35,13 +42,23 @@ async fn produce_input(producer: &Producer, from: usize, n: usize) {
     }
 }
 
-fn transform(bootstrap: &str) -> std::process::Command {
+/// The example; with `until_end` it stops once it has read everything, otherwise it runs until
+/// killed.
+fn transform(bootstrap: &str, until_end: bool) -> std::process::Command {
     let mut c = std::process::Command::new(example_binary("kingest-client", "exactly_once"));
     c.args([bootstrap, "eos-in", "eos-out", "eos-group", "eos-transform"])
+        .args(until_end.then_some("--until-end"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     c
+}
+
+/// Records written to the output so far (data, aborted data and markers).
+fn output_end(cluster: &Cluster) -> i64 {
+    (0..PARTITIONS)
+        .map(|p| cluster.high_watermark("eos-out", p).unwrap_or(0))
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,31 +79,48 @@ async fn killed_transform_processes_leave_every_input_exactly_once() {
     // Built before the first round, so that no kill lands in cargo.
     example_binary("kingest-client", "exactly_once");
 
-    let mut produced = 0;
-    let mut finished_early = 0;
+    // Input arrives in small bursts while the transform runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeder = {
+        let (input, stop) = (input.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut produced = 0;
+            while !stop.load(Ordering::SeqCst) {
+                produce_input(&input, produced, 6).await;
+                produced += 6;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            produced
+        })
+    };
     for round in 0..KILLS {
-        produce_input(&input, produced, PER_ROUND).await;
-        produced += PER_ROUND;
-        let mut child = transform(&bootstrap).spawn().unwrap();
-        tokio::time::sleep(rng.millis(200, 1200)).await;
-        match child.try_wait().unwrap() {
-            Some(status) => {
-                // It caught up and stopped before the kill: fine, the next round has input.
-                assert!(
-                    status.success(),
-                    "round {round}: the transform failed: {status}"
-                );
-                finished_early += 1;
-            }
-            None => {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
-            }
+        let before = output_end(&cluster);
+        let mut child = transform(&bootstrap, false).spawn().unwrap();
+        let guard = Instant::now() + Duration::from_secs(60);
+        let mut exited = None;
+        while output_end(&cluster) == before && exited.is_none() {
+            assert!(
+                Instant::now() < guard,
+                "round {round}: the transform wrote nothing"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            exited = child.try_wait().unwrap();
         }
+        if exited.is_none() {
+            tokio::time::sleep(rng.millis(1, 400)).await;
+            exited = child.try_wait().unwrap();
+        }
+        if let Some(status) = exited {
+            panic!("round {round}: the transform stopped by itself: {status}");
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
     }
-    produce_input(&input, produced, PER_ROUND).await;
-    produced += PER_ROUND;
-    let last = tokio::task::spawn_blocking(move || transform(&bootstrap).output().unwrap())
+    stop.store(true, Ordering::SeqCst);
+    let mut produced = feeder.await.unwrap();
+    produce_input(&input, produced, LAST).await;
+    produced += LAST;
+    let last = tokio::task::spawn_blocking(move || transform(&bootstrap, true).output().unwrap())
         .await
         .unwrap();
     assert!(
@@ -94,7 +128,7 @@ async fn killed_transform_processes_leave_every_input_exactly_once() {
         "the last run failed: {}",
         String::from_utf8_lossy(&last.stderr)
     );
-    eprintln!("{KILLS} rounds (seed {seed}), {finished_early} finished before their kill");
+    eprintln!("{KILLS} kills (seed {seed})");
 
     // Every input's result once, under read_committed, for the Java consumer and ours.
     let java = JavaPeer::get()
