@@ -400,7 +400,10 @@ async fn iceberg_sigkill_during_compaction_never_loses_or_doubles_a_row() {
             span = span.max(timed.elapsed().as_millis() as u64 * 13 / 10 + 2);
             finished += 1;
             moments.push("completed".to_owned());
-            contiguous(&table(w), &format!("after a completed compaction; seed {seed}"));
+            contiguous(
+                &table(w),
+                &format!("after a completed compaction; seed {seed}"),
+            );
         }
         // Let the job commit new small files to rewrite.
         let seen = files(w);
