@@ -388,23 +388,9 @@ async fn iceberg_sigkill_during_compaction_never_loses_or_doubles_a_row() {
     while kills < 20 {
         attempts += 1;
         assert!(
-            attempts < 250,
-            "only {kills} kills landed during a compaction in 250 tries; seed {seed}, moments {moments:?}"
+            attempts < 200,
+            "only {kills} kills landed during a compaction in 200 tries; seed {seed}, moments {moments:?}"
         );
-        // Every fifth compaction runs to its end: killed ones leave every small file in place,
-        // and a table that only grows makes each compaction (and each read) slower than the
-        // moments drawn from `span`, so that kills would land ever earlier in the work.
-        if attempts % 5 == 0 {
-            let timed = Instant::now();
-            compact_json(&config, true);
-            span = span.max(timed.elapsed().as_millis() as u64 * 13 / 10 + 2);
-            finished += 1;
-            moments.push("completed".to_owned());
-            contiguous(
-                &table(w),
-                &format!("after a completed compaction; seed {seed}"),
-            );
-        }
         // Let the job commit new small files to rewrite.
         let seen = files(w);
         while files(w) < seen + 20 {
