@@ -17,14 +17,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kingest_tests::ingest::compact::{caught_up, compact_json, sink_offsets, ClickProducer};
 use kingest_tests::ingest::delta::{app_id, delta_exactly_once, delta_sink, read_delta, DeltaRead};
 use kingest_tests::ingest::job::{source, PARTITION_OFFSET_COLUMNS};
-use kingest_tests::ingest::kill::{click, SplitMix, CLICK_COLUMNS};
-use kingest_tests::ingest::{end_offsets, kingest, produce, Job, Produced};
+use kingest_tests::ingest::kill::{SplitMix, CLICK_COLUMNS};
+use kingest_tests::ingest::{end_offsets, kingest, Job};
 use kingest_tests::peers::nisshi::Nisshi;
 
 const TOPIC: &str = "clicks";
@@ -91,37 +90,6 @@ fn commits(table: &Path) -> BTreeMap<i64, Vec<serde_json::Value>> {
     out
 }
 
-fn ok(args: &[&str]) -> String {
-    let out = kingest(args).output().expect("run kingest");
-    assert!(
-        out.status.success(),
-        "kingest {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The sink offsets `kingest check --json` reports, per partition.
-fn sink_offsets(config: &Path) -> BTreeMap<i64, i64> {
-    let doc: serde_json::Value =
-        serde_json::from_str(&ok(&["check", config.to_str().unwrap(), "--json"])).unwrap();
-    doc["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|p| Some((p["partition"].as_i64()?, p["sink"].as_i64()?)))
-        .collect()
-}
-
-fn compact_json(config: &Path, execute: bool) -> serde_json::Value {
-    let mut args = vec!["compact", config.to_str().unwrap(), "--json"];
-    if execute {
-        args.push("--execute");
-    }
-    serde_json::from_str(&ok(&args)).unwrap()
-}
-
 fn apps(group: &str) -> Vec<String> {
     (0..PARTITIONS).map(|p| app_id(group, TOPIC, p)).collect()
 }
@@ -142,65 +110,6 @@ fn row_texts(read: &DeltaRead) -> Vec<String> {
         .collect();
     rows.sort();
     rows
-}
-
-/// A background producer of click records, a few at a time so the job writes small files.
-struct Producer {
-    produced: Arc<Mutex<BTreeMap<(i32, i64), Produced>>>,
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Producer {
-    fn start(addr: String, from: usize) -> Producer {
-        let produced: Arc<Mutex<BTreeMap<(i32, i64), Produced>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let task = {
-            let (produced, stop) = (produced.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut next = from;
-                while !stop.load(Ordering::SeqCst) {
-                    let batch: Vec<Produced> =
-                        (next..next + 120).map(|n| click(n, PARTITIONS)).collect();
-                    next += 120;
-                    let at = produce(&addr, TOPIC, &batch).await;
-                    produced.lock().unwrap().extend(at.into_iter().zip(batch));
-                    tokio::time::sleep(Duration::from_millis(30)).await;
-                }
-            })
-        };
-        Producer {
-            produced,
-            stop,
-            task,
-        }
-    }
-
-    async fn stop(self) -> BTreeMap<(i32, i64), Produced> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.task.await.unwrap();
-        std::mem::take(&mut *self.produced.lock().unwrap())
-    }
-}
-
-/// Waits until the sink holds every produced offset.
-async fn caught_up(config: &Path, end: &BTreeMap<i32, i64>, job: &mut Job) {
-    let want: BTreeMap<i64, i64> = end.iter().map(|(p, e)| (i64::from(*p), *e)).collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while sink_offsets(config) != want {
-        assert!(
-            job.try_wait().is_none(),
-            "the job stopped: {}",
-            job.log_tail()
-        );
-        assert!(
-            Instant::now() < deadline,
-            "the sink did not reach {want:?}: {:?}; {}",
-            sink_offsets(config),
-            job.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn wait_for_files(table: &Path, n: usize, job: &mut Job) {
@@ -238,7 +147,7 @@ async fn delta_optimize_and_vacuum_of_a_running_jobs_thousand_files() {
     kingest_tests::ingest::kingest_binary();
     let mut running = Job::start(&config, &log, false);
 
-    let producer = Producer::start(broker.addr(), 0);
+    let producer = ClickProducer::start(broker.addr(), TOPIC, PARTITIONS, 120, 0);
     wait_for_files(&table, 1050, &mut running).await;
     let produced = producer.stop().await;
     let end = end_offsets(produced.keys());
@@ -304,7 +213,7 @@ async fn delta_optimize_and_vacuum_of_a_running_jobs_thousand_files() {
 
     // Compactions while records keep arriving, until one shows a commit of the job between
     // its read and its own commit (appends do not conflict with an OPTIMIZE).
-    let producer = Producer::start(broker.addr(), produced.len());
+    let producer = ClickProducer::start(broker.addr(), TOPIC, PARTITIONS, 120, produced.len());
     let mut interleaved = false;
     for _ in 0..30 {
         let on_disk = data_files(&table).len();
@@ -382,7 +291,7 @@ async fn delta_optimize_and_vacuum_of_a_running_jobs_thousand_files() {
 
     // The job goes on committing after the cleanup; everything is there once.
     let next = all.len();
-    let producer = Producer::start(broker.addr(), next);
+    let producer = ClickProducer::start(broker.addr(), TOPIC, PARTITIONS, 120, next);
     tokio::time::sleep(Duration::from_millis(600)).await;
     all.extend(producer.stop().await);
     let end = end_offsets(all.keys());
@@ -408,7 +317,7 @@ async fn delta_sigkill_during_optimize_never_loses_or_doubles_a_row() {
     std::fs::write(&config, job(&broker.addr(), GROUP, &table, "64KiB", "")).unwrap();
     kingest_tests::ingest::kingest_binary();
     let mut running = Job::start(&config, &log, false);
-    let producer = Producer::start(broker.addr(), 0);
+    let producer = ClickProducer::start(broker.addr(), TOPIC, PARTITIONS, 120, 0);
 
     let seed = std::env::var("KINGEST_SIGKILL_SEED")
         .ok()

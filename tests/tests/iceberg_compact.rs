@@ -20,10 +20,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kingest_tests::ingest::compact::{caught_up, compact_json, sink_offsets, ClickProducer};
 use kingest_tests::ingest::iceberg::{
     iceberg_sink, read_table, rows_by_partition_offset, sqlite_uri, IcebergTable,
 };
@@ -102,96 +101,6 @@ fn contiguous(t: &IcebergTable, context: &str) -> BTreeMap<i32, i64> {
     next
 }
 
-fn ok(args: &[&str]) -> String {
-    let out = kingest(args).output().expect("run kingest");
-    assert!(
-        out.status.success(),
-        "kingest {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The sink offsets `kingest check --json` reports, per partition.
-fn sink_offsets(config: &Path) -> BTreeMap<i64, i64> {
-    let doc: serde_json::Value =
-        serde_json::from_str(&ok(&["check", config.to_str().unwrap(), "--json"])).unwrap();
-    doc["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|p| Some((p["partition"].as_i64()?, p["sink"].as_i64()?)))
-        .collect()
-}
-
-fn compact_json(config: &Path, execute: bool) -> serde_json::Value {
-    let mut args = vec!["compact", config.to_str().unwrap(), "--json"];
-    if execute {
-        args.push("--execute");
-    }
-    serde_json::from_str(&ok(&args)).unwrap()
-}
-
-/// A background producer of click records, a few at a time so the job commits small files.
-struct Producer {
-    produced: Arc<Mutex<BTreeMap<(i32, i64), Produced>>>,
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Producer {
-    fn start(addr: String, from: usize) -> Producer {
-        let produced: Arc<Mutex<BTreeMap<(i32, i64), Produced>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let task = {
-            let (produced, stop) = (produced.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut next = from;
-                while !stop.load(Ordering::SeqCst) {
-                    let batch: Vec<Produced> =
-                        (next..next + 160).map(|n| click(n, PARTITIONS)).collect();
-                    next += 160;
-                    let at = produce(&addr, TOPIC, &batch).await;
-                    produced.lock().unwrap().extend(at.into_iter().zip(batch));
-                    tokio::time::sleep(Duration::from_millis(30)).await;
-                }
-            })
-        };
-        Producer {
-            produced,
-            stop,
-            task,
-        }
-    }
-
-    async fn stop(self) -> BTreeMap<(i32, i64), Produced> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.task.await.unwrap();
-        std::mem::take(&mut *self.produced.lock().unwrap())
-    }
-}
-
-/// Waits until the table's offsets are the log end (`kingest check`).
-async fn caught_up(config: &Path, end: &BTreeMap<i32, i64>, job: &mut Job) {
-    let want: BTreeMap<i64, i64> = end.iter().map(|(p, e)| (i64::from(*p), *e)).collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while sink_offsets(config) != want {
-        assert!(
-            job.try_wait().is_none(),
-            "the job stopped: {}",
-            job.log_tail()
-        );
-        assert!(
-            Instant::now() < deadline,
-            "the table did not reach {want:?}: {:?}; {}",
-            sink_offsets(config),
-            job.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 fn exactly(t: &IcebergTable, produced: &BTreeMap<(i32, i64), Produced>, context: &str) {
     let rows = rows_by_partition_offset(t);
     let keys: Vec<&(i32, i64)> = rows.keys().collect();
@@ -216,7 +125,7 @@ async fn iceberg_compaction_of_a_running_jobs_thousand_files_then_expiry() {
     kingest_binary();
     let mut running = Job::start(&config, &log, false);
 
-    let producer = Producer::start(broker.addr(), 0);
+    let producer = ClickProducer::start(broker.addr(), TOPIC, PARTITIONS, 160, 0);
     let deadline = Instant::now() + Duration::from_secs(300);
     while parquet_files(&data_dir(w)).len() < 1050 {
         assert!(running.try_wait().is_none(), "{}", running.log_tail());
@@ -365,7 +274,7 @@ async fn iceberg_sigkill_during_compaction_never_loses_or_doubles_a_row() {
     std::fs::write(&config, job(&broker.addr(), "compact-kill", w, "32KiB", "")).unwrap();
     kingest_binary();
     let mut running = Job::start(&config, &log, false);
-    let producer = Producer::start(broker.addr(), 0);
+    let producer = ClickProducer::start(broker.addr(), TOPIC, PARTITIONS, 160, 0);
 
     let seed = std::env::var("KINGEST_SIGKILL_SEED")
         .ok()

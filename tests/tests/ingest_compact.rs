@@ -15,18 +15,14 @@
 //! found" and is read again (that is what the exchange guarantees: an error, never a wrong
 //! answer); the reader counts such retries.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kingest_tests::ingest::compact::{caught_up, compact_json, sink_offsets, ClickProducer};
 use kingest_tests::ingest::job::{parquet_sink, source, PARTITION_OFFSET_COLUMNS};
-use kingest_tests::ingest::kill::{click, SplitMix, CLICK_COLUMNS};
-use kingest_tests::ingest::{
-    end_offsets, exactly_once, kingest, parquet_files, produce, read_dir, Job, Produced,
-};
+use kingest_tests::ingest::kill::{SplitMix, CLICK_COLUMNS};
+use kingest_tests::ingest::{end_offsets, exactly_once, kingest, parquet_files, read_dir, Job};
 use kingest_tests::peers::nisshi::Nisshi;
 
 const TOPIC: &str = "clicks";
@@ -127,96 +123,6 @@ fn pyarrow_rows(dir: &Path) -> String {
     panic!("pyarrow could not read {} in 20 tries", dir.display());
 }
 
-fn ok(args: &[&str]) -> String {
-    let out = kingest(args).output().expect("run kingest");
-    assert!(
-        out.status.success(),
-        "kingest {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The sink offsets `kingest check --json` reports, per partition.
-fn sink_offsets(config: &Path) -> BTreeMap<i64, i64> {
-    let doc: serde_json::Value =
-        serde_json::from_str(&ok(&["check", config.to_str().unwrap(), "--json"])).unwrap();
-    doc["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|p| Some((p["partition"].as_i64()?, p["sink"].as_i64()?)))
-        .collect()
-}
-
-fn compact_json(config: &Path, execute: bool) -> serde_json::Value {
-    let mut args = vec!["compact", config.to_str().unwrap(), "--json"];
-    if execute {
-        args.push("--execute");
-    }
-    serde_json::from_str(&ok(&args)).unwrap()
-}
-
-/// A background producer of click records, a few at a time so the job writes small files.
-struct Producer {
-    produced: Arc<Mutex<BTreeMap<(i32, i64), Produced>>>,
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Producer {
-    fn start(addr: String, from: usize) -> Producer {
-        let produced: Arc<Mutex<BTreeMap<(i32, i64), Produced>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let task = {
-            let (produced, stop) = (produced.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut next = from;
-                while !stop.load(Ordering::SeqCst) {
-                    let batch: Vec<Produced> =
-                        (next..next + 120).map(|n| click(n, PARTITIONS)).collect();
-                    next += 120;
-                    let at = produce(&addr, TOPIC, &batch).await;
-                    produced.lock().unwrap().extend(at.into_iter().zip(batch));
-                    tokio::time::sleep(Duration::from_millis(30)).await;
-                }
-            })
-        };
-        Producer {
-            produced,
-            stop,
-            task,
-        }
-    }
-
-    async fn stop(self) -> BTreeMap<(i32, i64), Produced> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.task.await.unwrap();
-        std::mem::take(&mut *self.produced.lock().unwrap())
-    }
-}
-
-/// Waits until the sink holds every produced offset.
-async fn caught_up(config: &Path, end: &BTreeMap<i32, i64>, job: &mut Job) {
-    let want: BTreeMap<i64, i64> = end.iter().map(|(p, e)| (i64::from(*p), *e)).collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while sink_offsets(config) != want {
-        assert!(
-            job.try_wait().is_none(),
-            "the job stopped: {}",
-            job.log_tail()
-        );
-        assert!(
-            Instant::now() < deadline,
-            "the sink did not reach {want:?}: {:?}; {}",
-            sink_offsets(config),
-            job.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_of_a_running_jobs_thousand_files() {
     let broker = Nisshi::start();
@@ -229,7 +135,7 @@ async fn compaction_of_a_running_jobs_thousand_files() {
     kingest_tests::ingest::kingest_binary();
     let mut running = Job::start(&config, &log, false);
 
-    let producer = Producer::start(broker.addr(), 0);
+    let producer = ClickProducer::start(broker.addr(), TOPIC, PARTITIONS, 120, 0);
     let deadline = Instant::now() + Duration::from_secs(300);
     while parquet_files(&out).len() < 1100 {
         assert!(running.try_wait().is_none(), "{}", running.log_tail());
@@ -295,7 +201,7 @@ async fn compaction_of_a_running_jobs_thousand_files() {
     // The job goes on writing after the compaction; a second compaction merges its new
     // files while records keep arriving.
     let next = produced.len();
-    let producer = Producer::start(broker.addr(), next);
+    let producer = ClickProducer::start(broker.addr(), TOPIC, PARTITIONS, 120, next);
     tokio::time::sleep(Duration::from_secs(2)).await;
     compact_json(&config, true);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -319,7 +225,7 @@ async fn sigkill_during_compaction_never_loses_or_doubles_a_row() {
     std::fs::write(&config, job(&broker.addr(), "compact-kill", &out, "64KiB")).unwrap();
     kingest_tests::ingest::kingest_binary();
     let mut running = Job::start(&config, &log, false);
-    let producer = Producer::start(broker.addr(), 0);
+    let producer = ClickProducer::start(broker.addr(), TOPIC, PARTITIONS, 120, 0);
 
     let stop = work.path().join("stop-reader");
     let reader = Command::new("python3")

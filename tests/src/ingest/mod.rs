@@ -8,6 +8,7 @@
 
 pub mod case;
 pub mod cases;
+pub mod compact;
 pub mod delta;
 pub mod iceberg;
 pub mod job;
