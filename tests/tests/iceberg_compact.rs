@@ -34,15 +34,24 @@ use kingest_tests::peers::nisshi::Nisshi;
 const TOPIC: &str = "clicks";
 const TABLE: &str = "lake.clicks";
 const PARTITIONS: i32 = 4;
+/// Flushing every 25 rows or 40 ms: the thousand small files of the compaction test.
+const SMALL: (usize, &str) = (25, "40ms");
 
-/// A job flushing every 25 rows or 40 ms into a table partitioned by `bucket(2, id)`, so each
-/// flush commits up to 8 small files.
-fn job(broker: &str, group: &str, work: &Path, target: &str, extra: &str) -> String {
+/// A job flushing each partition every `rows` rows or `age` into a table partitioned by
+/// `bucket(2, id)`, so each flush of the four partitions commits up to 8 small files.
+fn job(
+    broker: &str,
+    group: &str,
+    work: &Path,
+    (rows, age): (usize, &str),
+    target: &str,
+    extra: &str,
+) -> String {
     format!(
         r#"{}{}{CLICK_COLUMNS}{PARTITION_OFFSET_COLUMNS}
 [flush]
-rows = 25
-age = "40ms"
+rows = {rows}
+age = "{age}"
 {}
 [sink.compaction]
 target_file_size = "{target}"
@@ -121,7 +130,11 @@ async fn iceberg_compaction_of_a_running_jobs_thousand_files_then_expiry() {
     let w = work.path();
     let config = w.join("job.toml");
     let log = w.join("kingest.log");
-    std::fs::write(&config, job(&broker.addr(), "compact", w, "64KiB", "")).unwrap();
+    std::fs::write(
+        &config,
+        job(&broker.addr(), "compact", w, SMALL, "64KiB", ""),
+    )
+    .unwrap();
     kingest_binary();
     let mut running = Job::start(&config, &log, false);
 
@@ -206,6 +219,7 @@ async fn iceberg_compaction_of_a_running_jobs_thousand_files_then_expiry() {
             &broker.addr(),
             "compact",
             w,
+            SMALL,
             "64KiB",
             "[sink.retention]\nmax_age = \"1s\"\n",
         ),
@@ -271,10 +285,15 @@ async fn iceberg_sigkill_during_compaction_never_loses_or_doubles_a_row() {
     let w = work.path();
     let config = w.join("job.toml");
     let log = w.join("kingest.log");
-    std::fs::write(&config, job(&broker.addr(), "compact-kill", w, "32KiB", "")).unwrap();
+    // Each partition flushes once a second (about 8 files a second), slowly enough that the
+    // compactions which finish keep the live table small: with the 40 ms flushes of the test
+    // above the table grew faster than compaction shrank it and every round got slower.
+    let flush = (100_000, "1s");
+    let text = job(&broker.addr(), "compact-kill", w, flush, "256KiB", "");
+    std::fs::write(&config, text).unwrap();
     kingest_binary();
     let mut running = Job::start(&config, &log, false);
-    let producer = ClickProducer::start(broker.addr(), TOPIC, PARTITIONS, 160, 0);
+    let producer = ClickProducer::start(broker.addr(), TOPIC, PARTITIONS, 40, 0);
 
     let seed = std::env::var("KINGEST_SIGKILL_SEED")
         .ok()
@@ -286,7 +305,7 @@ async fn iceberg_sigkill_during_compaction_never_loses_or_doubles_a_row() {
     // How long a compaction takes here, so kill moments spread over all of it (reading,
     // writing, the manifests, the commit): one runs to the end first, and every one that
     // finishes before its kill updates the estimate.
-    while files(w) < 150 {
+    while files(w) < 40 {
         assert!(running.try_wait().is_none(), "{}", running.log_tail());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -302,7 +321,7 @@ async fn iceberg_sigkill_during_compaction_never_loses_or_doubles_a_row() {
         );
         // Let the job commit new small files to rewrite.
         let seen = files(w);
-        while files(w) < seen + 20 {
+        while files(w) < seen + 8 {
             assert!(running.try_wait().is_none(), "{}", running.log_tail());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
