@@ -3,8 +3,8 @@
 # seconds: Debian packages (C libraries for librdkafka's build, stunnel, PostgreSQL), the nisshi
 # broker (built once with the Rust 1.96 toolchain it requires), the object store servers the
 # sink is tested against (moto for S3 from PyPI, Azurite for Azure from npm) with their Python
-# SDKs, the Apache Kafka Java client the transaction and group tests run as a peer, and the
-# nightly toolchain and cargo-fuzz that build the fuzz targets.
+# SDKs, the Apache Kafka Java client the transaction and group tests run as a peer, the test
+# runner (cargo-nextest), and the nightly toolchain and cargo-fuzz that build the fuzz targets.
 #
 # Usage: scripts/setup.sh            everything the test suite needs
 #        scripts/setup.sh --fixtures  also what scripts/gen-fixtures.sh needs (Java, kafka-python)
@@ -95,6 +95,11 @@ install_java_client() {
     python3 -m pip install -q "$JAVA_CLIENT_PIP"
 }
 
+install_test_runner() {
+  # cargo-nextest runs the test suite (scripts/test.sh); machines of this kind come with it.
+  cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
+}
+
 install_fuzz_tools() {
   ensure_toolchain nightly
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
@@ -106,6 +111,7 @@ install_nisshi
 install_python_readers
 install_object_stores
 install_java_client
+install_test_runner
 install_fuzz_tools
 if [ "${1:-}" = "--fixtures" ]; then
   apt_install "${FIXTURE_APT_PACKAGES[@]}"
