@@ -4,7 +4,7 @@
 #
 # cargo-nextest runs the tests, several at once across test binaries (.config/nextest.toml says
 # how many and why), and lists the slowest at the end. Criterion benchmarks, which nextest
-# cannot list, run once each in test mode through `cargo test --benches`, and doc tests through
+# cannot list, run once each in test mode through `cargo test --bench '*'`, and doc tests through
 # `cargo test --doc`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,6 @@ scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 status=0
 cargo nextest run --workspace --lib --bins --tests --examples --no-fail-fast || status=$?
-cargo test --workspace --benches --no-fail-fast || status=$?
+cargo test --workspace --bench '*' --no-fail-fast || status=$?
 cargo test --workspace --doc || status=$?
 exit "$status"
