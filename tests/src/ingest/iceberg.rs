@@ -70,8 +70,8 @@ impl IcebergTable {
 const READ: &str = r#"
 import json, sys
 from pyiceberg.catalog.sql import SqlCatalog
-uri, table = sys.argv[1], sys.argv[2]
-cat = SqlCatalog("default", uri=uri)
+uri, table, props = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+cat = SqlCatalog("default", uri=uri, **props)
 t = cat.load_table(table)
 rows = t.scan().to_arrow().to_pylist()
 schema = t.schema()
@@ -95,6 +95,16 @@ print(json.dumps({
 /// Reads `table` through the SQL catalog `uri` (SQLAlchemy's URI: `sqlite:///...`,
 /// `postgresql+psycopg2://...`) with pyiceberg.
 pub fn read_table(uri: &str, table: &str) -> IcebergTable {
+    read_table_with(uri, table, &BTreeMap::new())
+}
+
+/// [`read_table`] with catalog properties (pyiceberg's FileIO settings: `s3.endpoint`,
+/// `adls.connection-string`, `py-io-impl`, ...).
+pub fn read_table_with(
+    uri: &str,
+    table: &str,
+    properties: &BTreeMap<String, String>,
+) -> IcebergTable {
     if !Command::new("python3")
         .args(["-c", "import pyiceberg.catalog.sql"])
         .status()
@@ -107,6 +117,7 @@ pub fn read_table(uri: &str, table: &str) -> IcebergTable {
     }
     let out = Command::new("python3")
         .args(["-c", READ, uri, table])
+        .arg(serde_json::to_string(properties).unwrap())
         .output()
         .expect("run python3");
     assert!(
