@@ -136,7 +136,7 @@ age = "150ms"
     ) -> String {
         let end = end_offsets(produced.keys());
         assert_eq!(end.len(), PARTITIONS as usize, "{context}");
-        let (rows, summary): (BTreeMap<(i32, i64), (i64, String)>, String) = match self.format {
+        let (rows, summary): (Rows, String) = match self.format {
             Format::Delta => {
                 let ids: Vec<String> = (0..PARTITIONS).map(|p| app_id(group, TOPIC, p)).collect();
                 let read = read_delta_at(
@@ -201,6 +201,9 @@ age = "150ms"
         summary
     }
 }
+
+/// A table's `id` and `page` by Kafka partition and offset.
+type Rows = BTreeMap<(i32, i64), (i64, String)>;
 
 /// A row's `id` and `page`.
 fn cells(row: &serde_json::Map<String, serde_json::Value>) -> (i64, String) {

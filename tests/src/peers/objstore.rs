@@ -212,10 +212,13 @@ impl ObjectServer {
         pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
 
-    /// pyiceberg's catalog properties that reach this server: its FileIO settings
-    /// (`s3.endpoint`, ...; for Azure, fsspec's adlfs with a connection string, which is how
-    /// adlfs reaches Azurite).
+    /// pyiceberg's catalog properties that reach this server: its (pyarrow) FileIO settings,
+    /// `s3.endpoint` and the rest for S3; for Azure the account and key, and Azurite's
+    /// `host:port` as the Blob (and DFS) authority over plain HTTP, which pyarrow's
+    /// `AzureFileSystem` addresses path-style (`http://host:port/account/container/...`),
+    /// as Azurite serves it.
     pub fn pyiceberg_properties(&self) -> BTreeMap<String, String> {
+        let authority = format!("127.0.0.1:{}", self.port);
         let pairs: Vec<(&str, String)> = match self.api {
             Api::S3 => vec![
                 ("s3.endpoint", self.endpoint()),
@@ -224,9 +227,16 @@ impl ObjectServer {
                 ("s3.region", "us-east-1".into()),
             ],
             Api::Azure => vec![
-                ("py-io-impl", "pyiceberg.io.fsspec.FsspecFileIO".into()),
-                ("adls.connection-string", self.connection_string()),
+                // pyiceberg tries fsspec's adlfs first for abfs://, which is not installed;
+                // its pyarrow FileIO, with the Azure file system made by the reading script
+                // (see `ingest::iceberg::read_table_with`).
+                ("py-io-impl", "__main__.AzureArrowIO".into()),
                 ("adls.account-name", AZURITE_ACCOUNT.into()),
+                ("adls.account-key", AZURITE_KEY.into()),
+                ("adls.blob-storage-authority", authority.clone()),
+                ("adls.blob-storage-scheme", "http".into()),
+                ("adls.dfs-storage-authority", authority),
+                ("adls.dfs-storage-scheme", "http".into()),
             ],
         };
         pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
