@@ -46,7 +46,7 @@ const TABLE: &str = "lake.clicks";
 const KILLS: usize = 20;
 /// The consumer group's session: each restart after a kill waits about this long for the
 /// killed member to be expired.
-const SESSION_MS: u64 = 3000;
+const SESSION_MS: u64 = 2000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -224,8 +224,8 @@ async fn kill_loop(format: Format, server: ObjectServer, seed: u64) {
     std::fs::write(&config, job).unwrap();
     let mut kills = Kills::new(seed, &config, &log);
     kingest_binary();
-    // About 500 records a second, arriving throughout.
-    let producer = ClickProducer::start(broker.addr(), TOPIC, PARTITIONS, 15, 0);
+    // Records arriving throughout, 60 at a time (each produce call takes a while).
+    let producer = ClickProducer::start(broker.addr(), TOPIC, PARTITIONS, 60, 0);
     let started = Instant::now();
     let committed = |addr: &str| -> i64 {
         group_committed(addr, group, TOPIC, PARTITIONS)
@@ -314,7 +314,7 @@ async fn faults(format: Format, server: ObjectServer, seed: u64) {
     let job = lake.job(run.broker, group, &proxy.endpoint(), retry, 10);
     std::fs::write(&config, job).unwrap();
     let mut produced = BTreeMap::new();
-    run.survive_faults(0..30, &mut produced).await;
+    run.survive_faults(0..20, &mut produced).await;
     let counts = proxy.counts();
     // Among them answers lost after the server acted: for Delta, a commit's conditional PUT
     // retried and refused by its own object.
@@ -335,7 +335,7 @@ async fn faults(format: Format, server: ObjectServer, seed: u64) {
     let job = lake.job(run.broker, group, &proxy.endpoint(), bounded, 10);
     std::fs::write(&config, job).unwrap();
     let last = run
-        .store_goes_down(30..40, 33, lake.prefix(), &mut produced)
+        .store_goes_down(20..28, 22, lake.prefix(), &mut produced)
         .await;
     eprintln!("{format:?} store down under a running job: {last}");
     lake.check_exactly_once(group, &produced, "after recovery");
