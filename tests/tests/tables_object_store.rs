@@ -20,7 +20,15 @@
 //!   recovers completes the table exactly once.
 //!
 //! A dropped answer to the conditional PUT of a Delta commit is the case that needs the sink
-//! to recognise its own commit (see `LogStore::put_if_absent`).
+//! to recognise its own commit (see `LogStore::put_if_absent`): without that, both Delta fault
+//! runs stop as fenced by "another writer".
+//!
+//! On Azure the Iceberg warehouse is `abfs://` (the scheme pyiceberg knows), and pyiceberg
+//! reads it with its pyarrow FileIO and pyarrow's `AzureFileSystem` pointed at Azurite (see
+//! `ingest::iceberg::read_table_with`). The SQLite catalog file stays local.
+//!
+//! On 2 cores the file takes about 4 minutes with 2 test threads: a kill loop 70-85 s, a fault
+//! run 30-40 s.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
