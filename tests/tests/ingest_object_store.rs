@@ -16,15 +16,15 @@
 //! loop and through `[sink.storage]` everywhere else.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kingest_tests::ingest::job::{source, PARTITION_OFFSET_COLUMNS};
 use kingest_tests::ingest::kill::{click, dynamic_member, Kills, CLICK_COLUMNS};
+use kingest_tests::ingest::store_faults::FaultRun;
 use kingest_tests::ingest::{
-    end_offsets, exactly_once, group_committed, kingest, produce, read_dir, wait_for, Job, Produced,
+    end_offsets, exactly_once, group_committed, produce, read_dir, wait_for, Job, Produced,
 };
 use kingest_tests::peers::faults::{FaultProxy, Faults};
 use kingest_tests::peers::nisshi::Nisshi;
@@ -195,18 +195,6 @@ async fn azure_azurite_kill_loop_exactly_once() {
     kill_loop(ObjectServer::azurite(), 0x617a_6b69_6c6c).await;
 }
 
-/// Runs `kingest run --until-eof` to completion and returns its exit status and stderr.
-fn run_until_eof(config: &Path) -> (std::process::ExitStatus, String) {
-    let out = kingest(&["run", config.to_str().unwrap(), "--until-eof"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run kingest");
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 async fn faults(server: ObjectServer) {
     let broker = Nisshi::start();
     broker.create_topic(TOPIC, PARTITIONS as u32);
@@ -215,71 +203,26 @@ async fn faults(server: ObjectServer) {
     let work = tempfile::tempdir().unwrap();
     let config = work.path().join("job.toml");
     let storage = server.storage_options(&proxy.endpoint());
-    // Quick backoffs so the test does not wait on them; the retry count is the default.
+    let run = FaultRun {
+        broker: &broker.addr(),
+        topic: TOPIC,
+        partitions: PARTITIONS,
+        group: "objstore-faults",
+        config: &config,
+        log: &work.path().join("kingest.log"),
+        proxy: &proxy,
+    };
+    // Quick backoffs so the test does not wait on them; the retry count is the default. Files
+    // of 10 rows: a file every few records.
     let retry = "backoff = \"20ms\"\nmax_backoff = \"500ms\"\n";
+    let url = server.url(BUCKET, PREFIX);
     std::fs::write(
         &config,
-        job_flushing(
-            &broker.addr(),
-            "objstore-faults",
-            &server.url(BUCKET, PREFIX),
-            &storage,
-            retry,
-            10,
-        ),
+        job_flushing(run.broker, run.group, &url, &storage, retry, 10),
     )
     .unwrap();
-
-    // 20% of requests fail while a streaming run writes a file every few records (records
-    // arrive a few at a time): every failure is retried, the run never stops, and once it has
-    // committed everything it stops cleanly when asked.
-    let log = work.path().join("kingest.log");
-    let mut running = Job::start(&config, &log, false);
-    let mut produced: BTreeMap<(i32, i64), Produced> = BTreeMap::new();
-    for chunk in 0..60 {
-        let batch: Vec<Produced> = (chunk * 40..chunk * 40 + 40)
-            .map(|n| click(n, PARTITIONS))
-            .collect();
-        produced.extend(
-            produce(&broker.addr(), TOPIC, &batch)
-                .await
-                .into_iter()
-                .zip(batch),
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let total = produced.len() as i64;
-    wait_for(
-        "the group's offsets to reach the end (everything committed)",
-        Duration::from_secs(180),
-        || {
-            group_committed(&broker.addr(), "objstore-faults", TOPIC, PARTITIONS)
-                .values()
-                .sum::<i64>()
-                == total
-        },
-        || format!("{}; {}", proxy.counts().summary(), running.log_tail()),
-    )
-    .await;
-    assert!(
-        running.try_wait().is_none(),
-        "with 20% of requests failing the run stopped: {}; {}",
-        proxy.counts().summary(),
-        running.log_tail()
-    );
-    running.signal(rustix::process::Signal::TERM);
-    let status = running.wait();
-    assert!(
-        status.success(),
-        "{status}; {}; {}",
-        proxy.counts().summary(),
-        running.log_tail()
-    );
-    assert!(
-        proxy.counts().failed() >= 10,
-        "too few faults injected to mean anything: {}",
-        proxy.counts().summary()
-    );
+    let mut produced = BTreeMap::new();
+    run.survive_faults(0..60, &mut produced).await;
     eprintln!(
         "{:?} at 20% faults: {}",
         server.api(),
@@ -287,85 +230,18 @@ async fn faults(server: ObjectServer) {
     );
     check_exactly_once(&server, &produced, &proxy.counts().summary());
 
-    // The store goes down under a running job: every request fails from then on. The run
-    // stops by itself, after a bounded number of retries, naming the object it was writing
-    // and the server's answer; a run started meanwhile fails at its first listing, alike.
+    // The store goes down under a running job, with 3 retries: the run starts on a healthy
+    // store, since it reads every file's footer at start and with 20% of requests failing one
+    // of its ~240 reads would exhaust 3 retries in about one run of three (0.2^4 per read).
+    let bounded =
+        "max_retries = 3\nbackoff = \"20ms\"\nmax_backoff = \"200ms\"\ntimeout = \"10s\"\n";
     std::fs::write(
         &config,
-        job_flushing(
-            &broker.addr(),
-            "objstore-faults",
-            &server.url(BUCKET, PREFIX),
-            &storage,
-            "max_retries = 3\nbackoff = \"20ms\"\nmax_backoff = \"200ms\"\ntimeout = \"10s\"\n",
-            10,
-        ),
+        job_flushing(run.broker, run.group, &url, &storage, bounded, 10),
     )
     .unwrap();
-    // This phase is about a store that goes down under a running job, so the run starts on a
-    // healthy one: it reads every file's footer at start with only 3 retries, and with 20% of
-    // requests still failing one of its ~240 reads would exhaust them in about one run of three
-    // (0.2^4 per read), stopping it before the store goes down.
-    proxy.set(Faults::None);
-    let mut running = Job::start(&config, &log, false);
-    let slow_downs = proxy.counts().slow_down.load(Ordering::SeqCst);
-    for chunk in 60..75 {
-        if chunk == 65 {
-            proxy.set(Faults::All);
-        }
-        let batch: Vec<Produced> = (chunk * 40..chunk * 40 + 40)
-            .map(|n| click(n, PARTITIONS))
-            .collect();
-        produced.extend(
-            produce(&broker.addr(), TOPIC, &batch)
-                .await
-                .into_iter()
-                .zip(batch),
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = running.try_wait() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "a store failing everything: the run did not stop; {}",
-            running.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let stderr = running.log_tail();
-    assert!(!status.success(), "{status}: {stderr}");
-    let last = stderr
-        .lines()
-        .rfind(|l| l.contains("kingest run:"))
-        .unwrap_or_default();
-    assert!(
-        last.contains(PREFIX) && last.contains("503"),
-        "the error names the object and the server's answer: {stderr}"
-    );
-    let retried = proxy.counts().slow_down.load(Ordering::SeqCst) - slow_downs;
-    assert!(
-        retried >= 4,
-        "the failing request was retried: {retried} attempts"
-    );
+    let last = run.store_goes_down(60..75, 65, PREFIX, &mut produced).await;
     eprintln!("{:?} store down under a running job: {last}", server.api());
-    let (status, stderr) = run_until_eof(&config);
-    assert!(
-        !status.success() && stderr.contains(PREFIX) && stderr.contains("503"),
-        "a run while the store is down: {status}: {stderr}"
-    );
-    eprintln!("{:?} store down at start: {}", server.api(), stderr.trim());
-
-    // The store recovers: the next run completes the output, nothing lost or doubled.
-    proxy.set(Faults::None);
-    let (status, stderr) = run_until_eof(&config);
-    assert!(
-        status.success(),
-        "after recovery: {status}; stderr:\n{stderr}"
-    );
     check_exactly_once(&server, &produced, "after recovery");
 }
 

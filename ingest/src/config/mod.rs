@@ -433,6 +433,13 @@ pub enum SinkConfig {
         /// Properties of a table the sink creates.
         #[serde(default)]
         properties: std::collections::BTreeMap<String, String>,
+        /// Object store options for the table's data and metadata files, as the Parquet
+        /// sink's (the catalog's own connection is `catalog`).
+        #[serde(default)]
+        storage: StorageOptions,
+        /// How failed object store requests are retried, as the Parquet sink's.
+        #[serde(default)]
+        retry: RetrySection,
         /// What `kingest compact` rewrites (Iceberg's `rewrite_data_files`).
         #[serde(default)]
         compaction: CompactionSection,

@@ -250,3 +250,63 @@ fn parquet_object_store_and_maintenance_tables() {
         assert!(err.to_string().contains(field), "{err}");
     }
 }
+
+/// The table sinks take `[sink.storage]` and `[sink.retry]` as the Parquet sink does (the same
+/// types, the same conversion), and they reach the sinks' settings: for Iceberg, the client
+/// that reads and writes the table's data and metadata files.
+#[test]
+fn table_sinks_take_the_parquet_storage_and_retry_tables() {
+    let source = "[source]\nbrokers = \"k:9092\"\ntopic = \"events\"\ngroup = \"g\"\n";
+    let tables = "[sink.storage]\naws_endpoint = \"http://127.0.0.1:5000\"\n\
+                  aws_allow_http = \"true\"\naws_region = \"eu-west-1\"\n\
+                  [sink.retry]\nmax_retries = 4\nbackoff = \"20ms\"\nmax_backoff = \"1s\"\n";
+    let want_retry = crate::sink::parquet::StoreRetry {
+        max_retries: 4,
+        timeout: std::time::Duration::from_secs(180),
+        backoff: std::time::Duration::from_millis(20),
+        max_backoff: std::time::Duration::from_secs(1),
+    };
+    let iceberg = Config::parse(
+        &format!(
+            "{source}[sink]\ntype = \"iceberg\"\ntable = \"lake.events\"\n\
+             warehouse = \"s3://lake/wh\"\n\
+             catalog = {{ type = \"sql\", uri = \"sqlite:////tmp/c.db\" }}\n{tables}"
+        ),
+        "iceberg.toml",
+    )
+    .unwrap();
+    let ic = crate::engine::iceberg_config(&iceberg).unwrap().unwrap();
+    assert_eq!(ic.storage["aws_endpoint"], "http://127.0.0.1:5000");
+    assert_eq!(ic.storage["aws_region"], "eu-west-1");
+    assert_eq!(ic.storage.len(), 3);
+    assert_eq!(ic.retry, want_retry);
+    let delta = Config::parse(
+        &format!("{source}[sink]\ntype = \"delta\"\npath = \"s3://lake/t\"\n{tables}"),
+        "delta.toml",
+    )
+    .unwrap();
+    let dc = crate::engine::delta_config(&delta).unwrap().unwrap();
+    assert_eq!(dc.storage, ic.storage);
+    assert_eq!(dc.retry, want_retry);
+    // Without the tables: the environment alone, object_store's retry defaults.
+    let bare = Config::parse(
+        &format!(
+            "{source}[sink]\ntype = \"iceberg\"\ntable = \"lake.events\"\nwarehouse = \"/tmp/wh\"\n"
+        ),
+        "iceberg.toml",
+    )
+    .unwrap();
+    let ic = crate::engine::iceberg_config(&bare).unwrap().unwrap();
+    assert!(ic.storage.is_empty());
+    assert_eq!(ic.retry, crate::sink::parquet::StoreRetry::default());
+    // A misspelt retry field is refused for Iceberg as for Parquet.
+    let err = Config::parse(
+        &format!(
+            "{source}[sink]\ntype = \"iceberg\"\ntable = \"lake.events\"\nwarehouse = \"/tmp/wh\"\n\
+             [sink.retry]\nretries = 3\n"
+        ),
+        "bad.toml",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("retries"), "{err}");
+}

@@ -392,6 +392,8 @@ pub fn iceberg_config(config: &Config) -> Result<Option<IcebergSinkConfig>, Engi
         partition_by,
         compression,
         properties,
+        storage,
+        retry,
         ..
     } = &config.sink
     else {
@@ -432,6 +434,8 @@ pub fn iceberg_config(config: &Config) -> Result<Option<IcebergSinkConfig>, Engi
         .parse::<ParquetCompression>()
         .map_err(|e| EngineError::Setup(format!("sink.compression: {e}")))?;
     c.properties = properties.clone();
+    c.storage = storage.clone();
+    c.retry = store_retry(retry);
     c.roll = RollPolicy {
         max_rows: config.flush.rows,
         max_bytes: config.flush.bytes.0,

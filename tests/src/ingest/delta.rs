@@ -44,8 +44,8 @@ import json, sys, datetime, decimal
 from deltalake import DeltaTable
 import polars as pl
 import pyarrow as pa
-path, app_ids = sys.argv[1], json.loads(sys.argv[2])
-dt = DeltaTable(path)
+path, app_ids, opts = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]) or None
+dt = DeltaTable(path, storage_options=opts)
 t = dt.to_pyarrow_table()
 rows = t.to_pylist()
 def plain(v):
@@ -62,7 +62,7 @@ def plain(v):
     return v
 rows = [{k: plain(v) for k, v in r.items()} for r in rows]
 # The same version deltalake read, while a running job may have committed more.
-df = pl.read_delta(path, version=dt.version())
+df = pl.read_delta(path, version=dt.version(), storage_options=opts)
 prows = [{k: plain(v) for k, v in r.items()} for r in df.to_dicts()]
 key = lambda r: json.dumps(r, sort_keys=True)
 meta = dt.metadata()
@@ -113,17 +113,32 @@ pub struct DeltaRead {
 /// Reads the table at `table` with deltalake and polars, asking for the `txn` versions of
 /// `app_ids`.
 pub fn read_delta(table: &Path, app_ids: &[String]) -> DeltaRead {
+    read_delta_at(
+        table.to_str().expect("a UTF-8 path"),
+        &BTreeMap::new(),
+        app_ids,
+    )
+}
+
+/// Reads the table at `uri` (a directory, `s3://...`, `az://...`) with deltalake and polars,
+/// reaching an object store with delta-rs's `storage_options` (`aws_endpoint`, ...), asking
+/// for the `txn` versions of `app_ids`.
+pub fn read_delta_at(
+    uri: &str,
+    storage_options: &BTreeMap<String, String>,
+    app_ids: &[String],
+) -> DeltaRead {
     require_delta_readers();
     let out = Command::new("python3")
         .args(["-c", SCRIPT])
-        .arg(table)
+        .arg(uri)
         .arg(serde_json::to_string(app_ids).unwrap())
+        .arg(serde_json::to_string(storage_options).unwrap())
         .output()
         .expect("run python3");
     assert!(
         out.status.success(),
-        "reading {} with deltalake/polars failed:\n{}",
-        table.display(),
+        "reading {uri} with deltalake/polars failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let v: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");

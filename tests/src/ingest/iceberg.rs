@@ -70,8 +70,24 @@ impl IcebergTable {
 const READ: &str = r#"
 import json, sys
 from pyiceberg.catalog.sql import SqlCatalog
-uri, table = sys.argv[1], sys.argv[2]
-cat = SqlCatalog("default", uri=uri)
+from pyiceberg.io.pyarrow import PyArrowFileIO
+
+class AzureArrowIO(PyArrowFileIO):
+    # pyiceberg's pyarrow FileIO, with the AzureFileSystem it makes from the adls.* properties
+    # built here: pyiceberg 0.12 first imports `packaging` for a pyarrow version check, which
+    # pyiceberg[pyarrow] does not install. Selected with py-io-impl = "__main__.AzureArrowIO".
+    def _initialize_azure_fs(self):
+        from pyarrow.fs import AzureFileSystem
+        p = self.properties
+        return AzureFileSystem(
+            account_name=p["adls.account-name"], account_key=p["adls.account-key"],
+            blob_storage_authority=p["adls.blob-storage-authority"],
+            blob_storage_scheme=p["adls.blob-storage-scheme"],
+            dfs_storage_authority=p["adls.dfs-storage-authority"],
+            dfs_storage_scheme=p["adls.dfs-storage-scheme"])
+
+uri, table, props = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+cat = SqlCatalog("default", uri=uri, **props)
 t = cat.load_table(table)
 rows = t.scan().to_arrow().to_pylist()
 schema = t.schema()
@@ -95,6 +111,17 @@ print(json.dumps({
 /// Reads `table` through the SQL catalog `uri` (SQLAlchemy's URI: `sqlite:///...`,
 /// `postgresql+psycopg2://...`) with pyiceberg.
 pub fn read_table(uri: &str, table: &str) -> IcebergTable {
+    read_table_with(uri, table, &BTreeMap::new())
+}
+
+/// [`read_table`] with catalog properties (pyiceberg's FileIO settings: `s3.endpoint`,
+/// `adls.account-name`, `py-io-impl`, ...). `py-io-impl = "__main__.AzureArrowIO"` selects
+/// pyiceberg's pyarrow FileIO with an Azure file system made by the script (see there).
+pub fn read_table_with(
+    uri: &str,
+    table: &str,
+    properties: &BTreeMap<String, String>,
+) -> IcebergTable {
     if !Command::new("python3")
         .args(["-c", "import pyiceberg.catalog.sql"])
         .status()
@@ -107,6 +134,7 @@ pub fn read_table(uri: &str, table: &str) -> IcebergTable {
     }
     let out = Command::new("python3")
         .args(["-c", READ, uri, table])
+        .arg(serde_json::to_string(properties).unwrap())
         .output()
         .expect("run python3");
     assert!(

@@ -52,12 +52,20 @@ pub fn static_member(id: &str) -> String {
 /// `[source.properties]` for a dynamic group member (no `group.instance.id`) with a short
 /// session, so a killed member is expired (and its partitions reassigned) within seconds.
 pub fn dynamic_member() -> String {
-    r#"
+    dynamic_member_session(6000)
+}
+
+/// [`dynamic_member`] with a session of `session_ms` (heartbeats every sixth of it): each
+/// restart after a kill waits about that long for the killed member to be expired.
+pub fn dynamic_member_session(session_ms: u64) -> String {
+    format!(
+        r#"
 [source.properties]
-"session.timeout.ms" = "6000"
-"heartbeat.interval.ms" = "1000"
-"#
-    .to_owned()
+"session.timeout.ms" = "{session_ms}"
+"heartbeat.interval.ms" = "{}"
+"#,
+        session_ms / 6
+    )
 }
 
 /// Record `n` of a kill test: JSON `{"id": n, "page": ..., "ms": ...}` on partition

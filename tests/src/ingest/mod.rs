@@ -3,8 +3,8 @@
 //! Parquet output read back with the parquet crate's own Arrow reader ([`read`]), the
 //! per-format cases every sink is tested with ([`case`], [`cases`]), the pieces of job files
 //! the tests share ([`job`]), kill-and-restart runs ([`kill`]), Delta tables read back by the
-//! `deltalake` Python package and polars ([`delta`]), and Iceberg tables read back with pyiceberg
-//! ([`iceberg`]).
+//! `deltalake` Python package and polars ([`delta`]), Iceberg tables read back with pyiceberg
+//! ([`iceberg`]), and the fault-injection runs of the object store tests ([`store_faults`]).
 
 pub mod case;
 pub mod cases;
@@ -14,6 +14,7 @@ pub mod iceberg;
 pub mod job;
 pub mod kill;
 pub mod read;
+pub mod store_faults;
 
 pub use read::{
     cell, column, dataset_files, exactly_once, parquet_files, read_dir, read_file, rows_by_offset,

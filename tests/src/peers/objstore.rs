@@ -4,6 +4,7 @@
 //! containers and to download what the sink wrote, so what kingest wrote through object_store
 //! is read back by another client. `scripts/setup.sh` installs all of them.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -139,8 +140,8 @@ impl ObjectServer {
                 self.endpoint()
             ),
             Api::Azure => format!(
-                "from azure.storage.blob import BlobServiceClient\nc = BlobServiceClient.from_connection_string('DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint={}/{AZURITE_ACCOUNT};')\nS3 = False\n",
-                self.endpoint()
+                "from azure.storage.blob import BlobServiceClient\nc = BlobServiceClient.from_connection_string('{}')\nS3 = False\n",
+                self.connection_string()
             ),
         };
         let script = format!("import os, sys\n{setup}{body}");
@@ -181,14 +182,72 @@ impl ObjectServer {
     /// `[sink.storage]` options pointing at `endpoint` (this server, or a proxy in front of
     /// it), as a job file gives them.
     pub fn storage_options(&self, endpoint: &str) -> String {
-        match self.api {
-            Api::S3 => format!(
-                "aws_endpoint = \"{endpoint}\"\naws_allow_http = \"true\"\naws_access_key_id = \"test\"\naws_secret_access_key = \"test\"\naws_region = \"us-east-1\"\n"
-            ),
-            Api::Azure => format!(
-                "azure_storage_account_name = \"{AZURITE_ACCOUNT}\"\nazure_storage_account_key = \"{AZURITE_KEY}\"\nazure_storage_endpoint = \"{endpoint}/{AZURITE_ACCOUNT}\"\nazure_allow_http = \"true\"\n"
-            ),
-        }
+        self.storage_map(endpoint)
+            .iter()
+            .map(|(k, v)| format!("{k} = \"{v}\"\n"))
+            .collect()
+    }
+
+    /// The object_store options pointing at `endpoint`: kingest's `[sink.storage]`, and
+    /// delta-rs's `storage_options` (the Python `deltalake` package takes the same keys).
+    pub fn storage_map(&self, endpoint: &str) -> BTreeMap<String, String> {
+        let pairs: Vec<(&str, String)> = match self.api {
+            Api::S3 => vec![
+                ("aws_endpoint", endpoint.to_owned()),
+                ("aws_allow_http", "true".into()),
+                ("aws_access_key_id", "test".into()),
+                ("aws_secret_access_key", "test".into()),
+                ("aws_region", "us-east-1".into()),
+            ],
+            Api::Azure => vec![
+                ("azure_storage_account_name", AZURITE_ACCOUNT.into()),
+                ("azure_storage_account_key", AZURITE_KEY.into()),
+                (
+                    "azure_storage_endpoint",
+                    format!("{endpoint}/{AZURITE_ACCOUNT}"),
+                ),
+                ("azure_allow_http", "true".into()),
+            ],
+        };
+        pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+
+    /// pyiceberg's catalog properties that reach this server: its (pyarrow) FileIO settings,
+    /// `s3.endpoint` and the rest for S3; for Azure the account and key, and Azurite's
+    /// `host:port` as the Blob (and DFS) authority over plain HTTP, which pyarrow's
+    /// `AzureFileSystem` addresses path-style (`http://host:port/account/container/...`),
+    /// as Azurite serves it.
+    pub fn pyiceberg_properties(&self) -> BTreeMap<String, String> {
+        let authority = format!("127.0.0.1:{}", self.port);
+        let pairs: Vec<(&str, String)> = match self.api {
+            Api::S3 => vec![
+                ("s3.endpoint", self.endpoint()),
+                ("s3.access-key-id", "test".into()),
+                ("s3.secret-access-key", "test".into()),
+                ("s3.region", "us-east-1".into()),
+            ],
+            Api::Azure => vec![
+                // pyiceberg tries fsspec's adlfs first for abfs://, which is not installed;
+                // its pyarrow FileIO, with the Azure file system made by the reading script
+                // (see `ingest::iceberg::read_table_with`).
+                ("py-io-impl", "__main__.AzureArrowIO".into()),
+                ("adls.account-name", AZURITE_ACCOUNT.into()),
+                ("adls.account-key", AZURITE_KEY.into()),
+                ("adls.blob-storage-authority", authority.clone()),
+                ("adls.blob-storage-scheme", "http".into()),
+                ("adls.dfs-storage-authority", authority),
+                ("adls.dfs-storage-scheme", "http".into()),
+            ],
+        };
+        pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+
+    /// Azure's connection string for Azurite.
+    fn connection_string(&self) -> String {
+        format!(
+            "DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint={}/{AZURITE_ACCOUNT};",
+            self.endpoint()
+        )
     }
 
     /// The sink path of `bucket/prefix` in this server's scheme.
@@ -196,6 +255,17 @@ impl ObjectServer {
         match self.api {
             Api::S3 => format!("s3://{bucket}/{prefix}"),
             Api::Azure => format!("az://{bucket}/{prefix}"),
+        }
+    }
+
+    /// An Iceberg warehouse at `bucket/prefix`: as [`ObjectServer::url`], but `abfs://` on
+    /// Azure, the scheme Iceberg's readers (pyiceberg, the Java ADLS FileIO) take, since the
+    /// table's metadata records its files under the warehouse's scheme; object_store reads
+    /// `abfs://container/path` as `az://` does.
+    pub fn iceberg_url(&self, bucket: &str, prefix: &str) -> String {
+        match self.api {
+            Api::S3 => self.url(bucket, prefix),
+            Api::Azure => format!("abfs://{bucket}/{prefix}"),
         }
     }
 }

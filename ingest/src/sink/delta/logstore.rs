@@ -3,7 +3,7 @@
 //!
 //! | | local directory | object store |
 //! | --- | --- | --- |
-//! | put if absent | write `.name.{uuid}.tmp`, fsync, `link(2)` to the name (fails if it exists), fsync the directory | `PUT` with `If-None-Match: *` ([`PutMode::Create`]): S3, GCS, Azure and the in-memory store refuse an existing name |
+//! | put if absent | write `.name.{uuid}.tmp`, fsync, `link(2)` to the name (fails if it exists), fsync the directory | `PUT` with `If-None-Match: *` ([`PutMode::Create`]): S3, GCS, Azure and the in-memory store refuse an existing name; refused, the object is read, and our own bytes there (an attempt whose answer was lost, then retried) are our commit |
 //! | put (checkpoints) | temporary file, fsync, rename, fsync the directory | `PUT` (atomic) |
 //! | list | `read_dir` | `LIST` from an offset |
 //!
@@ -174,6 +174,8 @@ impl LogStore {
     }
 
     /// Creates `rel` with `bytes` unless it exists; `false` if it did (another writer won).
+    /// `true` as well when the name holds exactly `bytes`: our own earlier attempt, whose
+    /// answer was lost (see below).
     pub(crate) async fn put_if_absent(&self, rel: &str, bytes: Bytes) -> Result<bool> {
         match self {
             LogStore::Local { root } => {
@@ -200,10 +202,27 @@ impl LogStore {
                     mode: PutMode::Create,
                     ..PutOptions::default()
                 };
-                match store.put_opts(&path, PutPayload::from(bytes), opts).await {
+                match store
+                    .put_opts(&path, PutPayload::from(bytes.clone()), opts)
+                    .await
+                {
                     Ok(_) => Ok(true),
                     Err(object_store::Error::AlreadyExists { .. })
-                    | Err(object_store::Error::Precondition { .. }) => Ok(false),
+                    | Err(object_store::Error::Precondition { .. }) => {
+                        // object_store sends a request again when its connection closed before
+                        // the answer came, even a conditional PUT; if the server had executed
+                        // the first one, the retry is refused because of our own object. A
+                        // commit's bytes are unique (its files have fresh names, its commitInfo
+                        // a timestamp), so the same bytes under the name are our commit.
+                        let theirs = store
+                            .get(&path)
+                            .await
+                            .map_err(store_err("get", path.as_ref()))?
+                            .bytes()
+                            .await
+                            .map_err(store_err("read", path.as_ref()))?;
+                        Ok(theirs == bytes)
+                    }
                     Err(e) => Err(store_err("put", path.as_ref())(e)),
                 }
             }

@@ -366,3 +366,33 @@ async fn delta_reset_removes_whole_files_past_the_new_offset_in_one_commit() {
     again.flush().await.unwrap();
     assert!(apply_reset(&c, &stale).await.is_err());
 }
+
+/// object_store sends a conditional PUT again when the connection closed before the answer
+/// (its retry of a request it believes unsent), so when the server had executed the first one
+/// the retry is refused because of our own commit. That is our commit, not another writer's:
+/// before this was recognised, the sink read the version back, found its own `txn` ahead of
+/// its range and stopped the run as fenced (seen through the fault proxy in
+/// tests/tables_object_store.rs).
+#[tokio::test]
+async fn delta_a_commit_put_again_after_its_answer_was_lost_is_ours() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let log = LogStore::Store {
+        store: store.clone(),
+        prefix: "t".into(),
+        display: "memory:///t".into(),
+    };
+    let ours = bytes::Bytes::from_static(b"{\"commitInfo\":{\"timestamp\":1}}\n{\"txn\":{}}\n");
+    assert!(log
+        .put_if_absent(&commit_path(1), ours.clone())
+        .await
+        .unwrap());
+    // The retry: the same bytes, refused by the object the first attempt created.
+    assert!(log
+        .put_if_absent(&commit_path(1), ours.clone())
+        .await
+        .unwrap());
+    // Another writer's commit of that version is not ours, and stays.
+    let theirs = bytes::Bytes::from_static(b"{\"commitInfo\":{\"timestamp\":2}}\n");
+    assert!(!log.put_if_absent(&commit_path(1), theirs).await.unwrap());
+    assert_eq!(log.get(&commit_path(1)).await.unwrap(), Some(ours));
+}

@@ -322,7 +322,7 @@ pub(crate) async fn record_offsets(
             return Ok(None);
         }
         let location = base.metadata.location().to_owned();
-        let io = TableIo::for_location(&location)?;
+        let io = catalog.io(&location)?;
         let schema_id = base.metadata.schema().map_err(table_err)?.schema_id;
         let mut snapshot_id = new_snapshot_id();
         while base.metadata.has_snapshot(snapshot_id) {

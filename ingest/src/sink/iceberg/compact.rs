@@ -125,7 +125,7 @@ pub async fn open_maintenance(
         reason,
     })?;
     Ok(IcebergMaintenance {
-        catalog: Catalog::connect(&config.catalog).await?,
+        catalog: Catalog::connect(&config.catalog, config.store_settings()).await?,
         ident,
         catalog_label: config.catalog.label(),
         settings,
@@ -334,7 +334,7 @@ impl IcebergMaintenance {
 
     async fn compact(&self, plan: &MaintenancePlan, done: &mut MaintenanceDone) -> Result<()> {
         let mut base = self.load().await?;
-        let io = TableIo::for_location(base.metadata.location())?;
+        let io = self.catalog.io(base.metadata.location())?;
         let table_schema = base.metadata.schema().map_err(|r| self.table_err(r))?;
         let current = read_snapshot(&io, &base, base.metadata.current_snapshot_id()).await?;
         let spec_id = base.metadata.default_spec_id();
@@ -721,7 +721,7 @@ fn replace_summary(
 impl Maintain for IcebergMaintenance {
     async fn plan(&self) -> Result<MaintenancePlan> {
         let loaded = self.load().await?;
-        let io = TableIo::for_location(loaded.metadata.location())?;
+        let io = self.catalog.io(loaded.metadata.location())?;
         let current = read_snapshot(&io, &loaded, loaded.metadata.current_snapshot_id()).await?;
         let mib = |b: u64| b as f64 / f64::from(1 << 20);
         let mut plan = MaintenancePlan {

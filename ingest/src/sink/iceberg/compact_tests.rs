@@ -27,13 +27,15 @@ const SETTINGS: CompactionSettings = CompactionSettings {
 
 /// The current snapshot's live data files, its operation, and the offsets its rows hold.
 async fn current(c: &IcebergSinkConfig) -> (Vec<String>, String, Vec<i64>) {
-    let catalog = Catalog::connect(&c.catalog).await.unwrap();
+    let catalog = Catalog::connect(&c.catalog, c.store_settings())
+        .await
+        .unwrap();
     let loaded = catalog
         .load(&TableIdent::parse(&c.table).unwrap())
         .await
         .unwrap()
         .unwrap();
-    let io = TableIo::for_location(loaded.metadata.location()).unwrap();
+    let io = catalog.io(loaded.metadata.location()).unwrap();
     let id = loaded.metadata.current_snapshot_id();
     let files: Vec<String> = read_snapshot(&io, &loaded, id)
         .await

@@ -254,7 +254,7 @@ pub(super) async fn execute(
             .await?
             .ok_or_else(|| table_err("the table does not exist".into()))?;
         let location = base.metadata.location().to_owned();
-        let io = TableIo::for_location(&location)?;
+        let io = catalog.io(&location)?;
         let e = expiring(&io, &base, max_age).await?;
         if e.snapshots.is_empty() {
             return Ok(());

@@ -1,6 +1,9 @@
 //! Reading and writing a table's files (data files, manifests, manifest lists, metadata JSON)
 //! through `object_store`, the same clients the Parquet sink uses: a local directory
-//! (`file:///...` or a plain path), `s3://`, `gs://` or `az://`.
+//! (`file:///...` or a plain path), `s3://`, `gs://` or `az://`. An object store client is
+//! configured as the Parquet and Delta sinks' are ([`crate::sink::store::cloud_store`]): the
+//! environment, then the job's `[sink.storage]` options, with its `[sink.retry]` policy
+//! ([`StoreSettings`]); data and metadata files alike go through it.
 //!
 //! Every file an Iceberg table references is written once under a fresh name and becomes part
 //! of the table only when the catalog's pointer moves to metadata that references it, so no
@@ -18,7 +21,19 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
+use crate::sink::store::StoreRetry;
 use crate::sink::{Result, SinkError};
+
+/// How a table's object store client is made: the job's `[sink.storage]` options (over the
+/// environment's `AWS_*`, `AZURE_*`, `GOOGLE_*`) and `[sink.retry]` policy, the same settings
+/// the Parquet and Delta sinks take. Unused for a local warehouse.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct StoreSettings {
+    /// object_store configuration keys (`aws_endpoint`, `azure_storage_account_name`, ...).
+    pub options: BTreeMap<String, String>,
+    /// How failed requests are retried.
+    pub retry: StoreRetry,
+}
 
 /// A table's storage: see the [module docs](self).
 #[derive(Clone)]
@@ -65,8 +80,9 @@ pub(crate) fn normalize_location(location: &str) -> Result<String> {
 }
 
 impl TableIo {
-    /// The storage holding `location` (a table's or warehouse's location).
-    pub(crate) fn for_location(location: &str) -> Result<TableIo> {
+    /// The storage holding `location` (a table's or warehouse's location), reached with
+    /// `settings` when it is an object store.
+    pub(crate) fn for_location(location: &str, settings: &StoreSettings) -> Result<TableIo> {
         let location = normalize_location(location)?;
         let (store, base): (Arc<dyn ObjectStore>, Option<String>) = match location.split_once("://")
         {
@@ -74,12 +90,11 @@ impl TableIo {
             Some((scheme, rest)) => {
                 let bucket = rest.split('/').next().unwrap_or_default();
                 let base = format!("{scheme}://{bucket}");
-                // Credentials and endpoints from the environment (AWS_*, AZURE_*, GOOGLE_*).
                 let store = crate::sink::store::cloud_store(
                     scheme,
                     &base,
-                    &BTreeMap::new(),
-                    &crate::sink::store::StoreRetry::default(),
+                    &settings.options,
+                    &settings.retry,
                 )?;
                 (store, Some(base))
             }
@@ -233,8 +248,9 @@ mod tests {
             dotted.ends_with("/data/wh") && !dotted.contains("/./"),
             "{dotted}"
         );
-        assert!(TableIo::for_location("./data/./wh").is_ok());
-        let io = TableIo::for_location("/tmp").unwrap();
+        let none = StoreSettings::default();
+        assert!(TableIo::for_location("./data/./wh", &none).is_ok());
+        let io = TableIo::for_location("/tmp", &none).unwrap();
         assert_eq!(
             io.path("file:///tmp/x/y.avro").unwrap().as_ref(),
             "tmp/x/y.avro"

@@ -60,7 +60,7 @@ use uuid::Uuid;
 pub use self::catalog::CatalogConfig;
 use self::catalog::{Catalog, Loaded, TableIdent};
 pub use self::compact::{open_maintenance, IcebergMaintenance};
-use self::io::TableIo;
+use self::io::{StoreSettings, TableIo};
 use self::manifest::DataFile;
 use self::metadata::{GroupOffsets, TableMetadata};
 use self::partition::{PartKey, Spec};
@@ -68,6 +68,7 @@ use self::types::IceSchema;
 use super::datafile::DataFileWriter;
 use super::layout::{file_name, join_rel};
 use super::parquet::{ParquetCompression, RollPolicy};
+use super::store::StoreRetry;
 use super::{CommittedFile, CommittedOffsets, OffsetRange, PartitionKey, Result, Sink, SinkError};
 
 /// How to open an [`IcebergSink`].
@@ -96,6 +97,11 @@ pub struct IcebergSinkConfig {
     pub row_group_bytes: usize,
     /// Object stores: upload part size.
     pub upload_part_bytes: usize,
+    /// Object store options (`aws_endpoint`, `azure_storage_account_name`, ...) over the
+    /// environment, for data and metadata files alike: as the Parquet and Delta sinks'.
+    pub storage: BTreeMap<String, String>,
+    /// How failed object store requests are retried, as the Parquet and Delta sinks'.
+    pub retry: StoreRetry,
     /// How long a commit keeps retrying conflicts and lost answers before failing.
     pub commit_timeout: Duration,
 }
@@ -118,7 +124,19 @@ impl IcebergSinkConfig {
             properties: BTreeMap::new(),
             row_group_bytes: 64 << 20,
             upload_part_bytes: 10 << 20,
+            storage: BTreeMap::new(),
+            retry: StoreRetry::default(),
             commit_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+impl IcebergSinkConfig {
+    /// How the table's object store client is made.
+    pub(crate) fn store_settings(&self) -> StoreSettings {
+        StoreSettings {
+            options: self.storage.clone(),
+            retry: self.retry,
         }
     }
 }
@@ -200,7 +218,7 @@ impl IcebergSink {
             .map(|s| partition::parse_item(s))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(table_err)?;
-        let catalog = Arc::new(Catalog::connect(&config.catalog).await?);
+        let catalog = Arc::new(Catalog::connect(&config.catalog, config.store_settings()).await?);
         let loaded = match catalog.load(&ident).await? {
             Some(l) => l,
             None => create_table(&catalog, &ident, &config, &schema, &items).await?,
@@ -233,7 +251,7 @@ impl IcebergSink {
             .map(|(a, b)| types::needs_cast(a.data_type(), b.data_type()))
             .collect();
         let location = m.location().to_owned();
-        let io = TableIo::for_location(&location)?;
+        let io = catalog.io(&location)?;
         let props = WriterProperties::builder()
             .set_compression(config.compression.to_parquet())
             .set_max_row_group_bytes(Some(config.row_group_bytes))
@@ -491,7 +509,7 @@ pub async fn table_offsets(config: &IcebergSinkConfig) -> Result<CommittedOffset
         table: config.table.clone(),
         reason,
     })?;
-    let catalog = Catalog::connect(&config.catalog).await?;
+    let catalog = Catalog::connect(&config.catalog, config.store_settings()).await?;
     let Some(loaded) = catalog.load(&ident).await? else {
         return Ok(CommittedOffsets::new());
     };
@@ -516,7 +534,7 @@ pub async fn record_offsets(
         table: config.table.clone(),
         reason,
     })?;
-    let catalog = Catalog::connect(&config.catalog).await?;
+    let catalog = Catalog::connect(&config.catalog, config.store_settings()).await?;
     let mut group = GroupOffsets::new();
     for ((topic, partition), next) in offsets {
         group
@@ -596,13 +614,13 @@ async fn create_table(
     let io = if location.is_empty() {
         None
     } else {
-        Some(TableIo::for_location(&location)?)
+        Some(catalog.io(&location)?)
     };
     let created = match &io {
         Some(io) => catalog.create(ident, &m, &metadata_location, io).await?,
         None => {
             // A REST server writes the metadata: no storage of ours is touched.
-            let unused = TableIo::for_location("/")?;
+            let unused = catalog.io("/")?;
             catalog.create(ident, &m, "", &unused).await?
         }
     };

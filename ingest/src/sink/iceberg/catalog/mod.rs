@@ -19,6 +19,7 @@ pub(crate) mod sql;
 
 use serde_json::Value;
 
+use super::io::{StoreSettings, TableIo};
 use super::metadata::TableMetadata;
 use crate::sink::{Result, SinkError};
 
@@ -116,33 +117,48 @@ pub(crate) enum Outcome {
     Unknown(String),
 }
 
-/// A connected catalog.
-pub(crate) enum Catalog {
+/// A connected catalog, and how the storage of its tables is reached.
+pub(crate) struct Catalog {
+    kind: Kind,
+    /// `[sink.storage]` and `[sink.retry]`: every table file this process reads or writes
+    /// (metadata a SQL catalog points at, manifests, data files) goes through a client made
+    /// with these.
+    store: StoreSettings,
+}
+
+enum Kind {
     Sql(sql::SqlCatalog),
     Rest(rest::RestCatalog),
 }
 
 impl Catalog {
-    pub(crate) async fn connect(config: &CatalogConfig) -> Result<Catalog> {
-        match config {
+    /// Connects to the catalog; the tables' files are reached with `store`.
+    pub(crate) async fn connect(config: &CatalogConfig, store: StoreSettings) -> Result<Catalog> {
+        let kind = match config {
             CatalogConfig::Sql { uri, name } => {
-                Ok(Catalog::Sql(sql::SqlCatalog::connect(uri, name).await?))
+                Kind::Sql(sql::SqlCatalog::connect(uri, name).await?)
             }
             CatalogConfig::Rest {
                 uri,
                 warehouse,
                 token,
-            } => Ok(Catalog::Rest(
+            } => Kind::Rest(
                 rest::RestCatalog::connect(uri, warehouse.as_deref(), token.clone()).await?,
-            )),
-        }
+            ),
+        };
+        Ok(Catalog { kind, store })
+    }
+
+    /// The storage holding `location` (a table's location or one of its files).
+    pub(crate) fn io(&self, location: &str) -> Result<TableIo> {
+        TableIo::for_location(location, &self.store)
     }
 
     /// The table, or `None` when the catalog has no such table.
     pub(crate) async fn load(&self, ident: &TableIdent) -> Result<Option<Loaded>> {
-        match self {
-            Catalog::Sql(c) => c.load(ident).await,
-            Catalog::Rest(c) => c.load(ident).await,
+        match &self.kind {
+            Kind::Sql(c) => c.load(ident, &self.store).await,
+            Kind::Rest(c) => c.load(ident).await,
         }
     }
 
@@ -154,11 +170,11 @@ impl Catalog {
         ident: &TableIdent,
         metadata: &TableMetadata,
         metadata_location: &str,
-        io: &super::io::TableIo,
+        io: &TableIo,
     ) -> Result<Option<Loaded>> {
-        match self {
-            Catalog::Sql(c) => c.create(ident, metadata, metadata_location, io).await,
-            Catalog::Rest(c) => c.create(ident, metadata).await,
+        match &self.kind {
+            Kind::Sql(c) => c.create(ident, metadata, metadata_location, io).await,
+            Kind::Rest(c) => c.create(ident, metadata).await,
         }
     }
 
@@ -171,18 +187,18 @@ impl Catalog {
         snapshot: &Value,
         new: &TableMetadata,
         new_location: &str,
-        io: &super::io::TableIo,
+        io: &TableIo,
     ) -> Result<Outcome> {
-        match self {
-            Catalog::Sql(c) => c.commit(ident, base, new, new_location, io).await,
-            Catalog::Rest(c) => c.commit(ident, base, snapshot).await,
+        match &self.kind {
+            Kind::Sql(c) => c.commit(ident, base, new, new_location, io).await,
+            Kind::Rest(c) => c.commit(ident, base, snapshot).await,
         }
     }
 
     /// Whether this catalog writes the metadata files itself (a SQL catalog) or its server
     /// does (REST).
     pub(crate) fn writes_metadata(&self) -> bool {
-        matches!(self, Catalog::Sql(_))
+        matches!(self.kind, Kind::Sql(_))
     }
 }
 

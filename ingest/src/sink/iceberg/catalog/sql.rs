@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::Mutex as AsyncMutex;
 
 use super::{catalog_err, Loaded, Outcome, TableIdent};
-use crate::sink::iceberg::io::TableIo;
+use crate::sink::iceberg::io::{StoreSettings, TableIo};
 use crate::sink::iceberg::metadata::TableMetadata;
 use crate::sink::postgres::conn::Settings;
 use crate::sink::{Result, SinkError};
@@ -208,11 +208,17 @@ impl SqlCatalog {
         catalog_err(&self.label, op, crate::sink::postgres::conn::describe(e))
     }
 
-    pub(crate) async fn load(&self, ident: &TableIdent) -> Result<Option<Loaded>> {
+    pub(crate) async fn load(
+        &self,
+        ident: &TableIdent,
+        store: &StoreSettings,
+    ) -> Result<Option<Loaded>> {
         let Some(location) = self.metadata_location(ident).await? else {
             return Ok(None);
         };
-        let bytes = TableIo::for_location(&location)?.read(&location).await?;
+        let bytes = TableIo::for_location(&location, store)?
+            .read(&location)
+            .await?;
         let metadata = TableMetadata::parse(&bytes).map_err(|reason| SinkError::Table {
             table: ident.to_string(),
             reason: format!("{location}: {reason}"),
