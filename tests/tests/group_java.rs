@@ -138,6 +138,10 @@ impl Group {
         c.rebalance_timeout = Duration::from_secs(20);
         c.auto_commit = false;
         c.consumer.offset_reset = OffsetReset::Earliest;
+        // Batches of about a thousand records, as the Java members' 500-record polls: a poll
+        // then takes a fraction of a second to process, not the whole topic at once.
+        c.consumer.max_partition_fetch_bytes = 16 * 1024;
+        c.consumer.fetch_max_bytes = 32 * 1024;
         KingestMember::start(name, self.board.clone(), client, c, TOPIC, PROCESS_US)
     }
 
