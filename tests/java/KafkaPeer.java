@@ -17,7 +17,8 @@
 //   member    bootstrap=B topic=T group=G strategy=range|cooperative-sticky [instance=ID]
 //             [session.ms=6000] [process.us=0] [idle.ms=0]
 //             A group member that commits synchronously after processing each poll's records
-//             (processing: print them, then sleep process.us per record). It stops, closing the
+//             (processing: print them, then sleep process.us per record); a refused commit is
+//             retried at the next poll. It stops, closing the
 //             consumer, when stdin closes or says "stop", on SIGTERM, or after idle.ms (when > 0)
 //             without records. Lines (t: wall clock, microseconds since the epoch):
 //             {"ev":"assigned","t":t,"partitions":[p...],"positions":[o...]} (the added ones)
@@ -245,6 +246,9 @@ public class KafkaPeer {
         AtomicBoolean stop = new AtomicBoolean(false);
         CountDownLatch closed = new CountDownLatch(1);
         KafkaConsumer<String, String> c = new KafkaConsumer<>(p);
+        // Processed and not yet committed: a refused commit is retried at the next poll, records
+        // or not (the last batch of a partition has no later records to carry its commit).
+        Map<TopicPartition, OffsetAndMetadata> pending = new HashMap<>();
         Thread stdin = new Thread(() -> {
             try (BufferedReader r = new BufferedReader(new InputStreamReader(System.in, "UTF-8"))) {
                 String line;
@@ -269,10 +273,12 @@ public class KafkaPeer {
         try {
             c.subscribe(Collections.singletonList(topic), new ConsumerRebalanceListener() {
                 public void onPartitionsRevoked(Collection<TopicPartition> tps) {
+                    pending.keySet().removeAll(tps);
                     out.println("{\"ev\":\"revoked\",\"t\":" + micros() + ",\"partitions\":" + partitionList(tps) + "}");
                     out.flush();
                 }
                 public void onPartitionsLost(Collection<TopicPartition> tps) {
+                    pending.keySet().removeAll(tps);
                     out.println("{\"ev\":\"lost\",\"t\":" + micros() + ",\"partitions\":" + partitionList(tps) + "}");
                     out.flush();
                 }
@@ -293,25 +299,26 @@ public class KafkaPeer {
                 ConsumerRecords<String, String> recs = c.poll(Duration.ofMillis(200));
                 if (recs.isEmpty()) {
                     if (idleMs > 0 && System.currentTimeMillis() - lastRecord > idleMs) break;
-                    continue;
+                    if (pending.isEmpty()) continue;
+                } else {
+                    lastRecord = System.currentTimeMillis();
+                    for (ConsumerRecord<String, String> r : recs) {
+                        out.println("{\"ev\":\"record\",\"p\":" + r.partition() + ",\"o\":" + r.offset() + ",\"v\":"
+                                + (r.value() == null ? "null" : json(r.value())) + "}");
+                        pending.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+                    }
+                    out.flush();
+                    if (processUs > 0) Thread.sleep(processUs * recs.count() / 1000, (int) (processUs * recs.count() % 1000) * 1000);
                 }
-                lastRecord = System.currentTimeMillis();
-                Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
-                for (ConsumerRecord<String, String> r : recs) {
-                    out.println("{\"ev\":\"record\",\"p\":" + r.partition() + ",\"o\":" + r.offset() + ",\"v\":"
-                            + (r.value() == null ? "null" : json(r.value())) + "}");
-                    offsets.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
-                }
-                out.flush();
-                if (processUs > 0) Thread.sleep(processUs * recs.count() / 1000, (int) (processUs * recs.count() % 1000) * 1000);
                 try {
-                    c.commitSync(offsets);
+                    c.commitSync(pending);
                     StringBuilder b = new StringBuilder("{");
-                    for (Map.Entry<TopicPartition, OffsetAndMetadata> e : offsets.entrySet()) {
+                    for (Map.Entry<TopicPartition, OffsetAndMetadata> e : pending.entrySet()) {
                         if (b.length() > 1) b.append(',');
                         b.append('"').append(e.getKey().partition()).append("\":").append(e.getValue().offset());
                     }
                     out.println("{\"ev\":\"committed\",\"t\":" + micros() + ",\"offsets\":" + b.append('}') + "}");
+                    pending.clear();
                 } catch (CommitFailedException | org.apache.kafka.common.errors.RebalanceInProgressException e) {
                     out.println("{\"ev\":\"commit_failed\",\"t\":" + micros() + ",\"error\":" + json(e.toString()) + "}");
                 }

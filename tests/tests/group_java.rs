@@ -22,7 +22,7 @@ use kingest_client::producer::{Producer, ProducerConfig, ProducerRecord};
 use kingest_client::{Client, ClientConfig};
 use kingest_testkit::Cluster;
 use kingest_tests::groups::members::{JavaMember, JavaMemberOptions, KingestMember};
-use kingest_tests::groups::timeline::{check, Board};
+use kingest_tests::groups::timeline::{check, render, Board};
 use kingest_tests::peers::cluster::start_cluster;
 use kingest_tests::peers::java::{args, JavaPeer};
 use kingest_tests::peers::nisshi::Nisshi;
@@ -153,10 +153,14 @@ impl Group {
     async fn wait(&self, what: &str, done: impl Fn(&Board) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(180);
         while !done(&self.board) {
+            if Instant::now() >= deadline {
+                dump(&self.board);
+            }
             assert!(
                 Instant::now() < deadline,
-                "waited 180 s for {what}; {} of {RECORDS} records committed; logs' ends: {}",
+                "waited 180 s for {what}; {} of {RECORDS} records committed ({:?}); logs' ends: {}",
                 self.board.progress(),
+                self.board.committed(),
                 summary(&self.board)
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -193,6 +197,19 @@ impl Group {
     }
 }
 
+/// Writes every member's log to a file named in the output, for a failing test.
+fn dump(board: &Board) {
+    let path = std::env::temp_dir().join(format!(
+        "group_java-{}-{}.log",
+        std::process::id(),
+        kingest_tests::groups::timeline::now_micros()
+    ));
+    match std::fs::write(&path, render(&board.logs())) {
+        Ok(()) => eprintln!("members' logs: {}", path.display()),
+        Err(e) => eprintln!("cannot write {}: {e}", path.display()),
+    }
+}
+
 fn summary(board: &Board) -> String {
     board
         .logs()
@@ -203,10 +220,10 @@ fn summary(board: &Board) -> String {
                 .iter()
                 .rev()
                 .filter(|e| !matches!(e, kingest_tests::groups::timeline::Event::Record { .. }))
-                .take(4)
+                .take(8)
                 .map(|e| format!("{e:?}"))
                 .collect();
-            format!("\n  {name}: {tail:?}")
+            format!("\n  {name} (owns {:?}): {tail:?}", board.assignment(name))
         })
         .collect()
 }
@@ -304,6 +321,9 @@ async fn run(nisshi: bool, mode: Mode) {
 
     let logs = g.board.logs();
     let violations = check(&logs, &end, &committed, value_of);
+    if !violations.is_empty() {
+        dump(&g.board);
+    }
     assert!(
         violations.is_empty(),
         "{} violations, the first: {:#?}\nlogs' ends: {}",

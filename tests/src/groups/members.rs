@@ -259,7 +259,7 @@ async fn run(
             _ => {}
         }
         let event = match tokio::time::timeout(Duration::from_millis(300), member.poll()).await {
-            Err(_) => continue,
+            Err(_) => None,
             Ok(Err(e)) => {
                 board.push(
                     &name,
@@ -271,11 +271,12 @@ async fn run(
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
-            Ok(Ok(e)) => e,
+            Ok(Ok(e)) => Some(e),
         };
         let t = now_micros();
         match event {
-            GroupEvent::Assigned(ps) => {
+            None => {}
+            Some(GroupEvent::Assigned(ps)) => {
                 let partitions: Vec<i32> = ps.iter().map(|(_, p)| *p).collect();
                 let positions = partitions
                     .iter()
@@ -295,7 +296,7 @@ async fn run(
                     },
                 );
             }
-            GroupEvent::Revoked(ps) | GroupEvent::Lost(ps) => {
+            Some(GroupEvent::Revoked(ps) | GroupEvent::Lost(ps)) => {
                 let partitions: Vec<i32> = ps.iter().map(|(_, p)| *p).collect();
                 // What was processed since the last commit is left to the next owner.
                 for p in &partitions {
@@ -303,7 +304,7 @@ async fn run(
                 }
                 board.push(&name, Event::Revoked { t, partitions });
             }
-            GroupEvent::Records(fetched) => {
+            Some(GroupEvent::Records(fetched)) => {
                 let mut n = 0u64;
                 for r in fetched.records() {
                     let value = r
@@ -323,27 +324,28 @@ async fn run(
                     n += 1;
                 }
                 tokio::time::sleep(Duration::from_micros(process_us * n)).await;
-                match member.commit().await {
-                    Ok(()) => {
-                        if !pending.is_empty() {
-                            board.push(
-                                &name,
-                                Event::Committed {
-                                    t: now_micros(),
-                                    offsets: std::mem::take(&mut pending),
-                                },
-                            );
-                        }
-                    }
-                    Err(e) => board.push(
-                        &name,
-                        Event::CommitFailed {
-                            t: now_micros(),
-                            error: e.to_string(),
-                        },
-                    ),
-                }
             }
+        }
+        // After processing; a refused commit is retried at the next poll, records or not (the
+        // last batch of a partition has no later records to carry its commit).
+        if pending.is_empty() {
+            continue;
+        }
+        match member.commit().await {
+            Ok(()) => board.push(
+                &name,
+                Event::Committed {
+                    t: now_micros(),
+                    offsets: std::mem::take(&mut pending),
+                },
+            ),
+            Err(e) => board.push(
+                &name,
+                Event::CommitFailed {
+                    t: now_micros(),
+                    error: e.to_string(),
+                },
+            ),
         }
     }
 }

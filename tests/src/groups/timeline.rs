@@ -217,6 +217,11 @@ impl Board {
         self.committed.lock().unwrap().values().sum()
     }
 
+    /// Per partition, the highest offset committed so far.
+    pub fn committed(&self) -> BTreeMap<i32, i64> {
+        self.committed.lock().unwrap().clone()
+    }
+
     /// The partitions `member` owns now, as its events tell.
     pub fn assignment(&self, member: &str) -> BTreeSet<i32> {
         let logs = self.logs.lock().unwrap();
@@ -250,6 +255,40 @@ impl Board {
     pub fn logs(&self) -> BTreeMap<String, MemberLog> {
         self.logs.lock().unwrap().clone()
     }
+}
+
+/// Every member's log as text, runs of consecutive records of a partition on one line (for a
+/// failing test's message).
+pub fn render(logs: &BTreeMap<String, MemberLog>) -> String {
+    let mut out = String::new();
+    for (name, log) in logs {
+        out.push_str(&format!("{name}:\n"));
+        let mut run: Option<(i32, i64, i64)> = None;
+        let flush = |run: &mut Option<(i32, i64, i64)>, out: &mut String| {
+            if let Some((p, a, b)) = run.take() {
+                out.push_str(&format!("  records {p}@{a}..={b}\n"));
+            }
+        };
+        for e in &log.events {
+            if let Event::Record {
+                partition, offset, ..
+            } = e
+            {
+                match &mut run {
+                    Some((p, _, b)) if p == partition && *b + 1 == *offset => *b = *offset,
+                    _ => {
+                        flush(&mut run, &mut out);
+                        run = Some((*partition, *offset, *offset));
+                    }
+                }
+                continue;
+            }
+            flush(&mut run, &mut out);
+            out.push_str(&format!("  {e:?}\n"));
+        }
+        flush(&mut run, &mut out);
+    }
+    out
 }
 
 /// A member's ownership of a partition.
