@@ -178,12 +178,11 @@ impl Group {
         );
     }
 
-    async fn wait_assigned(&self, members: &[&str]) {
+    /// Waits until each member named has committed something (it got partitions and works).
+    async fn wait_working(&self, members: &[&str]) {
         for m in members {
-            self.wait(&format!("{m} to get partitions"), |b| {
-                !b.assignment(m).is_empty()
-            })
-            .await;
+            self.wait(&format!("{m} to commit"), |b| b.committed_by(m) > 0)
+                .await;
         }
     }
 
@@ -245,11 +244,11 @@ async fn run(nisshi: bool, mode: Mode) {
 
     let j0 = g.java("j0");
     let k0 = g.kingest("k0").await;
-    g.wait_assigned(&["j0", "k0"]).await;
+    g.wait_working(&["j0", "k0"]).await;
     g.wait_progress(RECORDS / 10, "j1 and k1 join").await;
     let j1 = g.java("j1");
     let k1 = g.kingest("k1").await;
-    g.wait_assigned(&["j1", "k1"]).await;
+    g.wait_working(&["j1", "k1"]).await;
 
     let (k0, j1, k1) = if mode == Mode::Static {
         // Restarts within the session timeout: each comes back with the partitions it had.
@@ -261,7 +260,7 @@ async fn run(nisshi: bool, mode: Mode) {
         let j1 = g.java("j1.2");
         k1.stop().await;
         let k1 = g.kingest("k1.2").await;
-        g.wait_assigned(&["j1.2", "k1.2"]).await;
+        g.wait_working(&["j1.2", "k1.2"]).await;
         assert_eq!(
             (g.board.assignment("j1.2"), g.board.assignment("k1.2")),
             before,
@@ -281,7 +280,7 @@ async fn run(nisshi: bool, mode: Mode) {
         .unwrap();
     g.wait_progress(RECORDS * 5 / 10, "j2 joins").await;
     let j2 = g.java("j2");
-    g.wait_assigned(&[j2.name()]).await;
+    g.wait_working(&[j2.name()]).await;
     g.wait_progress(RECORDS * 6 / 10, "k1 crashes").await;
     k1.crash().await;
 
