@@ -374,3 +374,67 @@ async fn testkit_cooperative_sticky_java_and_kingest_members_consume_exactly_onc
 async fn testkit_static_java_and_kingest_members_consume_exactly_once() {
     run(false, Mode::Static).await;
 }
+
+/// KIP-345 fencing, as Kafka's coordinator does it: a second static member with the same
+/// `group.instance.id` takes the identity over, and the first one's next request (heartbeat,
+/// commit, sync) is answered `FENCED_INSTANCE_ID`, which the Java client treats as fatal. Were it
+/// answered `UNKNOWN_MEMBER_ID`, the first member would rejoin under the instance id and fence
+/// the second, and so on: two live processes taking the identity from each other.
+async fn a_second_static_member_fences_the_first(nisshi: bool) {
+    let broker = Broker::start(nisshi).await;
+    let g = Group {
+        bootstrap: broker.bootstrap(),
+        mode: Mode::Static,
+        board: Arc::new(Board::default()),
+        session: Duration::from_secs(10),
+    };
+    let first = g.java("s.1");
+    g.wait("s.1 to get partitions", |b| !b.assignment("s.1").is_empty())
+        .await;
+    let second = g.java("s.2");
+    g.wait("s.2 to get partitions", |b| !b.assignment("s.2").is_empty())
+        .await;
+    let (status, stderr) = tokio::task::spawn_blocking(move || {
+        first.wait_exit(Duration::from_secs(30)).map_err(|m| {
+            m.kill();
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|()| {
+        panic!(
+            "the first member was not fenced within 30 s: {}",
+            summary(&g.board)
+        )
+    });
+    assert!(
+        !status.success() && stderr.contains("FencedInstanceIdException"),
+        "the first member ended with {status}:\n{stderr}"
+    );
+    // The second keeps every partition and was never told to give any up.
+    let owned = g.board.assignment("s.2");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(owned.len(), PARTITIONS as usize, "{}", summary(&g.board));
+    assert_eq!(g.board.assignment("s.2"), owned, "{}", summary(&g.board));
+    let logs = g.board.logs();
+    let revoked = logs["s.2"].events.iter().any(|e| {
+        matches!(
+            e,
+            kingest_tests::groups::timeline::Event::Revoked { partitions, .. } if !partitions.is_empty()
+        ) || matches!(e, kingest_tests::groups::timeline::Event::Lost { .. })
+    });
+    assert!(!revoked, "{}", render(&logs));
+    tokio::task::spawn_blocking(move || second.stop())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nisshi_a_second_static_member_fences_the_first() {
+    a_second_static_member_fences_the_first(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn testkit_a_second_static_member_fences_the_first() {
+    a_second_static_member_fences_the_first(false).await;
+}

@@ -143,6 +143,25 @@ impl JavaMember {
         );
     }
 
+    /// Waits up to `timeout` for the member to end by itself; its exit status and stderr, or
+    /// `None` (and the member) if it is still running.
+    pub fn wait_exit(
+        mut self,
+        timeout: Duration,
+    ) -> Result<(std::process::ExitStatus, String), JavaMember> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait for the Java member") {
+                let (_, err) = self.finish();
+                return Ok((s, err));
+            }
+            if Instant::now() > deadline {
+                return Err(self);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `kill -9`: the member dies without closing; its session must expire.
     pub fn kill(mut self) {
         self.board.may_hide_last_commit(&self.name);
