@@ -11,6 +11,9 @@
 //! records, commits and assignment changes: commits tile every partition from 0 to its end with
 //! no gap and no overlap, no partition is owned by two members at once, and the group's
 //! committed offsets, read by the Java client, equal the end offsets.
+//!
+//! A last pair of tests starts a second Java static member with the first one's instance id:
+//! the first must be fenced (`FencedInstanceIdException`) and the second keep every partition.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
