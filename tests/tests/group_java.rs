@@ -12,8 +12,9 @@
 //! no gap and no overlap, no partition is owned by two members at once, and the group's
 //! committed offsets, read by the Java client, equal the end offsets.
 //!
-//! A last pair of tests starts a second Java static member with the first one's instance id:
-//! the first must be fenced (`FencedInstanceIdException`) and the second keep every partition.
+//! The last tests start a second static member with the first one's instance id (Java after
+//! Java, Java after kingest): the first must be fenced (`FENCED_INSTANCE_ID`) and the second
+//! keep every partition.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -440,4 +441,56 @@ async fn nisshi_a_second_static_member_fences_the_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn testkit_a_second_static_member_fences_the_first() {
     a_second_static_member_fences_the_first(false).await;
+}
+
+/// The same with a kingest static member first and a Java one taking its instance id over:
+/// kingest's member must stop at the fencing (its polls fail with `FENCED_INSTANCE_ID`) rather
+/// than rejoin and take the identity back.
+async fn java_fences_a_kingest_static_member(nisshi: bool) {
+    let broker = Broker::start(nisshi).await;
+    let g = Group {
+        bootstrap: broker.bootstrap(),
+        mode: Mode::Static,
+        board: Arc::new(Board::default()),
+        session: Duration::from_secs(10),
+    };
+    let first = g.kingest("s.1").await;
+    g.wait("s.1 to get partitions", |b| !b.assignment("s.1").is_empty())
+        .await;
+    let second = g.java("s.2");
+    g.wait("s.2 to get partitions", |b| !b.assignment("s.2").is_empty())
+        .await;
+    g.wait("s.1 to be fenced", |b| {
+        b.logs()["s.1"].events.iter().any(|e| {
+            matches!(e, kingest_tests::groups::timeline::Event::Error { error, .. }
+                if error.contains("FENCED_INSTANCE_ID") || error.contains("FencedInstanceId"))
+        })
+    })
+    .await;
+    let owned = g.board.assignment("s.2");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(owned.len(), PARTITIONS as usize, "{}", summary(&g.board));
+    assert_eq!(g.board.assignment("s.2"), owned, "{}", summary(&g.board));
+    let logs = g.board.logs();
+    let gave_up = logs["s.2"].events.iter().any(|e| {
+        matches!(
+            e,
+            kingest_tests::groups::timeline::Event::Revoked { partitions, .. } if !partitions.is_empty()
+        ) || matches!(e, kingest_tests::groups::timeline::Event::Lost { .. })
+    });
+    assert!(!gave_up, "{}", render(&logs));
+    first.crash().await;
+    tokio::task::spawn_blocking(move || second.stop())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nisshi_java_fences_a_kingest_static_member() {
+    java_fences_a_kingest_static_member(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn testkit_java_fences_a_kingest_static_member() {
+    java_fences_a_kingest_static_member(false).await;
 }
