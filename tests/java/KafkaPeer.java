@@ -14,14 +14,39 @@
 //   group     bootstrap=B topic=T group=G isolation=... expect=N
 //             A group member (subscribe, earliest) reading until N records, then commitSync;
 //             fails after 60 s without them.
+//   member    bootstrap=B topic=T group=G strategy=range|cooperative-sticky [instance=ID]
+//             [session.ms=6000] [process.us=0] [idle.ms=0]
+//             A group member that commits synchronously after processing each poll's records
+//             (processing: print them, then sleep process.us per record); a refused commit is
+//             retried at the next poll. It stops, closing the
+//             consumer, when stdin closes or says "stop", on SIGTERM, or after idle.ms (when > 0)
+//             without records. Lines (t: wall clock, microseconds since the epoch):
+//             {"ev":"assigned","t":t,"partitions":[p...],"positions":[o...]} (the added ones)
+//             {"ev":"revoked"|"lost","t":t,"partitions":[p...]}
+//             {"ev":"record","p":p,"o":o,"v":"..."}
+//             {"ev":"committed","t":t,"offsets":{"p":o,...}}  (after commitSync succeeded)
+//             {"ev":"commit_failed","t":t,"error":"..."}
+//             {"ev":"closed","t":t}
 //   committed bootstrap=B topic=T group=G
-//             The group's committed offsets: {"partition":p,"offset":o} (-1 when none).
+//             The group's committed offsets and the end offsets:
+//             {"partition":p,"offset":o,"end":e} (offset -1 when none).
 //   fence     bootstrap=B txn.id=ID [topic=T value=V]
 //             initTransactions (fencing any older producer with the id); with topic=, one
 //             committed transaction holding V. Prints {"initialized":true}.
 
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.io.BufferedOutputStream;
+import java.io.FileOutputStream;
+import java.io.FileDescriptor;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.*;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.apache.kafka.clients.consumer.*;
 import org.apache.kafka.clients.producer.*;
@@ -33,7 +58,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
 public class KafkaPeer {
     public static void main(String[] argv) throws Exception {
         if (argv.length < 1) {
-            throw new IllegalArgumentException("usage: KafkaPeer produce|consume|group|committed|fence key=value...");
+            throw new IllegalArgumentException("usage: KafkaPeer produce|consume|group|member|committed|fence key=value...");
         }
         Map<String, String> a = new HashMap<>();
         for (int i = 1; i < argv.length; i++) {
@@ -45,6 +70,7 @@ public class KafkaPeer {
             case "produce": produce(a); break;
             case "consume": consume(a); break;
             case "group": group(a); break;
+            case "member": member(a); break;
             case "committed": committed(a); break;
             case "fence": fence(a); break;
             default: throw new IllegalArgumentException("unknown subcommand " + argv[0]);
@@ -181,6 +207,131 @@ public class KafkaPeer {
         }
     }
 
+    static long micros() {
+        return ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now());
+    }
+
+    static String partitionList(Collection<TopicPartition> tps) {
+        StringBuilder b = new StringBuilder("[");
+        for (TopicPartition tp : tps) {
+            if (b.length() > 1) b.append(',');
+            b.append(tp.partition());
+        }
+        return b.append(']').toString();
+    }
+
+    static void member(Map<String, String> a) throws Exception {
+        String topic = need(a, "topic");
+        Properties p = consumerProps(a);
+        need(a, "group");
+        String strategy = need(a, "strategy");
+        if (strategy.equals("range")) {
+            p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, RangeAssignor.class.getName());
+        } else if (strategy.equals("cooperative-sticky")) {
+            p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, CooperativeStickyAssignor.class.getName());
+        } else {
+            throw new IllegalArgumentException("strategy= range or cooperative-sticky, got " + strategy);
+        }
+        if (a.containsKey("instance")) p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, a.get("instance"));
+        p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, a.getOrDefault("session.ms", "6000"));
+        p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
+        p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "500");
+        // The rebalance timeout: bounds a rebalance waiting for a member that died mid-way.
+        p.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, "20000");
+        long processUs = Long.parseLong(a.getOrDefault("process.us", "0"));
+        long idleMs = Long.parseLong(a.getOrDefault("idle.ms", "0"));
+        // Lines are flushed before each commit and after each rebalance callback: what a commit
+        // covers is on stdout before the commit is made (a kill -9 can lose only what follows).
+        PrintStream out = new PrintStream(new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16), false, "UTF-8");
+        AtomicBoolean stop = new AtomicBoolean(false);
+        CountDownLatch closed = new CountDownLatch(1);
+        KafkaConsumer<String, String> c = new KafkaConsumer<>(p);
+        // Processed and not yet committed: a refused commit is retried at the next poll, records
+        // or not (the last batch of a partition has no later records to carry its commit).
+        Map<TopicPartition, OffsetAndMetadata> pending = new HashMap<>();
+        Thread stdin = new Thread(() -> {
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(System.in, "UTF-8"))) {
+                String line;
+                while ((line = r.readLine()) != null && !line.trim().equals("stop")) { }
+            } catch (Exception e) {
+                // Same as end of input.
+            }
+            stop.set(true);
+        });
+        stdin.setDaemon(true);
+        stdin.start();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            // No wakeup(): it could interrupt a commit, leaving unknown whether it landed. The
+            // loop sees the flag within one poll.
+            stop.set(true);
+            try {
+                closed.await(20, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }));
+        try {
+            c.subscribe(Collections.singletonList(topic), new ConsumerRebalanceListener() {
+                public void onPartitionsRevoked(Collection<TopicPartition> tps) {
+                    pending.keySet().removeAll(tps);
+                    out.println("{\"ev\":\"revoked\",\"t\":" + micros() + ",\"partitions\":" + partitionList(tps) + "}");
+                    out.flush();
+                }
+                public void onPartitionsLost(Collection<TopicPartition> tps) {
+                    pending.keySet().removeAll(tps);
+                    out.println("{\"ev\":\"lost\",\"t\":" + micros() + ",\"partitions\":" + partitionList(tps) + "}");
+                    out.flush();
+                }
+                public void onPartitionsAssigned(Collection<TopicPartition> tps) {
+                    long t = micros();
+                    StringBuilder positions = new StringBuilder("[");
+                    for (TopicPartition tp : tps) {
+                        if (positions.length() > 1) positions.append(',');
+                        positions.append(c.position(tp));
+                    }
+                    out.println("{\"ev\":\"assigned\",\"t\":" + t + ",\"partitions\":" + partitionList(tps)
+                            + ",\"positions\":" + positions.append(']') + "}");
+                    out.flush();
+                }
+            });
+            long lastRecord = System.currentTimeMillis();
+            while (!stop.get()) {
+                ConsumerRecords<String, String> recs = c.poll(Duration.ofMillis(200));
+                if (recs.isEmpty()) {
+                    if (idleMs > 0 && System.currentTimeMillis() - lastRecord > idleMs) break;
+                    if (pending.isEmpty()) continue;
+                } else {
+                    lastRecord = System.currentTimeMillis();
+                    for (ConsumerRecord<String, String> r : recs) {
+                        out.println("{\"ev\":\"record\",\"p\":" + r.partition() + ",\"o\":" + r.offset() + ",\"v\":"
+                                + (r.value() == null ? "null" : json(r.value())) + "}");
+                        pending.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+                    }
+                    out.flush();
+                    if (processUs > 0) Thread.sleep(processUs * recs.count() / 1000, (int) (processUs * recs.count() % 1000) * 1000);
+                }
+                try {
+                    c.commitSync(pending);
+                    StringBuilder b = new StringBuilder("{");
+                    for (Map.Entry<TopicPartition, OffsetAndMetadata> e : pending.entrySet()) {
+                        if (b.length() > 1) b.append(',');
+                        b.append('"').append(e.getKey().partition()).append("\":").append(e.getValue().offset());
+                    }
+                    out.println("{\"ev\":\"committed\",\"t\":" + micros() + ",\"offsets\":" + b.append('}') + "}");
+                    pending.clear();
+                } catch (CommitFailedException | org.apache.kafka.common.errors.RebalanceInProgressException e) {
+                    out.println("{\"ev\":\"commit_failed\",\"t\":" + micros() + ",\"error\":" + json(e.toString()) + "}");
+                }
+                out.flush();
+            }
+        } finally {
+            c.close(Duration.ofSeconds(10));
+            out.println("{\"ev\":\"closed\",\"t\":" + micros() + "}");
+            out.flush();
+            closed.countDown();
+        }
+    }
+
     static void committed(Map<String, String> a) {
         String topic = need(a, "topic");
         try (KafkaConsumer<String, String> c = new KafkaConsumer<>(consumerProps(a))) {
@@ -189,9 +340,11 @@ public class KafkaPeer {
                 tps.add(new TopicPartition(topic, pi.partition()));
             }
             Map<TopicPartition, OffsetAndMetadata> got = c.committed(tps, Duration.ofSeconds(30));
+            Map<TopicPartition, Long> end = c.endOffsets(tps, Duration.ofSeconds(30));
             for (TopicPartition tp : tps) {
                 OffsetAndMetadata o = got.get(tp);
-                System.out.println("{\"partition\":" + tp.partition() + ",\"offset\":" + (o == null ? -1 : o.offset()) + "}");
+                System.out.println("{\"partition\":" + tp.partition() + ",\"offset\":" + (o == null ? -1 : o.offset())
+                        + ",\"end\":" + end.get(tp) + "}");
             }
         }
     }

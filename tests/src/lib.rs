@@ -8,6 +8,8 @@ pub mod clients;
 
 pub mod fixtures;
 
+pub mod groups;
+
 pub mod ingest;
 
 pub mod peers;

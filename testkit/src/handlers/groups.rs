@@ -258,6 +258,9 @@ pub(crate) async fn sync_group(ctx: &Ctx, r: SyncGroupRequest) -> SyncGroupRespo
             return err(ErrorCode::UnknownMemberId);
         };
         let member_id = r.member_id.to_string();
+        if group.static_member_fenced(r.group_instance_id.as_deref(), &member_id) {
+            return err(ErrorCode::FencedInstanceId);
+        }
         if !group.members.contains_key(&member_id) {
             return err(ErrorCode::UnknownMemberId);
         }
@@ -300,6 +303,11 @@ pub(crate) fn heartbeat(ctx: &Ctx, r: HeartbeatRequest) -> HeartbeatResponse {
     let mut state = ctx.shared.lock();
     let code = match state.groups.get_mut(r.group_id.0.as_str()) {
         None => ErrorCode::UnknownMemberId,
+        Some(group)
+            if group.static_member_fenced(r.group_instance_id.as_deref(), r.member_id.as_str()) =>
+        {
+            ErrorCode::FencedInstanceId
+        }
         Some(group) => match group.members.get_mut(r.member_id.as_str()) {
             None => ErrorCode::UnknownMemberId,
             Some(m) => {
@@ -339,6 +347,17 @@ pub(crate) fn leave_group(ctx: &Ctx, version: i16, r: LeaveGroupRequest) -> Leav
     let mut results = Vec::new();
     let mut removed = false;
     for (member_id, instance_id) in &leaving {
+        // A static member's old incarnation cannot remove the one that replaced it; an empty
+        // member id (an admin removing the instance) can.
+        if !member_id.is_empty() && group.static_member_fenced(instance_id.as_deref(), member_id) {
+            results.push(
+                MemberResponse::default()
+                    .with_member_id(sb(member_id.clone()))
+                    .with_group_instance_id(instance_id.clone().map(sb))
+                    .with_error_code(ErrorCode::FencedInstanceId.code()),
+            );
+            continue;
+        }
         let id = match instance_id {
             Some(instance) => group.member_by_instance(instance).map(str::to_owned),
             None => Some(member_id.clone()),
@@ -390,6 +409,8 @@ pub(crate) fn offset_commit(ctx: &Ctx, r: OffsetCommitRequest) -> OffsetCommitRe
             } else {
                 ErrorCode::IllegalGeneration
             }
+        } else if group.static_member_fenced(r.group_instance_id.as_deref(), r.member_id.as_str()) {
+            ErrorCode::FencedInstanceId
         } else if !group.members.contains_key(r.member_id.as_str()) {
             ErrorCode::UnknownMemberId
         } else if r.generation_id_or_member_epoch != group.generation {

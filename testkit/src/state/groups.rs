@@ -90,6 +90,16 @@ impl Group {
             .map(|m| m.id.as_str())
     }
 
+    /// Whether `member_id` speaks for static `instance_id` after another member took that
+    /// identity over (KIP-345): Kafka answers such a member `FENCED_INSTANCE_ID`, which the
+    /// clients treat as fatal, rather than `UNKNOWN_MEMBER_ID`, after which they would rejoin
+    /// under the instance id and fence the newer member in turn.
+    pub fn static_member_fenced(&self, instance_id: Option<&str>, member_id: &str) -> bool {
+        instance_id
+            .and_then(|i| self.member_by_instance(i))
+            .is_some_and(|current| current != member_id)
+    }
+
     /// Starts (or restarts) a rebalance.
     pub fn prepare_rebalance(&mut self, now: Instant, initial_delay: Duration) {
         if self.phase == Phase::CompletingRebalance {
