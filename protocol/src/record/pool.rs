@@ -72,7 +72,7 @@ pub(crate) fn give_back(buf: Vec<u8>) {
 /// The first `len` bytes of `buf` as `Bytes`; the buffer goes back to the pool when the last
 /// clone drops.
 pub(crate) fn into_bytes(buf: Vec<u8>, len: usize) -> Bytes {
-    POOL.into_bytes(buf, len)
+    POOL.wrap(buf, len)
 }
 
 impl Pool {
@@ -135,7 +135,7 @@ impl Pool {
         }
     }
 
-    fn into_bytes(&'static self, mut buf: Vec<u8>, len: usize) -> Bytes {
+    fn wrap(&'static self, mut buf: Vec<u8>, len: usize) -> Bytes {
         let len = len.min(buf.len());
         if buf.capacity() < MIN_POOLED {
             buf.truncate(len);
@@ -180,7 +180,7 @@ mod tests {
         assert!(first.len() >= MIN_POOLED * 4);
         let ptr = first.as_ptr();
         first[0] = 7;
-        let bytes = pool.into_bytes(first, 10);
+        let bytes = pool.wrap(first, 10);
         assert_eq!(bytes.len(), 10);
         assert_eq!(bytes[0], 7);
         drop(bytes);
@@ -200,7 +200,7 @@ mod tests {
         pool.give_back(vec![0; MIN_POOLED]);
         assert!(pool.lock().bufs.is_empty());
         // Small outputs are plain allocations.
-        let tiny = pool.into_bytes(vec![1, 2, 3], 2);
+        let tiny = pool.wrap(vec![1, 2, 3], 2);
         assert_eq!(&tiny[..], &[1, 2]);
     }
 }
