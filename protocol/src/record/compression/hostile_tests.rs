@@ -320,11 +320,17 @@ fn reused_buffers_show_only_their_own_batch() {
 }
 
 /// What the libraries' own streaming decoders make of `input` (the path every batch took
-/// before the direct ones), for the codecs whose direct path is new.
+/// before the direct ones), for the codecs with a direct path.
 fn reference(codec: Compression, input: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     match codec {
         Compression::Lz4 => lz4_reference(input).ok(),
+        Compression::Gzip => {
+            flate2::bufread::MultiGzDecoder::new(input)
+                .read_to_end(&mut out)
+                .ok()?;
+            Some(out)
+        }
         Compression::Zstd => {
             let mut decoder = zstd::stream::read::Decoder::with_buffer(input).ok()?;
             decoder.read_to_end(&mut out).ok()?;
@@ -338,7 +344,8 @@ proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
 
     /// Valid frames with bytes flipped and ends cut: no panic, nothing past the limit, and
-    /// whatever the direct lz4 and zstd paths accept, the streaming decoders read the same.
+    /// whatever the direct gzip, lz4 and zstd paths accept, the streaming decoders read the
+    /// same.
     #[test]
     fn damaged_frames_fail_cleanly(
         codec in proptest::sample::select(vec![
@@ -360,7 +367,7 @@ proptest::proptest! {
         }
         if let Ok(out) = decompress(codec, &frame, limit) {
             proptest::prop_assert!(out.len() <= limit);
-            if matches!(codec, Compression::Lz4 | Compression::Zstd) {
+            if matches!(codec, Compression::Gzip | Compression::Lz4 | Compression::Zstd) {
                 let expected = reference(codec, &frame);
                 proptest::prop_assert_eq!(Some(&out[..]), expected.as_deref());
             }
