@@ -7,7 +7,9 @@
 # BASE (default: main) is built from `git archive` into a scratch directory with the current
 # protocol/examples/decode_instructions.rs copied in, sharing CARGO_TARGET_DIR, so only the
 # workspace's own crates build twice. Each case runs N iterations (default 20) and 0; the
-# difference / (N * records) is one record's cost, setup excluded.
+# difference / (N * records) is one record's cost, setup excluded. FEATURES goes to cargo build:
+# FEATURES=flate2/zlib-rs measures gzip with the zlib-rs backend, which the `kingest` binary gets
+# (parquet enables it) where a client-only build has miniz_oxide.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=${BASE:-main}
@@ -20,7 +22,7 @@ trap 'rm -rf "$work"' EXIT
 
 build() { # $1: source tree; prints the example's path
   (cd "$1" && cargo build --release -p kingest-protocol --example decode_instructions \
-    --message-format=json 2>/dev/null) \
+    ${FEATURES:+--features "$FEATURES"} --message-format=json 2>/dev/null) \
     | sed -n 's/.*"executable":"\([^"]*decode_instructions[^"]*\)".*/\1/p' | tail -1
 }
 
