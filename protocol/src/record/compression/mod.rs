@@ -2,13 +2,13 @@
 //!
 //! Decompression writes into one buffer per batch, taken from the buffer pool (`super::pool`)
 //! and sized before the first byte is decoded from what the compressed data says about its own
-//! size: gzip's trailer (ISIZE, `gzip_member`), zstd's frame and block headers (`zstd_frames`),
-//! lz4's block headers (`lz4_frame`), snappy's block headers. So a batch costs one buffer, not a growing one,
-//! and a reused buffer is not zeroed again. Those sizes come from the input, so they are only
-//! hints within bounds: never more than the limit, never more than the codec could produce from
-//! that much input; a decompressor that finds more data than announced either grows the buffer
-//! (gzip, bounded by the limit) or fails with an error, never with a panic or a larger
-//! allocation.
+//! size: gzip's trailer (ISIZE, `gzip_member`), zstd's frame and block headers
+//! (`zstd_frames`), lz4's block headers (`lz4_frame`), snappy's block headers. So a batch costs
+//! one buffer, not a growing one, and a reused buffer is not zeroed again. Those sizes come from
+//! the input, so they are only hints within bounds: never more than the limit, never more than
+//! the codec could produce from that much input; a decompressor that finds more data than
+//! announced either grows the buffer (the streaming fallbacks, bounded by the limit) or fails
+//! with an error, never with a panic or a larger allocation.
 
 mod gzip_member;
 mod lz4_frame;
