@@ -89,7 +89,9 @@ pub struct ConsumerConfig {
     /// consumer stays below this plus one response per broker, decompressed: `fetch_max_bytes`
     /// for uncompressed topics, several times that for compressed ones (batches are decompressed
     /// as a response arrives). Data already returned by `poll` is the caller's: it lives as long
-    /// as the caller keeps it.
+    /// as the caller keeps it. Once dropped, decompressed batches' buffers are kept for reuse by
+    /// the next ones, up to 16 MiB per process
+    /// (`kingest_protocol::record::pool::set_retained_limit`).
     pub max_buffered_bytes: usize,
     /// Which records to read.
     pub isolation_level: IsolationLevel,

@@ -64,15 +64,9 @@ impl RecordBatch {
         let records = bytes.slice(BATCH_HEADER_SIZE..);
         let data = match codec {
             super::Compression::None => records,
-            codec => decompress(codec, &records, opts.max_decompressed_size)
-                .map(Bytes::from)
-                .map_err(|kind| {
-                    RecordError::in_set(
-                        Some(header.base_offset),
-                        position + BATCH_HEADER_SIZE,
-                        kind,
-                    )
-                })?,
+            codec => decompress(codec, &records, opts.max_decompressed_size).map_err(|kind| {
+                RecordError::in_set(Some(header.base_offset), position + BATCH_HEADER_SIZE, kind)
+            })?,
         };
         Ok(RecordBatch {
             header,

@@ -68,7 +68,6 @@ pub(crate) fn decode(
         decompress(codec, compressed, opts.max_decompressed_size)
     }
     .map_err(|kind| err(value_at, kind))?;
-    let inner = Bytes::from(inner);
 
     // One pass over the inner messages: check them (structure, nesting, CRCs) and find the last
     // offset, which magic-1 relative offsets are counted back from.

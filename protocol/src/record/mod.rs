@@ -8,8 +8,9 @@
 //!    checksum, no decompression. A batch cut off by the broker's size limit at the end ends the
 //!    iteration cleanly and is reported by [`RecordSet::incomplete`]. Skipping a batch below the
 //!    fetch position, or an aborted transaction's batch, costs nothing more.
-//! 2. [`RawBatch::decode`] verifies the CRC and decompresses into one buffer per batch (or, when
-//!    uncompressed, keeps slicing the response), giving a [`RecordBatch`] whose
+//! 2. [`RawBatch::decode`] verifies the CRC and decompresses into one buffer per batch (from a
+//!    pool of reused buffers, see [`pool`]; or, when uncompressed, keeps slicing the response),
+//!    giving a [`RecordBatch`] whose
 //!    [`RecordBatch::records`] iterator yields [`Record`] views that borrow key, value and
 //!    headers from that buffer: nothing is allocated per record.
 //!
@@ -22,6 +23,7 @@ mod control;
 mod error;
 mod header;
 pub mod legacy;
+pub mod pool;
 mod set;
 pub mod txn;
 mod varint;
