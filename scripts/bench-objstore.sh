@@ -15,7 +15,7 @@ RECORDS=${1:-1000000}
 RUNS=${2:-3}
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release -q -p kingest --bin kingest
-K=$PWD/target/release/kingest
+K=${CARGO_TARGET_DIR:-$PWD/target}/release/kingest
 WORK=$(mktemp -d)
 BROKER_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 MOTO_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -43,7 +43,7 @@ rows = ${3:-200000}
 type = "parquet"
 path = "$2"
 [sink.storage]
-$4
+${4:-}
 EOF
 }
 S3_STORAGE="aws_endpoint = \"http://127.0.0.1:$MOTO_PORT\"
