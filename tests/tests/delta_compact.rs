@@ -29,12 +29,23 @@ use kingest_tests::peers::nisshi::Nisshi;
 const TOPIC: &str = "clicks";
 const PARTITIONS: i32 = 4;
 
-fn job(broker: &str, group: &str, table: &Path, target: &str, extra: &str) -> String {
+/// Flushing every 25 rows or 40 ms: the thousand small files of the compaction test.
+const SMALL: (usize, &str) = (25, "40ms");
+
+/// A job flushing each partition every `rows` rows or `age`.
+fn job(
+    broker: &str,
+    group: &str,
+    table: &Path,
+    (rows, age): (usize, &str),
+    target: &str,
+    extra: &str,
+) -> String {
     format!(
         r#"{}{CLICK_COLUMNS}{PARTITION_OFFSET_COLUMNS}
 [flush]
-rows = 25
-age = "40ms"
+rows = {rows}
+age = "{age}"
 {}
 [sink.compaction]
 target_file_size = "{target}"
@@ -143,7 +154,11 @@ async fn delta_optimize_and_vacuum_of_a_running_jobs_thousand_files() {
     let config = work.path().join("job.toml");
     let log = work.path().join("kingest.log");
     const GROUP: &str = "delta-compact";
-    std::fs::write(&config, job(&broker.addr(), GROUP, &table, "256KiB", "")).unwrap();
+    std::fs::write(
+        &config,
+        job(&broker.addr(), GROUP, &table, SMALL, "256KiB", ""),
+    )
+    .unwrap();
     kingest_tests::ingest::kingest_binary();
     let mut running = Job::start(&config, &log, false);
 
@@ -253,6 +268,7 @@ async fn delta_optimize_and_vacuum_of_a_running_jobs_thousand_files() {
             &broker.addr(),
             GROUP,
             &table,
+            SMALL,
             "256KiB",
             "[sink.retention]\nmax_age = \"1s\"\n",
         ),
@@ -314,10 +330,14 @@ async fn delta_sigkill_during_optimize_never_loses_or_doubles_a_row() {
     let config = work.path().join("job.toml");
     let log = work.path().join("kingest.log");
     const GROUP: &str = "delta-compact-kill";
-    std::fs::write(&config, job(&broker.addr(), GROUP, &table, "64KiB", "")).unwrap();
+    // Each partition flushes once a second (4 files a second), slowly enough that the
+    // compactions which finish keep the live table small (with the 40 ms flushes of the test
+    // above this test took 312 to 605 s, as the Iceberg one did before the same change).
+    let text = job(&broker.addr(), GROUP, &table, (100_000, "1s"), "256KiB", "");
+    std::fs::write(&config, text).unwrap();
     kingest_tests::ingest::kingest_binary();
     let mut running = Job::start(&config, &log, false);
-    let producer = ClickProducer::start(broker.addr(), TOPIC, PARTITIONS, 120, 0);
+    let producer = ClickProducer::start(broker.addr(), TOPIC, PARTITIONS, 40, 0);
 
     let seed = std::env::var("KINGEST_SIGKILL_SEED")
         .ok()
@@ -328,7 +348,7 @@ async fn delta_sigkill_during_optimize_never_loses_or_doubles_a_row() {
     // How long a compaction takes here, so kill moments spread over all of it (reading,
     // writing, the commit, the checkpoint): one runs to the end first, and every one that
     // finishes before its kill widens the estimate.
-    wait_for_files(&table, 150, &mut running).await;
+    wait_for_files(&table, 40, &mut running).await;
     let timed = Instant::now();
     compact_json(&config, true);
     let mut span = timed.elapsed().as_millis() as u64 * 13 / 10 + 2;
@@ -341,7 +361,7 @@ async fn delta_sigkill_during_optimize_never_loses_or_doubles_a_row() {
         );
         // Let the job write new small files to merge.
         let live = data_files(&table).len();
-        wait_for_files(&table, live + 40, &mut running).await;
+        wait_for_files(&table, live + 8, &mut running).await;
         let mut compact = kingest(&["compact", config.to_str().unwrap(), "--execute"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -408,7 +428,8 @@ async fn delta_sigkill_during_optimize_never_loses_or_doubles_a_row() {
             &broker.addr(),
             GROUP,
             &table,
-            "64KiB",
+            (100_000, "1s"),
+            "256KiB",
             "[sink.retention]\nmax_age = \"1s\"\n",
         ),
     )
