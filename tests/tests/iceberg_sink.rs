@@ -31,7 +31,8 @@ use kingest_tests::ingest::iceberg::{
 use kingest_tests::ingest::job::{source, PARTITION_OFFSET_COLUMNS};
 use kingest_tests::ingest::kill::{click, click_page, Kills, CLICK_COLUMNS};
 use kingest_tests::ingest::{
-    end_offsets, kingest, kingest_binary, log_tail, produce, wait_for, Job, Produced,
+    assert_same_records, end_offsets, kingest, kingest_binary, log_tail, produce, wait_for, Job,
+    Produced,
 };
 use kingest_tests::peers::iceberg_rest::IcebergRest;
 use kingest_tests::peers::nisshi::Nisshi;
@@ -69,22 +70,7 @@ fn commits(warehouse: &Path) -> usize {
 /// Checks that the table holds exactly `produced`: each record once, with its content.
 fn assert_exactly(table: &IcebergTable, produced: &BTreeMap<(i32, i64), Produced>, context: &str) {
     let rows = rows_by_partition_offset(table);
-    let missing: Vec<_> = produced
-        .keys()
-        .filter(|k| !rows.contains_key(k))
-        .take(10)
-        .collect();
-    let extra: Vec<_> = rows
-        .keys()
-        .filter(|k| !produced.contains_key(k))
-        .take(10)
-        .collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "missing {missing:?}, unexpected {extra:?} ({} rows, {} produced); {context}",
-        rows.len(),
-        produced.len()
-    );
+    assert_same_records(&rows, produced, context);
     for ((p, o), r) in produced {
         let v: serde_json::Value = serde_json::from_slice(r.value.as_ref().unwrap()).unwrap();
         let n = v["id"].as_i64().unwrap();

@@ -41,7 +41,7 @@ use kingest_tests::ingest::job::{source, PARTITION_OFFSET_COLUMNS};
 use kingest_tests::ingest::kill::{click_page, dynamic_member_session, Kills, CLICK_COLUMNS};
 use kingest_tests::ingest::store_faults::FaultRun;
 use kingest_tests::ingest::{
-    end_offsets, group_committed, kingest_binary, wait_for, Job, Produced,
+    assert_same_records, end_offsets, group_committed, kingest_binary, wait_for, Job, Produced,
 };
 use kingest_tests::peers::faults::{FaultProxy, Faults};
 use kingest_tests::peers::nisshi::Nisshi;
@@ -185,22 +185,7 @@ age = "150ms"
                 )
             }
         };
-        let missing: Vec<_> = produced
-            .keys()
-            .filter(|k| !rows.contains_key(k))
-            .take(10)
-            .collect();
-        let extra: Vec<_> = rows
-            .keys()
-            .filter(|k| !produced.contains_key(k))
-            .take(10)
-            .collect();
-        assert!(
-            missing.is_empty() && extra.is_empty(),
-            "missing {missing:?}, unexpected {extra:?} ({} rows, {} produced); {context}",
-            rows.len(),
-            produced.len()
-        );
+        assert_same_records(&rows, produced, context);
         for ((p, o), r) in produced {
             let v: serde_json::Value = serde_json::from_slice(r.value.as_ref().unwrap()).unwrap();
             let n = v["id"].as_i64().unwrap();

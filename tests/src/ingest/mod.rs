@@ -383,6 +383,31 @@ pub async fn wait_for(
     }
 }
 
+/// Asserts that `rows` (read back from a sink, by partition and offset) has exactly the keys of
+/// `produced`: nothing missing, nothing unexpected; names up to ten of each otherwise.
+pub fn assert_same_records<V>(
+    rows: &BTreeMap<(i32, i64), V>,
+    produced: &BTreeMap<(i32, i64), Produced>,
+    context: &str,
+) {
+    let missing: Vec<_> = produced
+        .keys()
+        .filter(|k| !rows.contains_key(k))
+        .take(10)
+        .collect();
+    let extra: Vec<_> = rows
+        .keys()
+        .filter(|k| !produced.contains_key(k))
+        .take(10)
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, unexpected {extra:?} ({} rows, {} produced); {context}",
+        rows.len(),
+        produced.len()
+    );
+}
+
 /// Per partition, one past the highest offset in `offsets`: where a complete output ends.
 pub fn end_offsets<'a>(offsets: impl IntoIterator<Item = &'a (i32, i64)>) -> BTreeMap<i32, i64> {
     let mut end = BTreeMap::new();
