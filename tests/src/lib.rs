@@ -13,3 +13,9 @@ pub mod groups;
 pub mod ingest;
 
 pub mod peers;
+
+/// The README's Rust code blocks, compiled (and the ones not marked `no_run` run) by
+/// `cargo test --doc`, so that what a new user copies from it builds against today's API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;
