@@ -5,8 +5,7 @@
 //!   ApiVersions negotiation, SASL authentication and re-authentication, request timeouts and
 //!   broker throttling;
 //! - [`sasl`]: the SASL mechanisms (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER) as pure state
-//!   machines with no I/O, the KIP-368 re-authentication deadline, and a SCRAM server side
-//!   ([`sasl::scram::server`]) for in-memory test brokers;
+//!   machines with no I/O, and the KIP-368 re-authentication deadline;
 //! - [`partitioner`]: Java-compatible partitioning (murmur2 for keyed records, sticky for
 //!   keyless ones, or a user function);
 //! - [`client`] and [`cluster`]: the [`Client`], its metadata snapshots and connection pool;

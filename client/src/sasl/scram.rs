@@ -1,5 +1,6 @@
-//! SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, RFC 7677): the client exchange, and a server side
-//! ([`server::ScramServer`], [`server::ScramCredential`]) for in-memory test brokers.
+//! SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, RFC 7677): the client exchange, and the
+//! primitives a server needs too ([`ScramHash`]'s PBKDF2/HMAC/hash, user-name escaping); the
+//! broker side itself is testkit's.
 //!
 //! The client follows Kafka's Java client (`ScramSaslClient`, `ScramFormatter`, `ScramMessages`,
 //! `ScramMechanism` in clients/src/main/java/org/apache/kafka/common/security/scram/internals/):
@@ -34,8 +35,6 @@ use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use super::{SaslError, SaslExchange, Secret, Step};
-
-pub mod server;
 
 /// The gs2 header this client sends: no channel binding, no authorization id.
 const GS2_HEADER: &str = "n,,";

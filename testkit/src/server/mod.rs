@@ -5,6 +5,7 @@
 
 mod conn;
 pub(crate) mod sasl;
+pub(crate) mod scram;
 
 use std::sync::Arc;
 

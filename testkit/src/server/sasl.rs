@@ -1,10 +1,11 @@
-//! The broker side of SASL: PLAIN, SCRAM-SHA-256/512 (with the client crate's SCRAM server) and
+//! The broker side of SASL: PLAIN, SCRAM-SHA-256/512 (with [`super::scram`]) and
 //! OAUTHBEARER (tokens checked against a configured list, errors answered as RFC 7628 says).
 
 use std::time::Duration;
 
-use kingest_client::sasl::scram::server::{ScramCredential, ScramServer};
-use kingest_client::sasl::scram::ScramHash;
+use kingest_client::sasl::ScramHash;
+
+use super::scram::{ClientFirst, ScramCredential, ScramServer};
 use kingest_protocol::ErrorCode;
 
 /// SASL settings of a test cluster.
@@ -127,7 +128,7 @@ impl SaslSession {
                     Ok(s) => s,
                     Err(e) => return AuthStep::Fail(e.to_string()),
                 };
-                let lookup = |first: &kingest_client::sasl::scram::server::ClientFirst| {
+                let lookup = |first: &ClientFirst| {
                     let password = config.users.iter().find(|(u, _)| *u == first.username)?.1.clone();
                     ScramCredential::generate(hash, password.as_bytes(), hash.min_iterations()).ok()
                 };
@@ -140,7 +141,12 @@ impl SaslSession {
                 }
             }
             Some(mut server) => match server.handle_client_final(msg) {
-                Ok(reply) => AuthStep::Done(reply),
+                Ok(reply) => {
+                    // Kafka's principal after SCRAM is the user name (or, for a delegation
+                    // token, the token's owner, which testkit does not model).
+                    self.principal = server.authenticated().map(|c| c.username.clone());
+                    AuthStep::Done(reply)
+                }
                 Err(e) => AuthStep::Fail(format!("Authentication failed during authentication due to invalid credentials with SASL mechanism {}: {e}", hash.mechanism_name())),
             },
         }

@@ -1,7 +1,13 @@
-//! The server side of SCRAM (the broker's part of RFC 5802), for in-memory test brokers: the
-//! stored credential ([`ScramCredential`], Kafka's `ScramCredential`) and the exchange that
-//! verifies a client's proof and proves the server knows the credential ([`ScramServer`],
-//! after Kafka's `ScramSaslServer`).
+//! The server side of SCRAM (the broker's part of RFC 5802) for testkit's brokers: the stored
+//! credential ([`ScramCredential`], Kafka's `ScramCredential`) and the exchange that verifies a
+//! client's proof and proves the server knows the credential ([`ScramServer`], after Kafka's
+//! `ScramSaslServer`).
+//!
+//! It lives here, not in the client crate, because only a broker needs it; it is built on the
+//! client's public SCRAM primitives ([`ScramHash`]'s PBKDF2, HMAC and hash, and
+//! [`unescape_username`]), the same ones the client's exchange uses, so both sides agree on
+//! the RFC's key derivation by construction while the tests check each side against the RFC
+//! 7677 vector on its own.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,7 +17,8 @@ use base64::Engine as _;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 
-use super::{is_printable, random_nonce, unescape_username, Keys, ScramHash};
+use kingest_client::sasl::scram::unescape_username;
+use kingest_client::sasl::ScramHash;
 
 /// What a SCRAM server stores for a user (Kafka's `ScramCredential`): enough to verify a client
 /// and to prove itself, without the password.
@@ -31,11 +38,13 @@ impl ScramCredential {
     /// Derives the credential from a password used as is, as Kafka's `ScramFormatter
     /// .generateCredential` does (apply SASLprep first for an RFC-strict server).
     pub fn from_password(hash: ScramHash, password: &[u8], salt: &[u8], iterations: u32) -> Self {
-        let keys = Keys::derive(hash, password, salt, iterations);
+        // RFC 5802 §3: SaltedPassword = Hi(password, salt, i); the server keeps
+        // StoredKey = H(HMAC(SaltedPassword, "Client Key")) and HMAC(SaltedPassword, "Server Key").
+        let salted = hash.salted_password(password, salt, iterations);
         ScramCredential {
             salt: salt.to_vec(),
-            stored_key: keys.stored_key,
-            server_key: keys.server_key,
+            stored_key: hash.hash(&hash.hmac(&salted, b"Client Key")),
+            server_key: hash.hmac(&salted, b"Server Key"),
             iterations,
         }
     }
@@ -145,9 +154,11 @@ pub enum ScramServerError {
     },
 }
 
+/// The `e=` answers other SCRAM servers send, for the tests' exchanges: a Kafka broker does not
+/// send one (it fails SaslAuthenticate with an error code, and so does testkit).
+#[cfg(test)]
 impl ScramServerError {
-    /// The RFC 5802 `server-error-value` for an `e=` server-final message. Kafka's broker does
-    /// not send one (it fails SaslAuthenticate with an error code); other servers do.
+    /// The RFC 5802 `server-error-value` for an `e=` server-final message.
     pub fn rfc5802_value(&self) -> &'static str {
         match self {
             ScramServerError::Malformed { .. } => "invalid-encoding",
@@ -208,11 +219,6 @@ impl ScramServer {
             server_nonce: server_nonce.to_owned(),
             state: ServerState::AwaitClientFirst,
         }
-    }
-
-    /// The mechanism.
-    pub fn hash(&self) -> ScramHash {
-        self.hash
     }
 
     /// Parses the client-first message, looks the user up, and returns the server-first message.
@@ -431,3 +437,18 @@ fn parse_client_first(
     };
     Ok((client, gs2_header, nonce.to_owned(), bare.to_owned()))
 }
+
+/// `printable = %x21-2B / %x2D-7E` (RFC 5802): visible ASCII except ','.
+fn is_printable(b: u8) -> bool {
+    (0x21..=0x7e).contains(&b) && b != b','
+}
+
+/// 24 random bytes in base64: 32 printable characters without ','.
+fn random_nonce() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes)?;
+    Ok(B64.encode(bytes))
+}
+
+#[cfg(test)]
+mod tests;
