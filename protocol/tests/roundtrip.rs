@@ -4,8 +4,8 @@
 use bytes::{Bytes, BytesMut};
 use kingest_protocol::record::legacy::{write_message_set, LegacyRecord};
 use kingest_protocol::record::{
-    BatchBuilder, BatchOptions, Compression, ControlRecord, ControlType, DecodeOptions, Header,
-    RecordSet, TimestampType,
+    stamp_producer, BatchBuilder, BatchOptions, Compression, ControlRecord, ControlType,
+    DecodeOptions, Header, RecordSet, TimestampType, WriteError,
 };
 use proptest::prelude::*;
 
@@ -145,6 +145,24 @@ proptest! {
         }
     }
 
+    /// A batch built without a producer id and stamped afterwards (as the producer does when
+    /// it first sends a batch, or after an epoch bump) is byte for byte the batch built with
+    /// those fields, CRC included.
+    #[test]
+    fn stamping_a_built_batch_equals_building_it_stamped(recs in prop::collection::vec(rec(), 1..20),
+                                                          codec in codec(),
+                                                          producer_id in 0i64..i64::MAX,
+                                                          producer_epoch in 0i16..i16::MAX,
+                                                          base_sequence in 0i32..i32::MAX,
+                                                          transactional in any::<bool>()) {
+        let plain = BatchOptions { compression: codec, ..Default::default() };
+        let mut stamped = BytesMut::from(&build(plain, &recs)[..]);
+        stamp_producer(&mut stamped, producer_id, producer_epoch, base_sequence, transactional).unwrap();
+        let direct = BatchOptions { compression: codec, producer_id, producer_epoch, base_sequence, transactional, ..Default::default() };
+        prop_assert_eq!(&stamped[..], &build(direct, &recs)[..]);
+        prop_assert_eq!(read_all(stamped.freeze()).len(), recs.len());
+    }
+
     /// Legacy message sets, uncompressed and compressed wrappers, magic 0 and 1.
     #[test]
     fn legacy_round_trip(recs in prop::collection::vec((0i64..4_000_000_000_000, bytes_opt(30), bytes_opt(300)), 1..20),
@@ -269,4 +287,41 @@ fn records_borrow_from_the_response_when_uncompressed() {
     // And an owned handle to it costs no copy either.
     let owned = batch.data().slice_ref(value);
     assert_eq!(&owned[..], b"payload");
+}
+
+#[test]
+fn stamping_refuses_what_is_not_a_magic_2_batch() {
+    let batch = build(
+        BatchOptions::default(),
+        &[Rec {
+            timestamp: 1,
+            key: None,
+            value: Some(b"v".to_vec()),
+            headers: vec![],
+        }],
+    );
+    let mut short = batch[..60].to_vec();
+    assert_eq!(
+        stamp_producer(&mut short, 1, 0, 0, false),
+        Err(WriteError::NotABatch {
+            len: 60,
+            magic: Some(2)
+        })
+    );
+    let mut legacy = batch.to_vec();
+    legacy[16] = 1;
+    assert_eq!(
+        stamp_producer(&mut legacy, 1, 0, 0, false),
+        Err(WriteError::NotABatch {
+            len: batch.len(),
+            magic: Some(1)
+        })
+    );
+    assert_eq!(
+        stamp_producer(&mut [], 1, 0, 0, false),
+        Err(WriteError::NotABatch {
+            len: 0,
+            magic: None
+        })
+    );
 }

@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use kingest_protocol::record::{BatchBuilder, BATCH_HEADER_SIZE};
+use kingest_protocol::record::{stamp_producer, BatchBuilder};
 
 use super::idempotence::{ProducerIdEpoch, TopicPartition};
 use crate::error::ClientError;
@@ -343,16 +343,6 @@ enum BatchData {
     Sent(Bytes),
 }
 
-// Header field offsets in a magic-2 batch.
-const CRC_AT: usize = 17;
-const CRC_START: usize = 21;
-const PRODUCER_ID_AT: usize = 43;
-/// The attributes (i16) and, in them, the transactional bit.
-const ATTRIBUTES_AT: usize = 21;
-const TRANSACTIONAL_BIT: u8 = 0x10;
-const PRODUCER_EPOCH_AT: usize = 51;
-const BASE_SEQUENCE_AT: usize = 53;
-
 /// A closed batch, waiting to be sent, in flight, or waiting to be retried.
 #[derive(Debug)]
 pub(crate) struct ProducerBatch {
@@ -396,16 +386,13 @@ impl ProducerBatch {
             // alive, so patch a copy. This only happens after an epoch bump.
             BatchData::Sent(b) => BytesMut::from(&b[..]),
         };
-        debug_assert!(buf.len() >= BATCH_HEADER_SIZE);
-        buf[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&pid.id.to_be_bytes());
-        buf[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&pid.epoch.to_be_bytes());
-        buf[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&base_sequence.to_be_bytes());
-        if transactional {
-            // Read_committed consumers hold such batches back until their transaction's marker.
-            buf[ATTRIBUTES_AT + 1] |= TRANSACTIONAL_BIT;
-        }
-        let crc = crc32c::crc32c(&buf[CRC_START..]);
-        buf[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        // Only this module builds the bytes (a whole magic-2 batch from `BatchBuilder`), so
+        // the header is always there to patch.
+        let stamped = stamp_producer(&mut buf, pid.id, pid.epoch, base_sequence, transactional);
+        debug_assert!(
+            stamped.is_ok(),
+            "a producer batch is not a batch: {stamped:?}"
+        );
         self.data = BatchData::Fresh(buf);
         self.stamped = Some((pid, base_sequence));
     }

@@ -167,4 +167,13 @@ pub enum WriteError {
     /// The batch would not fit the format's 32-bit length fields.
     #[error("batch of {0} bytes is too large for the record batch format")]
     TooLarge(usize),
+    /// Bytes given to [`stamp_producer`](super::stamp_producer) that are not a whole magic-2
+    /// batch header.
+    #[error("not a magic-2 record batch ({len} bytes, magic {magic:?})")]
+    NotABatch {
+        /// How many bytes were given.
+        len: usize,
+        /// Their magic byte, if there was one.
+        magic: Option<i8>,
+    },
 }

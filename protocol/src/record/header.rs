@@ -1,6 +1,6 @@
 //! The fixed-size header at the front of every batch, parsed without touching its records.
 
-use super::error::{RecordError, RecordErrorKind};
+use super::error::{RecordError, RecordErrorKind, WriteError};
 use super::{Compression, TimestampType};
 
 /// Bytes before a batch's length field ends: base offset (8) and batch length (4). A batch's
@@ -17,6 +17,12 @@ pub(crate) const LEGACY_MIN_SIZE_V1: usize = 22;
 pub(crate) const MAGIC_OFFSET: usize = 16;
 /// Where the CRC-covered part of a magic-2 batch starts (its attributes).
 pub(crate) const CRC_START: usize = 21;
+// Where the fields of a magic-2 batch header sit (Kafka's `DefaultRecordBatch`).
+const CRC_AT: usize = 17;
+const ATTRIBUTES_AT: usize = CRC_START;
+const PRODUCER_ID_AT: usize = 43;
+const PRODUCER_EPOCH_AT: usize = 51;
+const BASE_SEQUENCE_AT: usize = 53;
 
 const COMPRESSION_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_BIT: i16 = 0x08;
@@ -148,14 +154,14 @@ impl BatchHeader {
             batch_length: be_i32(b, 8),
             partition_leader_epoch: be_i32(b, 12),
             magic: b[16] as i8,
-            crc: be_i32(b, 17) as u32,
-            attributes: be_i16(b, 21),
+            crc: be_i32(b, CRC_AT) as u32,
+            attributes: be_i16(b, ATTRIBUTES_AT),
             last_offset_delta: be_i32(b, 23),
             first_timestamp: be_i64(b, 27),
             max_timestamp: be_i64(b, 35),
-            producer_id: be_i64(b, 43),
-            producer_epoch: be_i16(b, 51),
-            base_sequence: be_i32(b, 53),
+            producer_id: be_i64(b, PRODUCER_ID_AT),
+            producer_epoch: be_i16(b, PRODUCER_EPOCH_AT),
+            base_sequence: be_i32(b, BASE_SEQUENCE_AT),
             record_count: be_i32(b, 57),
         };
         if header.record_count < 0 {
@@ -208,6 +214,39 @@ impl BatchHeader {
 }
 
 #[inline]
+/// Writes a producer id, epoch and base sequence into a written magic-2 batch (and, when
+/// `transactional`, its transactional bit), then recomputes its CRC, which covers everything
+/// from the attributes on. An idempotent producer assigns these only when a batch is first
+/// sent (and again after its epoch is bumped), after the batch was built: patching the header
+/// in place keeps the records (compressed, perhaps) as they are, as Java's
+/// `MemoryRecordsBuilder.setProducerState`/`ProducerBatch.resetProducerState` do.
+pub fn stamp_producer(
+    batch: &mut [u8],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    transactional: bool,
+) -> Result<(), WriteError> {
+    let magic = batch.get(MAGIC_OFFSET).map(|&m| m as i8);
+    if batch.len() < BATCH_HEADER_SIZE || magic != Some(2) {
+        return Err(WriteError::NotABatch {
+            len: batch.len(),
+            magic,
+        });
+    }
+    batch[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&producer_id.to_be_bytes());
+    batch[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&producer_epoch.to_be_bytes());
+    batch[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&base_sequence.to_be_bytes());
+    if transactional {
+        // Read_committed consumers hold such batches back until their transaction's marker.
+        let attributes = be_i16(batch, ATTRIBUTES_AT) | TRANSACTIONAL_BIT;
+        batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    }
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
 pub(crate) fn be_i64(b: &[u8], at: usize) -> i64 {
     let mut x = [0u8; 8];
     x.copy_from_slice(&b[at..at + 8]);

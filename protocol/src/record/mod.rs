@@ -34,7 +34,7 @@ use std::fmt;
 pub use batch::{Header, Headers, HeadersIter, Record, RecordBatch, Records};
 pub use control::{ControlRecord, ControlType};
 pub use error::{RecordError, RecordErrorKind, Region, WriteError};
-pub use header::{BatchHeader, BATCH_HEADER_SIZE, LOG_OVERHEAD};
+pub use header::{stamp_producer, BatchHeader, BATCH_HEADER_SIZE, LOG_OVERHEAD};
 pub use set::{Incomplete, RawBatch, RecordSet};
 pub use txn::{AbortedFilter, BatchVerdict};
 pub use writer::{BatchBuilder, BatchOptions};
