@@ -1,22 +1,26 @@
 //! kingest's asynchronous Kafka client (tokio, rustls) over [`kingest_protocol`].
 //!
-//! What it holds:
-//! - [`net`]: one pipelined, cancellation-safe connection per broker, over TCP or TLS, with
-//!   ApiVersions negotiation, SASL authentication and re-authentication, request timeouts and
-//!   broker throttling;
-//! - [`sasl`]: the SASL mechanisms (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER) as pure state
-//!   machines with no I/O, and the KIP-368 re-authentication deadline;
-//! - [`partitioner`]: Java-compatible partitioning (murmur2 for keyed records, sticky for
-//!   keyless ones, or a user function);
-//! - [`client`] and [`cluster`]: the [`Client`], its metadata snapshots and connection pool;
+//! # The public surface
+//! What a program uses, and what later versions keep compiling (settings are added as new
+//! fields with defaults, so build configs from `Default`/`new` and `..` rather than by listing
+//! every field):
+//! - [`Client`] and [`ClientConfig`] (with [`TlsConfig`]/[`CaSource`] and [`sasl`]'s
+//!   mechanisms and credentials): one pipelined, cancellation-safe connection per broker over
+//!   TCP or TLS, ApiVersions negotiation, SASL authentication and KIP-368 re-authentication,
+//!   request timeouts and broker throttling; metadata snapshots ([`ClusterMetadata`],
+//!   [`TopicInfo`], [`PartitionInfo`], [`BrokerInfo`]);
 //! - [`producer`]: the [`Producer`] (batching, compression, acks, retries, idempotence,
-//!   backpressure);
-//! - [`admin`]: topics, offsets, cluster description, consumer groups and lag;
+//!   transactions, backpressure), with [`partitioner`]'s Java-compatible partitioning;
 //! - [`consumer`]: the [`PartitionConsumer`] (explicitly assigned partitions, fetch sessions,
-//!   prefetch, zero-copy batches);
-//! - [`group`]: consumer groups (classic protocol): the Java-compatible assignors, the
-//!   member protocol and the [`group::consumer::GroupConsumer`];
-//! - [`error`]: the client's error type.
+//!   prefetch, read_committed, zero-copy batches);
+//! - [`group`]: consumer groups: the [`group::consumer::GroupConsumer`] and the
+//!   Java-compatible assignors;
+//! - [`admin`]: topics, offsets, cluster description, consumer groups and lag;
+//! - [`error`]: [`ClientError`], whose variants name the broker, API, topic and partition.
+//!
+//! One lower-level type is public on purpose: [`Connection`], a broker connection any Kafka
+//! request can be sent on (as franz-go's `Client.Request`), for tools that need an API the
+//! client does not wrap. The connection pool, backoff and stream internals are private.
 //!
 //! ```no_run
 //! use kingest_client::consumer::{ConsumerConfig, PartitionConsumer, StartAt};
@@ -42,19 +46,22 @@
 
 pub mod admin;
 pub mod client;
-pub mod cluster;
+mod cluster;
 pub mod consumer;
 pub mod error;
 pub mod group;
-pub mod net;
+mod net;
 pub mod partitioner;
 pub mod producer;
 pub mod sasl;
 
 pub use client::{Client, ClientConfig};
+pub use cluster::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
 pub use consumer::{ConsumerConfig, Fetched, OffsetReset, PartitionConsumer, StartAt};
 pub use error::{BrokerRef, ClientError, Result};
 pub use kingest_protocol as protocol;
+pub use net::tls::{crypto_provider, CaSource, TlsConfig};
+pub use net::Connection;
 pub use producer::{
     Acks, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
 };

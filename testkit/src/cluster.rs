@@ -83,7 +83,7 @@ fn tls_acceptor(files: &TlsFiles) -> io::Result<tokio_rustls::TlsAcceptor> {
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| bad("TLS certificate", &e))?;
     let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| bad("TLS key", &e))?;
-    let provider = Arc::new(kingest_client::net::tls::crypto_provider());
+    let provider = Arc::new(kingest_client::crypto_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| bad("TLS versions", &e))?

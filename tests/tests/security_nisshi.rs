@@ -5,9 +5,8 @@
 //! OpenSSL's silent close), no SASL at a SASL listener ("it may require authentication").
 
 use kingest_client::admin::{Admin, NewTopic};
-use kingest_client::net::tls::CaSource;
-use kingest_client::net::TlsConfig;
 use kingest_client::sasl::Mechanism;
+use kingest_client::{CaSource, TlsConfig};
 use kingest_client::{Client, ClientConfig, ClientError};
 use kingest_tests::peers::certs::TestPki;
 use kingest_tests::peers::nisshi::{Nisshi, NisshiOptions};

@@ -36,11 +36,6 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.failures = 0;
     }
-
-    /// Failures since the last success.
-    pub fn failures(&self) -> u32 {
-        self.failures
-    }
 }
 
 #[cfg(test)]

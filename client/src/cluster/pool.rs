@@ -45,11 +45,6 @@ impl ConnectionPool {
         }
     }
 
-    /// The connection settings.
-    pub fn config(&self) -> &Arc<ConnectionConfig> {
-        &self.config
-    }
-
     /// The connection to broker `id` at `addr`, opening (or re-opening) it if needed.
     pub async fn get(&self, id: i32, addr: &str) -> Result<Connection> {
         let slot = {

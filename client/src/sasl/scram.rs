@@ -60,8 +60,8 @@ impl ScramHash {
         }
     }
 
-    /// The fewest iterations accepted from a server, and by [`server::ScramServer`] from a
-    /// credential: Kafka's `ScramMechanism.minIterations()`, 4096 for both hashes.
+    /// The fewest iterations accepted from a server (and by a broker from a stored
+    /// credential): Kafka's `ScramMechanism.minIterations()`, 4096 for both hashes.
     pub fn min_iterations(self) -> u32 {
         4096
     }

@@ -253,7 +253,7 @@ fn test_pki(dir: &std::path::Path) -> (std::path::PathBuf, tokio_rustls::TlsAcce
         .unwrap()
         .signed_by(&key, &issuer)
         .unwrap();
-    let provider = Arc::new(kingest_client::net::tls::crypto_provider());
+    let provider = Arc::new(kingest_client::crypto_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()

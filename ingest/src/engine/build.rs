@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use kingest_client::group::consumer::GroupConsumerConfig;
-use kingest_client::net::tls::CaSource;
-use kingest_client::net::TlsConfig;
 use kingest_client::sasl::{Mechanism, OAuthToken};
 use kingest_client::ClientConfig;
+use kingest_client::{CaSource, TlsConfig};
 
 use super::EngineError;
 use crate::config::{

@@ -12,8 +12,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kingest_client::net::tls::CaSource;
-use kingest_client::net::TlsConfig;
+use kingest_client::{CaSource, TlsConfig};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;

@@ -72,9 +72,9 @@ pub(crate) fn cloud_store(
     use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
     // reqwest is built without a bundled crypto provider (its default is aws-lc, which needs
     // a C toolchain and breaks the static build); use the client's (ring, see
-    // kingest_client::net::tls).
+    // kingest_client::crypto_provider).
     // An error means a provider is installed already, which is as good.
-    let _ = kingest_client::net::tls::crypto_provider().install_default();
+    let _ = kingest_client::crypto_provider().install_default();
     let bad = |reason: String| SinkError::Location {
         location: location.to_owned(),
         reason,
