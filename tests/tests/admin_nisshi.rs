@@ -170,5 +170,40 @@ async fn groups_committed_offsets_and_lag() {
     assert_eq!(lag.len(), 2);
     assert_eq!((lag[0].committed, lag[0].log_end, lag[0].lag), (15, 20, 5));
     assert_eq!((lag[1].committed, lag[1].log_end, lag[1].lag), (-1, 20, 20));
+
+    // Committing from outside (reset-offsets) is refused while the group has a member, naming
+    // the partition, and changes nothing...
+    let reset: std::collections::HashMap<(String, i32), i64> = [
+        (("lagging".to_owned(), 0), 3),
+        (("lagging".to_owned(), 1), 7),
+    ]
+    .into();
+    let err = admin
+        .alter_consumer_group_offsets("lag-group", &reset, Some("reset"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.broker_error().map(|b| b.code),
+            Some(ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration)
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("lagging"), "{err}");
+    let unchanged = admin
+        .committed_offsets("lag-group", Some(&[("lagging", 0)]))
+        .await
+        .unwrap();
+    assert_eq!(unchanged.get(&("lagging".to_owned(), 0)), Some(&15));
+    // ...and accepted once it has none.
     member.close().await.unwrap();
+    admin
+        .alter_consumer_group_offsets("lag-group", &reset, Some("reset"))
+        .await
+        .unwrap();
+    let after = admin
+        .committed_offsets("lag-group", Some(&[("lagging", 0), ("lagging", 1)]))
+        .await
+        .unwrap();
+    assert_eq!(after, reset);
 }

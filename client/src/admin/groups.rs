@@ -1,20 +1,26 @@
 //! Consumer groups seen from outside: listing, describing, committed offsets and lag (what
-//! `kafka-consumer-groups.sh --describe` and dgkafka's `check` show).
+//! `kafka-consumer-groups.sh --describe` and dgkafka's `check` show), and committing offsets
+//! for a group with no members (`--reset-offsets --execute`).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use bytes::Bytes;
 use kingest_protocol::kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kingest_protocol::kafka_protocol::messages::{
     ConsumerProtocolAssignment, DescribeGroupsRequest, FindCoordinatorRequest, GroupId,
-    ListGroupsRequest, OffsetFetchRequest, TopicName,
+    ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest, TopicName,
 };
 use kingest_protocol::kafka_protocol::protocol::{Decodable, StrBytes};
 use kingest_protocol::{BrokerError, ErrorCode};
 
 use super::{error_of, partition_key, Admin, OffsetSpec};
 use crate::error::{ClientError, Result};
+use crate::group::member::offset_commit_topics;
 use crate::net::Connection;
+
+/// Attempts of [`Admin::alter_consumer_group_offsets`] while the coordinator moves or loads.
+const ALTER_ATTEMPTS: u64 = 5;
 
 /// A group as ListGroups reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +191,71 @@ impl Admin {
             }
         }
         Ok(out)
+    }
+
+    /// Commits `offsets` (the next offset to read, per topic and partition, with `metadata`)
+    /// for `group` from outside it, as Java's `Admin.alterConsumerGroupOffsets` and
+    /// `kafka-consumer-groups.sh --reset-offsets --execute` do: an OffsetCommit with no member
+    /// id and generation -1, which the coordinator accepts only while the group has no
+    /// members. A group with members answers `UNKNOWN_MEMBER_ID` or `ILLEGAL_GENERATION`
+    /// ([`ClientError::Partition`] naming the partition), so a consumer that joined in between
+    /// is not overridden behind its back. Retried while the coordinator moves or loads.
+    pub async fn alter_consumer_group_offsets(
+        &self,
+        group: &str,
+        offsets: &HashMap<(String, i32), i64>,
+        metadata: Option<&str>,
+    ) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let request = OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
+            .with_generation_id_or_member_epoch(-1)
+            .with_member_id(StrBytes::from_static_str(""))
+            .with_retention_time_ms(-1)
+            .with_topics(offset_commit_topics(offsets, metadata));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let conn = self.find_coordinator(group, 0).await?;
+            // Versions 9+ are for the KIP-848 protocol's member epochs.
+            let version = conn
+                .versions()
+                .negotiate_capped::<OffsetCommitRequest>(8)
+                .map_err(|e| conn.protocol_error::<OffsetCommitRequest>(e))?;
+            let response = conn.send_version(version, &request).await?;
+            let mut failure = None;
+            let mut moving = false;
+            for t in &response.topics {
+                for p in &t.partitions {
+                    let code = ErrorCode::from_code(p.error_code);
+                    if code.is_ok() {
+                        continue;
+                    }
+                    moving |= matches!(
+                        code,
+                        ErrorCode::NotCoordinator
+                            | ErrorCode::CoordinatorNotAvailable
+                            | ErrorCode::CoordinatorLoadInProgress
+                    );
+                    failure.get_or_insert_with(|| ClientError::Partition {
+                        broker: conn.broker().clone(),
+                        api: "OffsetCommit",
+                        topic: t.name.0.to_string(),
+                        partition: p.partition_index,
+                        source: BrokerError::new(code, None),
+                    });
+                }
+            }
+            match failure {
+                None => return Ok(()),
+                Some(_) if moving && attempt < ALTER_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+                Some(e) => return Err(e),
+            }
+        }
     }
 
     /// Committed offset, log end and lag of every partition of `topics` for `group`.

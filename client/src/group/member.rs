@@ -94,8 +94,8 @@ fn broker_error(conn: &Connection, api: &'static str, code: ErrorCode) -> Client
 
 /// The topics of an OffsetCommit request committing `offsets` (the next offset to read, per
 /// partition) with `metadata` and no leader epoch; for committing from outside the group too
-/// (`kingest reset-offsets`).
-pub fn offset_commit_topics(
+/// ([`crate::admin::Admin::alter_consumer_group_offsets`]).
+pub(crate) fn offset_commit_topics(
     offsets: &HashMap<(String, i32), i64>,
     metadata: Option<&str>,
 ) -> Vec<OffsetCommitRequestTopic> {

@@ -20,7 +20,6 @@ pub mod compact;
 mod dead_letter;
 pub mod eof;
 mod errors;
-pub mod group_commit;
 mod job;
 mod metrics;
 mod metrics_http;

@@ -695,7 +695,10 @@ pub async fn execute(
             iceberg_snapshot = crate::sink::iceberg::record_offsets(&ic, &sink).await?;
         }
     }
-    super::group_commit::commit_as_admin(client, &plan.group, &offsets).await?;
+    // Refused while the group has members: a job that started in between keeps its offsets.
+    kingest_client::admin::Admin::new(client.clone())
+        .alter_consumer_group_offsets(&plan.group, &offsets, Some("kingest reset-offsets"))
+        .await?;
     Ok(ResetDone {
         committed: offsets.len(),
         parquet,
