@@ -8,7 +8,9 @@
 //! - [`versions`]: ApiVersions negotiation (the highest version both sides speak, per API);
 //! - [`error_code`]: the Kafka error codes, as the Java client's `Errors` table defines them;
 //! - [`record`]: our own zero-copy record batch reader and writer (magic 2 with every codec,
-//!   control batches, and the legacy magic 0/1 message sets).
+//!   control batches, and the legacy magic 0/1 message sets);
+//! - [`consumer_protocol`]: the bytes a classic consumer group's members and leader exchange
+//!   inside JoinGroup and SyncGroup (subscriptions and assignments), as Java writes them.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -30,6 +32,7 @@
 //! assert_eq!((record.offset, record.value), (42, Some(&b"hello"[..])));
 //! ```
 
+pub mod consumer_protocol;
 pub mod error;
 pub mod error_code;
 pub mod frame;

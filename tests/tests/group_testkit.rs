@@ -374,7 +374,7 @@ async fn auto_commit_commits_what_was_handed_out() {
 /// neither, as from Kafka, and the generation does not move either way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejoining_static_leader_is_told_to_skip_the_assignment_from_join_group_v9() {
-    use kingest_client::group::protocol::{Assignment, Subscription};
+    use kingest_protocol::consumer_protocol::{Assignment, Subscription};
     use kingest_protocol::kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
     use kingest_protocol::kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
     use kingest_protocol::kafka_protocol::messages::{GroupId, JoinGroupRequest, SyncGroupRequest};

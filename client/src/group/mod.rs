@@ -17,4 +17,5 @@
 pub mod assignor;
 pub mod consumer;
 pub mod member;
-pub mod protocol;
+/// The consumer protocol's bytes, from the protocol crate (where a broker can read them too).
+pub use kingest_protocol::consumer_protocol as protocol;

@@ -80,7 +80,7 @@ pub(crate) fn find_coordinator(
 /// Whether two protocol lists offer the same protocols for the same topics.
 fn same_subscription(a: &[(String, bytes::Bytes)], b: &[(String, bytes::Bytes)]) -> bool {
     let topics = |md: &bytes::Bytes| {
-        kingest_client::group::protocol::Subscription::decode(md)
+        kingest_protocol::consumer_protocol::Subscription::decode(md)
             .map(|s| s.topics)
             .ok()
     };

@@ -268,14 +268,7 @@ pub fn validate_cooperative_assignment(
     }
 }
 
-/// Java's `String.compareTo`: UTF-16 code unit order, which differs from Rust's (code point)
-/// order for characters beyond U+FFFF.
-pub(crate) fn java_cmp(a: &str, b: &str) -> Ordering {
-    if a.is_ascii() && b.is_ascii() {
-        return a.cmp(b);
-    }
-    a.encode_utf16().cmp(b.encode_utf16())
-}
+pub(crate) use kingest_protocol::consumer_protocol::java_string_order as java_cmp;
 
 /// Java's `String.hashCode`.
 pub(crate) fn java_hash(s: &str) -> i32 {

@@ -12,17 +12,32 @@
 //! - reading a version newer than 3 reads it as version 3 and ignores whatever follows: new
 //!   versions may only append fields, so an older reader still gets everything it understands;
 //! - a negative version, a truncated body or bad UTF-8 is a [`ConsumerProtocolError`], never a
-//!   panic (the bytes come from other members, through the broker, and may be anything).
+//!   panic (the bytes come from other members, through the broker, and may be anything; the
+//!   `consumer_protocol` fuzz target feeds it anything).
+//!
+//! It lives in the protocol crate because a broker reads it too (testkit's coordinator decodes
+//! subscriptions to describe groups), and the client's group members and assignors use it from
+//! here.
 
 use bytes::{Bytes, BytesMut};
-use kingest_protocol::kafka_protocol::messages::{
+use kafka_protocol::messages::{
     consumer_protocol_assignment, consumer_protocol_subscription, ConsumerProtocolAssignment,
     ConsumerProtocolSubscription, TopicName,
 };
-use kingest_protocol::kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use thiserror::Error;
 
-use super::assignor::java_cmp;
+use std::cmp::Ordering;
+
+/// Java's `String.compareTo`: UTF-16 code unit order, which differs from Rust's (code point)
+/// order for characters beyond U+FFFF. Java's `ConsumerProtocol` writes topics in this order,
+/// and its assignors sort topics and members by it.
+pub fn java_string_order(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a.cmp(b);
+    }
+    a.encode_utf16().cmp(b.encode_utf16())
+}
 
 /// The protocol type consumers give in JoinGroup.
 pub const PROTOCOL_TYPE: &str = "consumer";
@@ -113,13 +128,13 @@ impl Subscription {
         const WHAT: &str = "subscription";
         let version = check_version(WHAT, version)?;
         let mut topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
-        topics.sort_by(|a, b| java_cmp(a, b));
+        topics.sort_by(|a, b| java_string_order(a, b));
         let mut owned: Vec<(&str, i32)> = self
             .owned_partitions
             .iter()
             .map(|(t, p)| (t.as_str(), *p))
             .collect();
-        owned.sort_by(|a, b| java_cmp(a.0, b.0).then(a.1.cmp(&b.1)));
+        owned.sort_by(|a, b| java_string_order(a.0, b.0).then(a.1.cmp(&b.1)));
         // Sorted, so each topic's partitions are adjacent: one entry per run.
         let mut owned_entries: Vec<consumer_protocol_subscription::TopicPartition> = Vec::new();
         for (topic, partition) in owned {
@@ -154,10 +169,7 @@ impl Subscription {
     }
 
     /// Decodes a body written at `version` (without the prefix).
-    pub(crate) fn decode_body(
-        version: i16,
-        mut body: Bytes,
-    ) -> Result<Self, ConsumerProtocolError> {
+    fn decode_body(version: i16, mut body: Bytes) -> Result<Self, ConsumerProtocolError> {
         const WHAT: &str = "subscription";
         let read_as = check_version(WHAT, version)?;
         let data = ConsumerProtocolSubscription::decode(&mut body, read_as).map_err(|e| {
