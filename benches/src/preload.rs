@@ -69,15 +69,13 @@ pub async fn preload(
     seed: u64,
 ) -> Result<(), Error> {
     let client = Client::connect(ClientConfig::new(brokers)).await?;
-    let producer = Producer::new(
-        client,
-        ProducerConfig {
-            batch_size: BATCH_BYTES,
-            linger: LINGER,
-            compression: codec.compression(),
-            ..ProducerConfig::default()
-        },
-    )?;
+    let producer = Producer::new(client, {
+        let mut config = ProducerConfig::default();
+        config.batch_size = BATCH_BYTES;
+        config.linger = LINGER;
+        config.compression = codec.compression();
+        config
+    })?;
     let mut payloads = Payloads::new(record_size, seed);
     let mut pending = Vec::new();
     for _ in 0..records {

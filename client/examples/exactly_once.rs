@@ -31,13 +31,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let transactional_id = next("exactly-once-transform");
 
     let client = Client::connect(ClientConfig::new(&brokers)).await?;
-    let producer = Producer::new(
-        client.clone(),
-        ProducerConfig {
-            transactional_id: Some(transactional_id.clone()),
-            ..ProducerConfig::default()
-        },
-    )?;
+    let producer = Producer::new(client.clone(), {
+        let mut config = ProducerConfig::default();
+        config.transactional_id = Some(transactional_id.clone());
+        config
+    })?;
     // First, before consuming: this fences any older process with the same id and aborts its
     // open transaction, so the group's committed offsets are final when the consumer reads them.
     producer.init_transactions().await?;

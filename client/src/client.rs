@@ -16,6 +16,7 @@ use crate::net::{Connection, ConnectionConfig};
 
 /// Client settings. Names follow the Java client's where there is one.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// host:port of one or more brokers to start from (`bootstrap.servers`).
     pub bootstrap_servers: Vec<String>,

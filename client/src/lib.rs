@@ -1,9 +1,11 @@
 //! kingest's asynchronous Kafka client (tokio, rustls) over [`kingest_protocol`].
 //!
 //! # The public surface
-//! What a program uses, and what later versions keep compiling (settings are added as new
-//! fields with defaults, so build configs from `Default`/`new` and `..` rather than by listing
-//! every field):
+//! What a program uses, and what later versions keep compiling. The settings structs
+//! ([`ClientConfig`], [`ConnectionConfig`], [`TlsConfig`], [`ProducerConfig`],
+//! [`ConsumerConfig`], [`group::consumer::GroupConsumerConfig`]) are `#[non_exhaustive]`: start
+//! from `Default::default()` or `new` and set the fields you need, so a setting added later
+//! breaks nobody.
 //! - [`Client`] and [`ClientConfig`] (with [`TlsConfig`]/[`CaSource`] and [`sasl`]'s
 //!   mechanisms and credentials): one pipelined, cancellation-safe connection per broker over
 //!   TCP or TLS, ApiVersions negotiation, SASL authentication and KIP-368 re-authentication,
@@ -61,7 +63,7 @@ pub use consumer::{ConsumerConfig, Fetched, OffsetReset, PartitionConsumer, Star
 pub use error::{BrokerRef, ClientError, Result};
 pub use kingest_protocol as protocol;
 pub use net::tls::{crypto_provider, CaSource, TlsConfig};
-pub use net::Connection;
+pub use net::{Connection, ConnectionConfig};
 pub use producer::{
     Acks, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
 };

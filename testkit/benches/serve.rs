@@ -131,11 +131,9 @@ fn librdkafka(bootstrap: &str, topic: &str, records: usize) -> Duration {
 
 async fn kingest(bootstrap: &str, topic: &str, records: usize) -> Duration {
     let client = Client::connect(ClientConfig::new(bootstrap)).await.unwrap();
-    let config = ConsumerConfig {
-        max_partition_fetch_bytes: 10 << 20,
-        check_crcs: true,
-        ..ConsumerConfig::default()
-    };
+    let mut config = ConsumerConfig::default();
+    config.max_partition_fetch_bytes = 10 << 20;
+    config.check_crcs = true;
     let mut c = PartitionConsumer::new(client, config).unwrap();
     let all: Vec<(&str, i32, StartAt)> = (0..PARTITIONS)
         .map(|p| (topic, p, StartAt::Earliest))

@@ -250,11 +250,9 @@ async fn records_of_a_mebibyte_and_more() {
         .collect();
     produce_now(&broker.addr(), "large", Compression::None, &recs);
 
-    let big = ConsumerConfig {
-        max_partition_fetch_bytes: 4 << 20,
-        fetch_max_bytes: 16 << 20,
-        ..Default::default()
-    };
+    let mut big = ConsumerConfig::default();
+    big.max_partition_fetch_bytes = 4 << 20;
+    big.fetch_max_bytes = 16 << 20;
     let mut c = consumer(&broker, big).await;
     c.assign(&[("large", 0, StartAt::Earliest)]).await.unwrap();
     let records = consume(&mut c, 4, Duration::from_secs(30)).await;
@@ -396,9 +394,10 @@ async fn offset_out_of_range_under_each_reset_policy() {
     produce_now(&broker.addr(), "range", Compression::None, &recs);
     delete_records_before(&client(&broker, Duration::from_secs(10)).await, "range", 5).await;
 
-    let policy = |offset_reset| ConsumerConfig {
-        offset_reset,
-        ..Default::default()
+    let policy = |offset_reset| {
+        let mut config = ConsumerConfig::default();
+        config.offset_reset = offset_reset;
+        config
     };
     let mut earliest = consumer(&broker, policy(OffsetReset::Earliest)).await;
     earliest
@@ -544,10 +543,8 @@ fn disrupt_at<T: Send + 'static>(
 /// A consumer with small fetches (4 KiB a partition), so that consuming takes many of them,
 /// and requests timing out after `request_timeout`.
 async fn small_fetch_consumer(broker: &Nisshi, request_timeout: Duration) -> PartitionConsumer {
-    let config = ConsumerConfig {
-        max_partition_fetch_bytes: 4_096,
-        ..Default::default()
-    };
+    let mut config = ConsumerConfig::default();
+    config.max_partition_fetch_bytes = 4_096;
     PartitionConsumer::new(client(broker, request_timeout).await, config).unwrap()
 }
 
@@ -659,13 +656,11 @@ async fn read_committed_reads_to_the_last_stable_offset() {
         IsolationLevel::ReadUncommitted,
         IsolationLevel::ReadCommitted,
     ] {
-        let mut c = consumer(
-            &broker,
-            ConsumerConfig {
-                isolation_level,
-                ..Default::default()
-            },
-        )
+        let mut c = consumer(&broker, {
+            let mut config = ConsumerConfig::default();
+            config.isolation_level = isolation_level;
+            config
+        })
         .await;
         c.assign(&[("committed", 0, StartAt::Earliest)])
             .await

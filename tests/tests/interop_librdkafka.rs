@@ -154,13 +154,11 @@ async fn our_consume(client: &Client, topic: &str, n: usize) -> Vec<Row> {
 }
 
 async fn our_produce(client: &Client, topic: &str, compression: Compression, rows: &[Row]) {
-    let producer = Producer::new(
-        client.clone(),
-        ProducerConfig {
-            compression,
-            ..ProducerConfig::default()
-        },
-    )
+    let producer = Producer::new(client.clone(), {
+        let mut config = ProducerConfig::default();
+        config.compression = compression;
+        config
+    })
     .unwrap();
     let mut deliveries = Vec::new();
     for r in rows {

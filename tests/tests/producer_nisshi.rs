@@ -54,16 +54,14 @@ async fn every_codec_and_acks_mode_round_trips() {
     let mut partition = 0;
     for codec in Compression::ALL {
         for acks in [Acks::None, Acks::Leader, Acks::All] {
-            let producer = Producer::new(
-                client.clone(),
-                ProducerConfig {
-                    compression: codec,
-                    acks,
-                    idempotence: acks == Acks::All,
-                    batch_size: 4096,
-                    ..ProducerConfig::default()
-                },
-            )
+            let producer = Producer::new(client.clone(), {
+                let mut config = ProducerConfig::default();
+                config.compression = codec;
+                config.acks = acks;
+                config.idempotence = acks == Acks::All;
+                config.batch_size = 4096;
+                config
+            })
             .unwrap();
             let records: Vec<ProducerRecord> =
                 (0..300).map(|i| sample("codecs", partition, i)).collect();
@@ -109,14 +107,12 @@ async fn large_records_and_too_large_ones() {
     let broker = Nisshi::start();
     broker.create_topic("large", 1);
     let client = connect(&broker).await;
-    let producer = Producer::new(
-        client.clone(),
-        ProducerConfig {
-            max_request_size: 4 << 20,
-            compression: Compression::Lz4,
-            ..ProducerConfig::default()
-        },
-    )
+    let producer = Producer::new(client.clone(), {
+        let mut config = ProducerConfig::default();
+        config.max_request_size = 4 << 20;
+        config.compression = Compression::Lz4;
+        config
+    })
     .unwrap();
     let big: Vec<u8> = (0..(1536 * 1024)).map(|i| (i * 7 % 251) as u8).collect();
     let records = vec![
@@ -211,13 +207,11 @@ async fn keyed_records_land_where_java_puts_them() {
     }
 
     // Keyless records stick to one partition per batch, and still all arrive.
-    let sticky = Producer::new(
-        client.clone(),
-        ProducerConfig {
-            batch_size: 1024,
-            ..ProducerConfig::default()
-        },
-    )
+    let sticky = Producer::new(client.clone(), {
+        let mut config = ProducerConfig::default();
+        config.batch_size = 1024;
+        config
+    })
     .unwrap();
     let mut futures = Vec::new();
     for i in 0..500 {
@@ -244,15 +238,12 @@ async fn keyed_records_land_where_java_puts_them() {
     );
 
     // A user function decides; an explicit partition beats it.
-    let custom = Producer::new(
-        client.clone(),
-        ProducerConfig {
-            partitioner: Partitioner::custom(|r| {
-                r.value.map_or(0, |v| v.len() as i32) % r.num_partitions
-            }),
-            ..ProducerConfig::default()
-        },
-    )
+    let custom = Producer::new(client.clone(), {
+        let mut config = ProducerConfig::default();
+        config.partitioner =
+            Partitioner::custom(|r| r.value.map_or(0, |v| v.len() as i32) % r.num_partitions);
+        config
+    })
     .unwrap();
     let a = custom
         .send(ProducerRecord::new("wide", "abcde"))
@@ -286,13 +277,11 @@ async fn null_and_empty_fields_and_headers_round_trip() {
     let broker = Nisshi::start();
     broker.create_topic("shapes", 1);
     let client = connect(&broker).await;
-    let producer = Producer::new(
-        client.clone(),
-        ProducerConfig {
-            compression: Compression::Zstd,
-            ..ProducerConfig::default()
-        },
-    )
+    let producer = Producer::new(client.clone(), {
+        let mut config = ProducerConfig::default();
+        config.compression = Compression::Zstd;
+        config
+    })
     .unwrap();
     let base = ProducerRecord {
         topic: "shapes".into(),
@@ -351,13 +340,11 @@ async fn idempotent_batches_carry_producer_id_and_increasing_sequences() {
     let broker = Nisshi::start();
     broker.create_topic("idem", 2);
     let client = connect(&broker).await;
-    let producer = Producer::new(
-        client.clone(),
-        ProducerConfig {
-            batch_size: 512,
-            ..ProducerConfig::default()
-        },
-    )
+    let producer = Producer::new(client.clone(), {
+        let mut config = ProducerConfig::default();
+        config.batch_size = 512;
+        config
+    })
     .unwrap();
     let mut futures = Vec::new();
     for i in 0..400 {
@@ -392,14 +379,12 @@ async fn idempotent_batches_carry_producer_id_and_increasing_sequences() {
     producer.close().await.unwrap();
 
     // Without idempotence there is no producer id.
-    let plain = Producer::new(
-        client.clone(),
-        ProducerConfig {
-            idempotence: false,
-            acks: Acks::Leader,
-            ..ProducerConfig::default()
-        },
-    )
+    let plain = Producer::new(client.clone(), {
+        let mut config = ProducerConfig::default();
+        config.idempotence = false;
+        config.acks = Acks::Leader;
+        config
+    })
     .unwrap();
     plain
         .send(sample("idem", 0, 1000))
@@ -420,13 +405,11 @@ async fn flush_sends_lingering_records_and_close_stops_the_producer() {
     broker.create_topic("flush", 1);
     let client = connect(&broker).await;
     // A linger far longer than the test: only flush or close can send these.
-    let producer = Producer::new(
-        client.clone(),
-        ProducerConfig {
-            linger: Duration::from_secs(600),
-            ..ProducerConfig::default()
-        },
-    )
+    let producer = Producer::new(client.clone(), {
+        let mut config = ProducerConfig::default();
+        config.linger = Duration::from_secs(600);
+        config
+    })
     .unwrap();
     let mut futures = Vec::new();
     for i in 0..10 {
@@ -459,14 +442,12 @@ async fn a_tiny_buffer_applies_backpressure_and_still_delivers_everything() {
     broker.create_topic("pressure", 3);
     let client = connect(&broker).await;
     // Room for about 20 records: senders must wait for deliveries over and over.
-    let producer = Producer::new(
-        client.clone(),
-        ProducerConfig {
-            buffer_memory: 4096,
-            linger: Duration::from_millis(50),
-            ..ProducerConfig::default()
-        },
-    )
+    let producer = Producer::new(client.clone(), {
+        let mut config = ProducerConfig::default();
+        config.buffer_memory = 4096;
+        config.linger = Duration::from_millis(50);
+        config
+    })
     .unwrap();
     let mut tasks = Vec::new();
     for t in 0..4 {
@@ -508,15 +489,13 @@ async fn a_full_buffer_times_out_after_max_block_and_an_unknown_topic_too() {
     let mut broker = Nisshi::start();
     broker.create_topic("stuck", 1);
     let client = connect(&broker).await;
-    let producer = Producer::new(
-        client.clone(),
-        ProducerConfig {
-            buffer_memory: 1000,
-            max_block: Duration::from_millis(300),
-            delivery_timeout: Duration::from_secs(2),
-            ..ProducerConfig::default()
-        },
-    )
+    let producer = Producer::new(client.clone(), {
+        let mut config = ProducerConfig::default();
+        config.buffer_memory = 1000;
+        config.max_block = Duration::from_millis(300);
+        config.delivery_timeout = Duration::from_secs(2);
+        config
+    })
     .unwrap();
     let missing = producer
         .send(ProducerRecord::new("no-such-topic", "x"))
@@ -581,13 +560,11 @@ async fn records_sent_while_the_broker_is_down_arrive_once_after_it_returns() {
     });
     broker.create_topic("restart", 2);
     let client = connect(&broker).await;
-    let producer = Producer::new(
-        client.clone(),
-        ProducerConfig {
-            retry_backoff_max: Duration::from_millis(200),
-            ..ProducerConfig::default()
-        },
-    )
+    let producer = Producer::new(client.clone(), {
+        let mut config = ProducerConfig::default();
+        config.retry_backoff_max = Duration::from_millis(200);
+        config
+    })
     .unwrap();
     let mut futures = Vec::new();
     for i in 0..100 {
@@ -646,13 +623,11 @@ async fn a_broker_that_lost_the_producer_state_gets_a_new_epoch_and_sequences_fr
     let mut broker = Nisshi::start();
     broker.create_topic("bump", 1);
     let client = connect(&broker).await;
-    let producer = Producer::new(
-        client.clone(),
-        ProducerConfig {
-            batch_size: 300,
-            ..ProducerConfig::default()
-        },
-    )
+    let producer = Producer::new(client.clone(), {
+        let mut config = ProducerConfig::default();
+        config.batch_size = 300;
+        config
+    })
     .unwrap();
     let mut futures = Vec::new();
     for i in 0..20 {

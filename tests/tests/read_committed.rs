@@ -105,10 +105,8 @@ async fn ours_read_committed(cluster: &Cluster) -> Rows {
     let client = Client::connect(ClientConfig::new(&cluster.bootstrap()))
         .await
         .unwrap();
-    let config = ConsumerConfig {
-        isolation_level: IsolationLevel::ReadCommitted,
-        ..ConsumerConfig::default()
-    };
+    let mut config = ConsumerConfig::default();
+    config.isolation_level = IsolationLevel::ReadCommitted;
     let mut consumer = PartitionConsumer::new(client, config).unwrap();
     let assign: Vec<(&str, i32, StartAt)> = (0..PARTITIONS)
         .map(|p| ("rc", p, StartAt::Earliest))

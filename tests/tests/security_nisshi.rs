@@ -39,18 +39,14 @@ async fn tls_with_the_right_and_a_wrong_ca() {
         tls: Some((pki.server_cert.clone(), pki.server_key.clone())),
         ..Default::default()
     });
-    let good = TlsConfig {
-        ca: CaSource::File(pki.ca.clone()),
-        ..Default::default()
-    };
+    let mut good = TlsConfig::default();
+    good.ca = CaSource::File(pki.ca.clone());
     round_trip(tls_config(&broker.addr(), good))
         .await
         .expect("verified TLS to nisshi");
 
-    let wrong = TlsConfig {
-        ca: CaSource::File(pki.other_ca.clone()),
-        ..Default::default()
-    };
+    let mut wrong = TlsConfig::default();
+    wrong.ca = CaSource::File(pki.other_ca.clone());
     let err = round_trip(tls_config(&broker.addr(), wrong))
         .await
         .unwrap_err();
@@ -61,21 +57,17 @@ async fn tls_with_the_right_and_a_wrong_ca() {
     );
 
     // The loudly named escape hatch connects anyway (and logs a warning).
-    let insecure = TlsConfig {
-        ca: CaSource::File(pki.other_ca.clone()),
-        danger_accept_invalid_certs: true,
-        ..Default::default()
-    };
+    let mut insecure = TlsConfig::default();
+    insecure.ca = CaSource::File(pki.other_ca.clone());
+    insecure.danger_accept_invalid_certs = true;
     round_trip(tls_config(&broker.addr(), insecure))
         .await
         .expect("unverified TLS");
 
     // A name the certificate does not carry is refused.
-    let misnamed = TlsConfig {
-        ca: CaSource::File(pki.ca.clone()),
-        server_name: Some("kafka.example.com".to_owned()),
-        ..Default::default()
-    };
+    let mut misnamed = TlsConfig::default();
+    misnamed.ca = CaSource::File(pki.ca.clone());
+    misnamed.server_name = Some("kafka.example.com".to_owned());
     let err = round_trip(tls_config(&broker.addr(), misnamed))
         .await
         .unwrap_err();
@@ -103,19 +95,15 @@ async fn mutual_tls_through_a_verifying_terminator() {
     );
     let addr = format!("127.0.0.1:{}", stunnel.port());
 
-    let with_cert = TlsConfig {
-        ca: CaSource::File(pki.ca.clone()),
-        client_cert: Some((pki.client_cert.clone(), pki.client_key.clone())),
-        ..Default::default()
-    };
+    let mut with_cert = TlsConfig::default();
+    with_cert.ca = CaSource::File(pki.ca.clone());
+    with_cert.client_cert = Some((pki.client_cert.clone(), pki.client_key.clone()));
     round_trip(tls_config(&addr, with_cert))
         .await
         .unwrap_or_else(|e| panic!("mutual TLS failed: {e}\nstunnel: {}", stunnel.log()));
 
-    let without = TlsConfig {
-        ca: CaSource::File(pki.ca.clone()),
-        ..Default::default()
-    };
+    let mut without = TlsConfig::default();
+    without.ca = CaSource::File(pki.ca.clone());
     let err = round_trip(tls_config(&addr, without)).await.unwrap_err();
     // TLS 1.3 sends the refusal as an alert after the handshake: the first read fails with it.
     assert!(err.to_string().contains("CertificateRequired"), "{err}");

@@ -77,19 +77,15 @@ async fn client(cluster: &Cluster) -> Client {
 }
 
 async fn txn_producer(cluster: &Cluster, id: &str) -> Producer {
-    let config = ProducerConfig {
-        transactional_id: Some(id.to_owned()),
-        ..ProducerConfig::default()
-    };
+    let mut config = ProducerConfig::default();
+    config.transactional_id = Some(id.to_owned());
     Producer::new(client(cluster).await, config).unwrap()
 }
 
 /// Our read_committed consumer from the beginning to each partition's log end.
 async fn ours_read_committed(cluster: &Cluster, topic: &str) -> Rows {
-    let config = ConsumerConfig {
-        isolation_level: IsolationLevel::ReadCommitted,
-        ..ConsumerConfig::default()
-    };
+    let mut config = ConsumerConfig::default();
+    config.isolation_level = IsolationLevel::ReadCommitted;
     let mut consumer = PartitionConsumer::new(client(cluster).await, config).unwrap();
     let assign: Vec<(&str, i32, StartAt)> = (0..PARTITIONS)
         .map(|p| (topic, p, StartAt::Earliest))
@@ -360,11 +356,9 @@ async fn the_coordinator_moves_mid_transaction_and_timeouts_fence() {
     p.commit_transaction().await.unwrap();
 
     // A transaction open past its timeout: the coordinator aborts it and fences the producer.
-    let config = ProducerConfig {
-        transactional_id: Some("slow-id".to_owned()),
-        transaction_timeout: Duration::from_millis(300),
-        ..ProducerConfig::default()
-    };
+    let mut config = ProducerConfig::default();
+    config.transactional_id = Some("slow-id".to_owned());
+    config.transaction_timeout = Duration::from_millis(300);
     let slow = Producer::new(client(&cluster).await, config).unwrap();
     slow.init_transactions().await.unwrap();
     slow.begin_transaction().unwrap();

@@ -155,10 +155,8 @@ async fn killed_transform_processes_leave_every_input_exactly_once() {
         "every input exactly once (Java read_committed)"
     );
 
-    let config = ConsumerConfig {
-        isolation_level: IsolationLevel::ReadCommitted,
-        ..ConsumerConfig::default()
-    };
+    let mut config = ConsumerConfig::default();
+    config.isolation_level = IsolationLevel::ReadCommitted;
     let mut ours = PartitionConsumer::new(client, config).unwrap();
     let assign: Vec<(&str, i32, StartAt)> = (0..PARTITIONS)
         .map(|p| ("eos-out", p, StartAt::Earliest))

@@ -16,13 +16,11 @@ use crate::Error;
 /// Reads the topic's partitions from the beginning until `spec.records` records.
 pub async fn consume(spec: &RunSpec) -> Result<RunResult, Error> {
     let client = Client::connect(ClientConfig::new(&spec.brokers)).await?;
-    let config = ConsumerConfig {
-        max_partition_fetch_bytes: PARTITION_FETCH_BYTES,
-        fetch_max_bytes: FETCH_MAX_BYTES,
-        check_crcs: true,
-        offset_reset: OffsetReset::Earliest,
-        ..ConsumerConfig::default()
-    };
+    let mut config = ConsumerConfig::default();
+    config.max_partition_fetch_bytes = PARTITION_FETCH_BYTES;
+    config.fetch_max_bytes = FETCH_MAX_BYTES;
+    config.check_crcs = true;
+    config.offset_reset = OffsetReset::Earliest;
     let mut consumer = PartitionConsumer::new(client, config)?;
     let partitions: Vec<(&str, i32, StartAt)> = (0..spec.partitions)
         .map(|p| (spec.topic.as_str(), p, StartAt::Earliest))
@@ -53,14 +51,12 @@ pub async fn consume(spec: &RunSpec) -> Result<RunResult, Error> {
 /// a warm-up, outside the reported figures.
 pub async fn produce(spec: &RunSpec) -> Result<RunResult, Error> {
     let client = Client::connect(ClientConfig::new(&spec.brokers)).await?;
-    let config = ProducerConfig {
-        batch_size: BATCH_BYTES,
-        linger: LINGER,
-        compression: spec.codec.compression(),
-        acks: Acks::All,
-        idempotence: true,
-        ..ProducerConfig::default()
-    };
+    let mut config = ProducerConfig::default();
+    config.batch_size = BATCH_BYTES;
+    config.linger = LINGER;
+    config.compression = spec.codec.compression();
+    config.acks = Acks::All;
+    config.idempotence = true;
     let producer = Producer::new(client, config)?;
     let mut payloads = Payloads::new(spec.record_size, spec.seed);
     // Warm up: the first record goes alone and is acknowledged before the clock starts

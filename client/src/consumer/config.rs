@@ -71,6 +71,7 @@ impl IsolationLevel {
 
 /// Partition consumer settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConsumerConfig {
     /// The most bytes one partition may return in a fetch (`max.partition.fetch.bytes`, 1 MiB).
     /// A broker that speaks Fetch v3 or later returns a larger first batch whole anyway; an older

@@ -61,6 +61,7 @@ impl AssignorKind {
 
 /// Group consumer settings (Java names in parentheses).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct GroupConsumerConfig {
     /// `group.id`.
     pub group_id: String,

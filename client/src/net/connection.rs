@@ -33,6 +33,7 @@ use crate::error::{BrokerRef, ClientError, Result};
 
 /// How a connection is opened and how long its requests may take.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ConnectionConfig {
     /// Sent in every request header (`client.id`).
     pub client_id: String,

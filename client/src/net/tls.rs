@@ -50,6 +50,7 @@ pub enum CaSource {
 
 /// TLS settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TlsConfig {
     /// The CAs to trust.
     pub ca: CaSource,

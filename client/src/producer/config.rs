@@ -34,6 +34,7 @@ impl Acks {
 
 /// Producer settings. Field names follow the Java producer's configuration keys.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ProducerConfig {
     /// How long a batch may wait for more records before it is sent (`linger.ms`; 5 ms, the
     /// Java default since Kafka 4.0).

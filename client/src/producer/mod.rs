@@ -41,10 +41,8 @@
 //! use kingest_client::{Client, ClientConfig, ClientError};
 //!
 //! let client = Client::connect(ClientConfig::new("localhost:9092")).await?;
-//! let config = ProducerConfig {
-//!     transactional_id: Some("orders-writer".to_owned()),
-//!     ..ProducerConfig::default()
-//! };
+//! let mut config = ProducerConfig::default();
+//! config.transactional_id = Some("orders-writer".to_owned());
 //! let producer = Producer::new(client, config)?;
 //! producer.init_transactions().await?; // fences older producers with this id
 //! producer.begin_transaction()?;

@@ -86,13 +86,9 @@ pub fn run(args: Args) -> ExitCode {
 
 async fn produce(args: Args, compression: Compression) -> Result<u64, Box<dyn std::error::Error>> {
     let client = Client::connect(ClientConfig::new(&args.brokers)).await?;
-    let producer = Producer::new(
-        client,
-        ProducerConfig {
-            compression,
-            ..ProducerConfig::default()
-        },
-    )?;
+    let mut config = ProducerConfig::default();
+    config.compression = compression;
+    let producer = Producer::new(client, config)?;
     let start = Instant::now();
     let mut sent = 0u64;
     let mut pending = Vec::new();

@@ -46,23 +46,22 @@ pub fn client_config(config: &Config) -> Result<ClientConfig, EngineError> {
         c.connection.client_id = id.clone();
     }
     if let Some(tls) = &source.tls {
-        let settings = TlsConfig {
-            ca: tls
-                .ca
-                .as_ref()
-                .map_or(CaSource::System, |f| CaSource::File(PathBuf::from(f))),
-            client_cert: match (&tls.cert, &tls.key) {
-                (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
-                (None, None) => None,
-                _ => {
-                    return Err(EngineError::Setup(
-                        "source.tls: cert and key go together".to_owned(),
-                    ))
-                }
-            },
-            server_name: tls.server_name.clone(),
-            danger_accept_invalid_certs: tls.danger_accept_invalid_certs,
+        let mut settings = TlsConfig::default();
+        settings.ca = tls
+            .ca
+            .as_ref()
+            .map_or(CaSource::System, |f| CaSource::File(PathBuf::from(f)));
+        settings.client_cert = match (&tls.cert, &tls.key) {
+            (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+            (None, None) => None,
+            _ => {
+                return Err(EngineError::Setup(
+                    "source.tls: cert and key go together".to_owned(),
+                ))
+            }
         };
+        settings.server_name = tls.server_name.clone();
+        settings.danger_accept_invalid_certs = tls.danger_accept_invalid_certs;
         let built = settings
             .build()
             .map_err(|e| EngineError::Setup(format!("source.tls: {e}")))?;

@@ -309,16 +309,14 @@ fn group_config(config: &Config) -> Result<GroupConsumerConfig, EngineError> {
     group_config.auto_commit = false;
     group_config.heartbeat_interval = Duration::from_millis(1000);
     group_config.session_timeout = Duration::from_secs(10);
-    group_config.consumer = ConsumerConfig {
-        isolation_level: match config.source.isolation {
-            Isolation::ReadCommitted => IsolationLevel::ReadCommitted,
-            Isolation::ReadUncommitted => IsolationLevel::ReadUncommitted,
-        },
-        offset_reset: match config.source.start {
-            StartConfig::Latest => OffsetReset::Latest,
-            _ => OffsetReset::Earliest,
-        },
-        ..ConsumerConfig::default()
+    group_config.consumer = ConsumerConfig::default();
+    group_config.consumer.isolation_level = match config.source.isolation {
+        Isolation::ReadCommitted => IsolationLevel::ReadCommitted,
+        Isolation::ReadUncommitted => IsolationLevel::ReadUncommitted,
+    };
+    group_config.consumer.offset_reset = match config.source.start {
+        StartConfig::Latest => OffsetReset::Latest,
+        _ => OffsetReset::Earliest,
     };
     group_properties(config, &mut group_config)?;
     Ok(group_config)

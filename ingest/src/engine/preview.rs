@@ -247,17 +247,13 @@ pub async fn preview(config: &Config, options: &PreviewOptions) -> Result<Previe
         .map_err(|e| EngineError::Setup(e.to_string()))?;
     let starts = starts(config, &client, &columns, options.from).await?;
 
-    let mut consumer = PartitionConsumer::new(
-        client.clone(),
-        ConsumerConfig {
-            isolation_level: match config.source.isolation {
-                Isolation::ReadCommitted => IsolationLevel::ReadCommitted,
-                Isolation::ReadUncommitted => IsolationLevel::ReadUncommitted,
-            },
-            offset_reset: OffsetReset::Earliest,
-            ..ConsumerConfig::default()
-        },
-    )?;
+    let mut consumer_config = ConsumerConfig::default();
+    consumer_config.isolation_level = match config.source.isolation {
+        Isolation::ReadCommitted => IsolationLevel::ReadCommitted,
+        Isolation::ReadUncommitted => IsolationLevel::ReadUncommitted,
+    };
+    consumer_config.offset_reset = OffsetReset::Earliest;
+    let mut consumer = PartitionConsumer::new(client.clone(), consumer_config)?;
     let assign: Vec<(&str, i32, StartAt)> = starts
         .iter()
         .filter(|s| s.offset < s.log_end)

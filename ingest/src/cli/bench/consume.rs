@@ -85,19 +85,16 @@ pub fn consumer_config(args: &Args) -> Result<(ConsumerConfig, StartAt), BenchEr
             )))
         }
     };
-    let defaults = ConsumerConfig::default();
-    Ok((
-        ConsumerConfig {
-            max_partition_fetch_bytes: args
-                .max_partition_fetch_bytes
-                .unwrap_or(defaults.max_partition_fetch_bytes),
-            fetch_max_bytes: args.fetch_max_bytes.unwrap_or(defaults.fetch_max_bytes),
-            check_crcs: !args.no_check_crcs,
-            offset_reset: reset,
-            ..defaults
-        },
-        start,
-    ))
+    let mut config = ConsumerConfig::default();
+    if let Some(bytes) = args.max_partition_fetch_bytes {
+        config.max_partition_fetch_bytes = bytes;
+    }
+    if let Some(bytes) = args.fetch_max_bytes {
+        config.fetch_max_bytes = bytes;
+    }
+    config.check_crcs = !args.no_check_crcs;
+    config.offset_reset = reset;
+    Ok((config, start))
 }
 
 async fn open(

@@ -93,18 +93,16 @@ pub fn producer_config(args: &Args) -> Result<ProducerConfig, BenchError> {
         ))
     })?;
     let acks = parse_acks(&args.acks)?;
-    let defaults = ProducerConfig::default();
-    let config = ProducerConfig {
-        compression,
-        acks,
-        idempotence: acks == Acks::All && !args.no_idempotence,
-        batch_size: args.batch_size.unwrap_or(defaults.batch_size),
-        linger: args
-            .linger_ms
-            .map(Duration::from_millis)
-            .unwrap_or(defaults.linger),
-        ..defaults
-    };
+    let mut config = ProducerConfig::default();
+    config.compression = compression;
+    config.acks = acks;
+    config.idempotence = acks == Acks::All && !args.no_idempotence;
+    if let Some(size) = args.batch_size {
+        config.batch_size = size;
+    }
+    if let Some(ms) = args.linger_ms {
+        config.linger = Duration::from_millis(ms);
+    }
     config.validate()?;
     Ok(config)
 }

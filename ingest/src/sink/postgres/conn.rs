@@ -197,17 +197,15 @@ impl Settings {
         let tls = if pg_mode == "disable" {
             None
         } else {
-            let settings = TlsConfig {
-                ca: rootcert.map_or(CaSource::System, |f| CaSource::File(f.into())),
-                client_cert: match (cert, key) {
-                    (Some(c), Some(k)) => Some((c.into(), k.into())),
-                    (None, None) => None,
-                    _ => return Err("sslcert and sslkey go together".to_owned()),
-                },
-                server_name: None,
-                // libpq's prefer/require without a root certificate: encryption only.
-                danger_accept_invalid_certs: !verify,
+            let mut settings = TlsConfig::default();
+            settings.ca = rootcert.map_or(CaSource::System, |f| CaSource::File(f.into()));
+            settings.client_cert = match (cert, key) {
+                (Some(c), Some(k)) => Some((c.into(), k.into())),
+                (None, None) => None,
+                _ => return Err("sslcert and sslkey go together".to_owned()),
             };
+            // libpq's prefer/require without a root certificate: encryption only.
+            settings.danger_accept_invalid_certs = !verify;
             let rustls = settings.build().map_err(|e| format!("TLS: {e}"))?;
             Some(MakeRustlsConnect::new((*rustls).clone()))
         };
