@@ -477,6 +477,15 @@ impl GroupConsumer {
         let Some((joined, committed)) = self.joined_round.clone() else {
             return Ok(());
         };
+        tracing::debug!(
+            group = %self.config.group_id,
+            generation = joined.identity.generation,
+            member_id = %joined.identity.member_id,
+            leader = joined.leader,
+            assignor = %joined.protocol,
+            partitions = joined.assignment.len(),
+            "joined the group"
+        );
         let new: BTreeSet<(String, i32)> = joined.assignment.iter().cloned().collect();
         let revoked: Vec<(String, i32)> = self.assignment.difference(&new).cloned().collect();
         if !revoked.is_empty() {

@@ -142,11 +142,6 @@ impl Member {
         }
     }
 
-    /// The group id.
-    pub fn group(&self) -> &str {
-        &self.group
-    }
-
     /// The coordinator connection, finding it if needed.
     pub async fn coordinator(&mut self) -> Result<Connection> {
         if let Some(c) = &self.coordinator {

@@ -11,11 +11,11 @@
 //! - [`assignor`]: the partition assignors (`range`, `roundrobin`, `sticky`,
 //!   `cooperative-sticky`) that the elected leader runs, with the same results as the Java
 //!   client's for the same input, plus choosing the assignor the coordinator selected;
-//! - [`member`]: the member's side of the protocol on the wire (join, sync, heartbeat, leave,
-//!   offsets), and [`consumer`]: the [`consumer::GroupConsumer`] built on it.
+//! - [`consumer`]: the [`consumer::GroupConsumer`], built on the member's side of the protocol
+//!   on the wire (join, sync, heartbeat, leave, offsets; the private `member` module).
 
 pub mod assignor;
 pub mod consumer;
-pub mod member;
+pub(crate) mod member;
 /// The consumer protocol's bytes, from the protocol crate (where a broker can read them too).
 pub use kingest_protocol::consumer_protocol as protocol;
