@@ -179,6 +179,35 @@ impl TableIo {
         self.durable(location).await
     }
 
+    /// The location of an object key of this storage (the inverse of [`TableIo::path`]).
+    pub(crate) fn location_of(&self, key: &Path) -> String {
+        match &self.base {
+            None => format!("file:///{key}"),
+            Some(base) => format!("{base}/{key}"),
+        }
+    }
+
+    /// Every file under `location` (a table's root), recursively: key, size, last modified
+    /// (ms since the epoch; the object store's `Last-Modified`, a local file's mtime).
+    pub(crate) async fn list(&self, location: &str) -> Result<Vec<(Path, u64, i64)>> {
+        use futures_util::TryStreamExt as _;
+        let prefix = self.path(location.trim_end_matches('/'))?;
+        let metas: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|source| SinkError::ObjectStore {
+                op: "list",
+                path: location.to_owned(),
+                source,
+            })?;
+        Ok(metas
+            .into_iter()
+            .map(|m| (m.location, m.size, m.last_modified.timestamp_millis()))
+            .collect())
+    }
+
     /// Deletes a file that was written but will not be committed (gone already is fine).
     pub(crate) async fn delete(&self, location: &str) {
         if let Ok(path) = self.path(location) {
