@@ -2,9 +2,13 @@
 (config, namespaces, load/create/commit table) in front of pyiceberg's SqlCatalog, the way
 Apache Iceberg's own REST test fixture (iceberg-rest-fixture) puts CatalogHandlers in front of
 a JdbcCatalog. Requirements are checked and updates applied by pyiceberg, not by kingest's
-code: a failed requirement is a 409.
+code: a failed requirement is a 409. After a commit the server deletes the metadata files the
+commit dropped from `metadata-log` when the table's `write.metadata.delete-after-commit.enabled`
+says so, as Java's catalogs do when they write the metadata (the REST client does not own them).
 
-Usage: python3 iceberg_rest.py PORT SQL_URI WAREHOUSE
+Usage: python3 iceberg_rest.py PORT SQL_URI WAREHOUSE [PROPERTIES_JSON]
+PROPERTIES_JSON: catalog properties, such as pyiceberg's FileIO settings for an s3:// warehouse
+(`s3.endpoint`, `s3.access-key-id`, ...).
 """
 import json
 import sys
@@ -20,7 +24,8 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import CommitTableRequest
 
 port, uri, warehouse = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-catalog = SqlCatalog("default", uri=uri, warehouse=warehouse)
+properties = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+catalog = SqlCatalog("default", uri=uri, warehouse=warehouse, **properties)
 lock = Lock()
 
 
@@ -89,6 +94,7 @@ class Handler(BaseHTTPRequestHandler):
                 with lock:
                     t = catalog.load_table((*p[2].split("\x1f"), p[4]))
                     resp = catalog.commit_table(t, req.requirements, req.updates)
+                    catalog._delete_old_metadata(t.io, t.metadata, resp.metadata)
                 return self.send(200, {"metadata-location": resp.metadata_location,
                                        "metadata": json.loads(resp.metadata.model_dump_json(by_alias=True, exclude_none=True))})
         except (NamespaceAlreadyExistsError, TableAlreadyExistsError) as e:
