@@ -9,13 +9,26 @@
 //!   rewritten inputs, old manifests and manifest lists) are deleted, every file the table
 //!   still reads is there, pyiceberg reads the same rows; and the job, killed and run again to
 //!   the end of the topic, resumes from the offsets the kept snapshot carries: exactly once.
+//!   The job's hundreds of commits leave the metadata directory bounded: the current metadata
+//!   file and the 20 its log keeps (`write.metadata.previous-versions-max`), the rest deleted
+//!   after the commits that dropped them.
 //! - `kingest compact --execute` killed with SIGKILL at random moments, at least 20 times,
 //!   while the job commits new snapshots and records keep arriving: after every kill pyiceberg
 //!   reads each partition as one contiguous run of offsets from 0 (never a row lost or read
-//!   twice), and at the end the table holds every produced record exactly once.
+//!   twice), and at the end the table holds every produced record exactly once. Then
+//!   `remove_orphan_files` with every file made four days old: the dry run lists exactly the
+//!   files pyiceberg finds no reference to (the killed compactions' outputs, a planted
+//!   never-committed data file), the run deletes them and nothing pyiceberg references, and
+//!   the table still reads exactly once.
+//! - Snapshot expiry through a REST catalog (the test server of `peers/iceberg_rest.py`):
+//!   compaction and expiry while the job runs, the expiry sent as a `remove-snapshots` update;
+//!   pyiceberg finds one snapshot, the same rows and offsets, the rewritten inputs and the
+//!   expired manifest lists deleted, every referenced file there, the server-written metadata
+//!   directory bounded, and the job resumes exactly once.
 //!
 //! Kill moments come from a fixed-seed generator (`KINGEST_SIGKILL_SEED` overrides it), printed
-//! with any failure.
+//! with any failure. On 2 cores, with the three tests at once: about 2.5 minutes (the REST test
+//! 80 s alone).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -579,11 +592,7 @@ async fn iceberg_rest_catalog_expiry_removes_snapshots_and_their_files() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| {
-            f["path"]
-                .as_str()
-                .map_or_else(|| f.as_str().unwrap().to_owned(), str::to_owned)
-        })
+        .map(|f| f.as_str().unwrap().to_owned())
         .collect();
     let kept = read_table(rest.sql_uri(), TABLE);
     assert_eq!(kept.operations, vec!["replace".to_owned()], "{done}");

@@ -19,6 +19,15 @@
 //!   object and the server's answer, a run while it is down fails alike, and a run after it
 //!   recovers completes the table exactly once.
 //!
+//! - Maintenance per store: `kingest compact --execute` with `[sink.compaction]` and
+//!   `[sink.retention]` on an Iceberg table (on S3 through a REST catalog whose server writes
+//!   the metadata to moto, on Azure through the SQL catalog): the small files rewritten, the
+//!   old snapshots expired and their files deleted, an orphan older than
+//!   `orphan_files_older_than` (by the server's `Last-Modified`) deleted and a young one kept;
+//!   the server then holds exactly the current data files and one manifest list, and pyiceberg
+//!   reads every record once. About 90 s each, most of it waiting for the orphan to be a
+//!   minute old.
+//!
 //! A dropped answer to the conditional PUT of a Delta commit is the case that needs the sink
 //! to recognise its own commit (see `LogStore::put_if_absent`): without that, both Delta fault
 //! runs stop as fenced by "another writer".

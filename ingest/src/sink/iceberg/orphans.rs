@@ -23,6 +23,10 @@
 //! configuration. The files are listed before the table is loaded, so a file committed
 //! between the two is seen as referenced.
 //!
+//! Hidden files (a path segment under the table's location starting with `_` or `.`, other
+//! than a partition directory `_col=value`) are not the table's and are left alone, as in
+//! Iceberg.
+//!
 //! A reference that names a file of this table's storage in another spelling (another scheme
 //! or bucket, with the same path under it) makes the run fail instead of deleting the file,
 //! like Iceberg's default `prefix_mismatch_mode = ERROR`.
@@ -68,6 +72,19 @@ fn bare(location: &str) -> &str {
         Some((_, rest)) => rest.split_once('/').map_or("", |(_, p)| p),
         None => location.trim_start_matches('/'),
     }
+}
+
+/// Whether a table-relative path is hidden by Iceberg's rule: a segment starting with `_` or
+/// `.` (`_SUCCESS`, `.part.crc`, another tool's `_temporary/`), except partition directories
+/// (`_col=value`). Such files are not the table's and are left alone, as Iceberg's
+/// `DeleteOrphanFiles` leaves them.
+fn hidden(rel: &str) -> bool {
+    let segments: Vec<&str> = rel.split('/').collect();
+    let Some((file, dirs)) = segments.split_last() else {
+        return false;
+    };
+    let h = |s: &str| s.starts_with('_') || s.starts_with('.');
+    h(file) || dirs.iter().any(|d| h(d) && !d.contains('='))
 }
 
 /// The orphans under the table's location older than `older_than`; `listed` was listed before
@@ -118,6 +135,7 @@ async fn orphans(
                 reason: format!("no metadata references it, older than {older_than:?}"),
             }
         })
+        .filter(|f| !hidden(&f.rel))
         .collect();
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
@@ -202,5 +220,16 @@ mod tests {
         assert_eq!(bare("s3://lake/w/t/data/a.parquet"), "w/t/data/a.parquet");
         assert_eq!(bare("file:///tmp/w/t/x"), "tmp/w/t/x");
         assert_eq!(bare("/tmp/w/t/x"), "tmp/w/t/x");
+    }
+
+    #[test]
+    fn iceberg_orphan_removal_leaves_hidden_files_alone() {
+        assert!(hidden("data/_SUCCESS"));
+        assert!(hidden("data/.x.parquet.crc"));
+        assert!(hidden("_temporary/0/x.parquet"));
+        assert!(!hidden("data/_id_bucket=1/x.parquet"));
+        assert!(!hidden("data/id_bucket=1/x.parquet"));
+        assert!(!hidden("metadata/snap-1.avro"));
+        assert!(!hidden("data/x.parquet#1"));
     }
 }
