@@ -9,26 +9,40 @@
 //!   rewritten inputs, old manifests and manifest lists) are deleted, every file the table
 //!   still reads is there, pyiceberg reads the same rows; and the job, killed and run again to
 //!   the end of the topic, resumes from the offsets the kept snapshot carries: exactly once.
+//!   The job's hundreds of commits leave the metadata directory bounded: the current metadata
+//!   file and the 20 its log keeps (`write.metadata.previous-versions-max`), the rest deleted
+//!   after the commits that dropped them.
 //! - `kingest compact --execute` killed with SIGKILL at random moments, at least 20 times,
 //!   while the job commits new snapshots and records keep arriving: after every kill pyiceberg
 //!   reads each partition as one contiguous run of offsets from 0 (never a row lost or read
-//!   twice), and at the end the table holds every produced record exactly once.
+//!   twice), and at the end the table holds every produced record exactly once. Then
+//!   `remove_orphan_files` with every file made four days old: the dry run lists exactly the
+//!   files pyiceberg finds no reference to (the killed compactions' outputs, a planted
+//!   never-committed data file), the run deletes them and nothing pyiceberg references, and
+//!   the table still reads exactly once.
+//! - Snapshot expiry through a REST catalog (the test server of `peers/iceberg_rest.py`):
+//!   compaction and expiry while the job runs, the expiry sent as a `remove-snapshots` update;
+//!   pyiceberg finds one snapshot, the same rows and offsets, the rewritten inputs and the
+//!   expired manifest lists deleted, every referenced file there, the server-written metadata
+//!   directory bounded, and the job resumes exactly once.
 //!
 //! Kill moments come from a fixed-seed generator (`KINGEST_SIGKILL_SEED` overrides it), printed
-//! with any failure.
+//! with any failure. On 2 cores, with the three tests at once: about 2.5 minutes (the REST test
+//! 80 s alone).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use kingest_tests::ingest::compact::{caught_up, compact_json, sink_offsets, ClickProducer};
 use kingest_tests::ingest::iceberg::{
-    iceberg_sink, read_table, rows_by_partition_offset, sqlite_uri, IcebergTable,
+    iceberg_sink, read_table, referenced_files, rows_by_partition_offset, sqlite_uri, IcebergTable,
 };
 use kingest_tests::ingest::job::{source, PARTITION_OFFSET_COLUMNS};
 use kingest_tests::ingest::kill::{click, static_member, SplitMix, CLICK_COLUMNS};
 use kingest_tests::ingest::{end_offsets, kingest, kingest_binary, produce, Job, Produced};
+use kingest_tests::peers::iceberg_rest::IcebergRest;
 use kingest_tests::peers::nisshi::Nisshi;
 
 const TOPIC: &str = "clicks";
@@ -43,6 +57,26 @@ fn job(
     broker: &str,
     group: &str,
     work: &Path,
+    flush: (usize, &str),
+    target: &str,
+    extra: &str,
+) -> String {
+    let sink = iceberg_sink(
+        &sqlite_uri(&work.join("catalog.db")),
+        &work.join("warehouse"),
+        TABLE,
+        "[\"bucket(2, id)\"]",
+    );
+    job_with(broker, group, &sink, flush, target, extra)
+}
+
+/// [`job`] with another `[sink]` table (`sink`). New tables keep 20 earlier metadata files in
+/// `metadata-log` (`write.metadata.previous-versions-max`) and delete older ones (kingest's
+/// default for the tables it creates).
+fn job_with(
+    broker: &str,
+    group: &str,
+    sink: &str,
     (rows, age): (usize, &str),
     target: &str,
     extra: &str,
@@ -52,19 +86,26 @@ fn job(
 [flush]
 rows = {rows}
 age = "{age}"
-{}
+{sink}properties = {{ "write.metadata.previous-versions-max" = "{METADATA_VERSIONS}" }}
+
 [sink.compaction]
 target_file_size = "{target}"
 {extra}"#,
         source(broker, TOPIC, group),
         static_member(group),
-        iceberg_sink(
-            &sqlite_uri(&work.join("catalog.db")),
-            &work.join("warehouse"),
-            TABLE,
-            "[\"bucket(2, id)\"]"
-        )
     )
+}
+
+/// `write.metadata.previous-versions-max` of the tables of these tests.
+const METADATA_VERSIONS: usize = 20;
+
+/// The metadata JSON files in a table's `metadata` directory.
+fn metadata_files(table_dir: &Path) -> usize {
+    std::fs::read_dir(table_dir.join("metadata"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".metadata.json"))
+        .count()
 }
 
 fn table(work: &Path) -> IcebergTable {
@@ -155,6 +196,16 @@ async fn iceberg_compaction_of_a_running_jobs_thousand_files_then_expiry() {
     exactly(&before, &produced, "before compaction");
     assert!(before.files >= 1000, "{} files", before.files);
     let offsets_before = sink_offsets(&config);
+    // Hundreds of commits, and the metadata directory holds the current metadata file and the
+    // ones its log keeps: the rest were deleted as commits dropped them.
+    assert!(before.operations.len() > 2 * METADATA_VERSIONS);
+    let table_dir = w.join("warehouse/lake/clicks");
+    assert!(
+        metadata_files(&table_dir) <= METADATA_VERSIONS + 1,
+        "{} metadata files after {} commits",
+        metadata_files(&table_dir),
+        before.operations.len()
+    );
 
     // The plan changes nothing.
     let plan = compact_json(&config, false);
@@ -373,4 +424,236 @@ async fn iceberg_sigkill_during_compaction_never_loses_or_doubles_a_row() {
     exactly(&t, &produced, &format!("seed {seed}, moments {moments:?}"));
     assert_eq!(contiguous(&t, "at the end"), end);
     assert!(t.operations.iter().filter(|o| *o == "replace").count() >= 2);
+
+    // remove_orphan_files: the killed compactions left files no metadata references. Every
+    // file of the table is made four days old (as if the kills were that long ago), and one
+    // more realistic orphan is planted: a data file a writer wrote and never committed.
+    running.child().kill().unwrap();
+    running.wait();
+    let table_dir = w.join("warehouse/lake/clicks");
+    let planted = data_dir(w).join("00000-0-never-committed.parquet");
+    std::fs::copy(&parquet_files(&data_dir(w))[0], &planted).unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(4 * 86_400);
+    let all_files = every_file(&table_dir);
+    for f in &all_files {
+        std::fs::File::options()
+            .write(true)
+            .open(f)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    let uri = sqlite_uri(&w.join("catalog.db"));
+    let referenced: BTreeSet<PathBuf> = referenced_files(&uri, TABLE, &BTreeMap::new())
+        .iter()
+        .map(|f| PathBuf::from(f.strip_prefix("file://").unwrap_or(f)))
+        .collect();
+    let unreferenced: BTreeSet<PathBuf> = all_files
+        .iter()
+        .filter(|f| !referenced.contains(*f))
+        .cloned()
+        .collect();
+    let retention = "[sink.retention]\nmax_age = \"30d\"\n";
+    std::fs::write(
+        &config,
+        job(
+            &broker.addr(),
+            "compact-kill",
+            w,
+            flush,
+            "256KiB",
+            retention,
+        ),
+    )
+    .unwrap();
+    let plan = compact_json(&config, false);
+    let listed: BTreeSet<PathBuf> = plan["plan"]["orphans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| PathBuf::from(f["path"].as_str().unwrap().trim_start_matches("file://")))
+        .collect();
+    assert_eq!(listed, unreferenced, "the dry run's orphans");
+    assert!(listed.contains(&planted), "{listed:?}");
+    assert_eq!(every_file(&table_dir), all_files, "the dry run deleted");
+    let done = compact_json(&config, true);
+    let left = every_file(&table_dir);
+    assert!(left.is_disjoint(&unreferenced), "orphans left");
+    assert!(
+        referenced.iter().all(|f| left.contains(f)),
+        "a referenced file was deleted: {done}"
+    );
+    let orphan_data = listed
+        .iter()
+        .filter(|f| f.extension().is_some_and(|x| x == "parquet"));
+    eprintln!(
+        "remove_orphan_files: {} orphans ({} data files) of {} files",
+        listed.len(),
+        orphan_data.count(),
+        all_files.len()
+    );
+    let t = table(w);
+    exactly(&t, &produced, "after remove_orphan_files");
+    assert_eq!(contiguous(&t, "after remove_orphan_files"), end);
+}
+
+/// Every file under `dir`, recursively.
+fn every_file(dir: &Path) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(p);
+            }
+        }
+    }
+    out
+}
+
+/// The manifest lists (`snap-*.avro`) in a table's `metadata` directory: one per snapshot
+/// until expiry deletes them.
+fn manifest_lists(table_dir: &Path) -> usize {
+    std::fs::read_dir(table_dir.join("metadata"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("snap-"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iceberg_rest_catalog_expiry_removes_snapshots_and_their_files() {
+    let broker = Nisshi::start();
+    broker.create_topic(TOPIC, PARTITIONS as u32);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let warehouse = w.join("warehouse");
+    std::fs::create_dir_all(&warehouse).unwrap();
+    let rest = IcebergRest::start(&warehouse);
+    let table_dir = warehouse.join("lake/clicks");
+    let config = w.join("job.toml");
+    let log = w.join("kingest.log");
+    let sink = format!(
+        "\n[sink]\ntype = \"iceberg\"\ncatalog = {{ type = \"rest\", uri = \"{}\" }}\n\
+         table = \"{TABLE}\"\nwarehouse = \"{}\"\npartition_by = [\"bucket(2, id)\"]\n",
+        rest.uri(),
+        warehouse.display()
+    );
+    let group = "rest-expiry";
+    let write = |extra: &str| {
+        let text = job_with(&broker.addr(), group, &sink, SMALL, "64KiB", extra);
+        std::fs::write(&config, text).unwrap();
+    };
+    write("");
+    kingest_binary();
+    let started = Instant::now();
+    let mut running = Job::start(&config, &log, false);
+    let producer = ClickProducer::start(broker.addr(), TOPIC, PARTITIONS, 80, 0);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while manifest_lists(&table_dir) < 3 * METADATA_VERSIONS {
+        assert!(running.try_wait().is_none(), "{}", running.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "60 commits not made in 3 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let produced = producer.stop().await;
+    let end = end_offsets(produced.keys());
+    caught_up(&config, &end, &mut running).await;
+    let before = read_table(rest.sql_uri(), TABLE);
+    exactly(&before, &produced, "before maintenance");
+    let offsets_before = sink_offsets(&config);
+    // The server deletes the metadata files its commits drop from the log (the table's
+    // properties say so): the directory stays bounded.
+    assert!(
+        metadata_files(&table_dir) <= METADATA_VERSIONS + 1,
+        "{} metadata files after {} commits",
+        metadata_files(&table_dir),
+        before.operations.len()
+    );
+
+    // Compaction and expiry in one run, while the job runs: every snapshot but the replace is
+    // older than a second, and the replace carries the group's offsets.
+    let live_before: BTreeSet<String> = before.file_paths.iter().cloned().collect();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    write("[sink.retention]\nmax_age = \"1s\"\n");
+    let plan = compact_json(&config, false);
+    assert!(
+        !plan["plan"]["expired"].as_array().unwrap().is_empty(),
+        "{plan}"
+    );
+    let done = compact_json(&config, true);
+    let deleted: BTreeSet<String> = done["done"]["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_owned())
+        .collect();
+    let kept = read_table(rest.sql_uri(), TABLE);
+    assert_eq!(kept.operations, vec!["replace".to_owned()], "{done}");
+    assert_eq!(
+        manifest_lists(&table_dir),
+        1,
+        "manifest lists of expired snapshots remain"
+    );
+    // The rewritten inputs went with the snapshots that read them; every file the table
+    // reads is there.
+    let inputs: Vec<&String> = live_before
+        .iter()
+        .filter(|f| !kept.file_paths.contains(f))
+        .collect();
+    assert!(!inputs.is_empty(), "nothing was compacted: {done}");
+    for f in inputs {
+        assert!(deleted.contains(f), "{f}: not deleted; {done}");
+        assert!(!Path::new(f.trim_start_matches("file://")).exists(), "{f}");
+    }
+    for f in referenced_files(rest.sql_uri(), TABLE, &BTreeMap::new()) {
+        assert!(
+            Path::new(f.trim_start_matches("file://")).exists(),
+            "{f}: referenced, deleted"
+        );
+    }
+    assert_eq!(
+        rows_by_partition_offset(&kept),
+        rows_by_partition_offset(&before),
+        "pyiceberg reads other rows"
+    );
+    assert_eq!(kept.offsets(group), before.offsets(group));
+    assert_eq!(
+        sink_offsets(&config),
+        offsets_before,
+        "kingest check changed"
+    );
+
+    // The job resumes from the kept snapshot's offsets.
+    running.child().kill().unwrap();
+    running.wait();
+    let more: Vec<Produced> = (produced.len()..produced.len() + 400)
+        .map(|n| click(n, PARTITIONS))
+        .collect();
+    let at = produce(&broker.addr(), TOPIC, &more).await;
+    let mut all = produced;
+    all.extend(at.into_iter().zip(more));
+    let status = Job::start(&config, &log, true).wait();
+    assert!(
+        status.success(),
+        "{}",
+        kingest_tests::ingest::log_tail(&log)
+    );
+    exactly(
+        &read_table(rest.sql_uri(), TABLE),
+        &all,
+        "after expiry and a restart",
+    );
+    eprintln!(
+        "REST expiry: {} snapshots -> 1, {} files deleted, {:?}",
+        before.operations.len(),
+        deleted.len(),
+        started.elapsed()
+    );
 }

@@ -19,6 +19,15 @@
 //!   object and the server's answer, a run while it is down fails alike, and a run after it
 //!   recovers completes the table exactly once.
 //!
+//! - Maintenance per store: `kingest compact --execute` with `[sink.compaction]` and
+//!   `[sink.retention]` on an Iceberg table (on S3 through a REST catalog whose server writes
+//!   the metadata to moto, on Azure through the SQL catalog): the small files rewritten, the
+//!   old snapshots expired and their files deleted, an orphan older than
+//!   `orphan_files_older_than` (by the server's `Last-Modified`) deleted and a young one kept;
+//!   the server then holds exactly the current data files and one manifest list, and pyiceberg
+//!   reads every record once. About 90 s each, most of it waiting for the orphan to be a
+//!   minute old.
+//!
 //! A dropped answer to the conditional PUT of a Delta commit is the case that needs the sink
 //! to recognise its own commit (see `LogStore::put_if_absent`): without that, both Delta fault
 //! runs stop as fenced by "another writer".
@@ -30,22 +39,26 @@
 //! On 2 cores the file takes about 4 minutes with 2 test threads: a kill loop 70-85 s, a fault
 //! run 30-40 s.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use kingest_tests::ingest::compact::ClickProducer;
+use kingest_tests::ingest::compact::{compact_json, ClickProducer};
 use kingest_tests::ingest::delta::{app_id, delta_exactly_once, read_delta_at};
 use kingest_tests::ingest::iceberg::{read_table_with, rows_by_partition_offset, sqlite_uri};
 use kingest_tests::ingest::job::{source, PARTITION_OFFSET_COLUMNS};
-use kingest_tests::ingest::kill::{click_page, dynamic_member_session, Kills, CLICK_COLUMNS};
+use kingest_tests::ingest::kill::{
+    click, click_page, dynamic_member_session, Kills, CLICK_COLUMNS,
+};
 use kingest_tests::ingest::store_faults::FaultRun;
 use kingest_tests::ingest::{
-    assert_same_records, end_offsets, group_committed, kingest_binary, wait_for, Job, Produced,
+    assert_same_records, end_offsets, group_committed, kingest_binary, log_tail, produce, wait_for,
+    Job, Produced,
 };
 use kingest_tests::peers::faults::{FaultProxy, Faults};
+use kingest_tests::peers::iceberg_rest::IcebergRest;
 use kingest_tests::peers::nisshi::Nisshi;
-use kingest_tests::peers::objstore::ObjectServer;
+use kingest_tests::peers::objstore::{Api, ObjectServer};
 
 const TOPIC: &str = "clicks";
 const PARTITIONS: i32 = 4;
@@ -67,6 +80,8 @@ struct Lake {
     format: Format,
     server: ObjectServer,
     work: tempfile::TempDir,
+    /// Iceberg: a REST catalog in front of the SQL one (its warehouse on the server).
+    rest: Option<IcebergRest>,
 }
 
 impl Lake {
@@ -76,7 +91,22 @@ impl Lake {
             format,
             server,
             work: tempfile::tempdir().unwrap(),
+            rest: None,
         }
+    }
+
+    /// An Iceberg table reached through a REST catalog whose server (pyiceberg) writes the
+    /// metadata to the object store server, reached with pyiceberg's FileIO properties.
+    fn iceberg_rest(server: ObjectServer) -> Lake {
+        let mut lake = Lake::new(Format::Iceberg, server);
+        let mut props = lake.server.pyiceberg_properties();
+        if lake.server.api() == Api::S3 {
+            // The server writes with boto3 (see `Boto3WriteIO` in iceberg_rest.py).
+            props.insert("py-io-impl".into(), "__main__.Boto3WriteIO".into());
+        }
+        let rest = IcebergRest::start_with(&lake.location(), &props);
+        lake.rest = Some(rest);
+        lake
     }
 
     /// The prefix under the bucket that errors name.
@@ -95,9 +125,21 @@ impl Lake {
         }
     }
 
-    /// The Iceberg SQL catalog: a local SQLite file (the warehouse is on the server).
+    /// The Iceberg SQL catalog: a local SQLite file (the warehouse is on the server); with a
+    /// REST catalog, the one behind it.
     fn catalog_uri(&self) -> String {
-        sqlite_uri(&self.work.path().join("catalog.db"))
+        match &self.rest {
+            Some(r) => r.sql_uri().to_owned(),
+            None => sqlite_uri(&self.work.path().join("catalog.db")),
+        }
+    }
+
+    /// The `catalog` of the Iceberg `[sink]`.
+    fn catalog(&self) -> String {
+        match &self.rest {
+            Some(r) => format!("{{ type = \"rest\", uri = \"{}\" }}", r.uri()),
+            None => format!("{{ type = \"sql\", uri = \"{}\" }}", self.catalog_uri()),
+        }
     }
 
     /// The job: clicks with their partition and offset, flushes of `rows` rows per
@@ -107,9 +149,9 @@ impl Lake {
         let sink = match self.format {
             Format::Delta => format!("type = \"delta\"\npath = \"{}\"\n", self.location()),
             Format::Iceberg => format!(
-                "type = \"iceberg\"\ncatalog = {{ type = \"sql\", uri = \"{}\" }}\n\
+                "type = \"iceberg\"\ncatalog = {}\n\
                  table = \"{TABLE}\"\nwarehouse = \"{}\"\n",
-                self.catalog_uri(),
+                self.catalog(),
                 self.location()
             ),
         };
@@ -357,4 +399,116 @@ async fn iceberg_s3_moto_faults_retried_and_bounded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iceberg_azure_azurite_faults_retried_and_bounded() {
     faults(Format::Iceberg, ObjectServer::azurite(), 0x1cec).await;
+}
+
+/// `kingest compact --execute` with `[sink.retention]` on an Iceberg table on the server:
+/// `rewrite_data_files`, `expire_snapshots` and `remove_orphan_files`, their files listed and
+/// deleted through the object store API and the orphans' age taken from its
+/// `Last-Modified`. An orphan planted more than a minute before the run goes, one planted
+/// just before stays; afterwards the server holds exactly the current snapshot's data files
+/// (and the young orphan), one manifest list, and pyiceberg reads every record once with the
+/// group's offsets unchanged.
+async fn maintenance(lake: Lake) {
+    let started = Instant::now();
+    let broker = Nisshi::start();
+    broker.create_topic(TOPIC, PARTITIONS as u32);
+    let group = "tables-maintenance";
+    let config = lake.work.path().join("job.toml");
+    let log = lake.work.path().join("kingest.log");
+    let table = format!("{}/lake/clicks", lake.prefix());
+    // A data file a writer wrote and never committed, a minute and more before the run.
+    let old_orphan = format!("{table}/data/00000-0-never-committed.parquet");
+    lake.server.put(BUCKET, &old_orphan, "never committed");
+    let planted = Instant::now();
+
+    // Eight runs to the end of the topic, each after 100 more records: at least eight
+    // commits, each with its small data files.
+    let job = lake.job(&broker.addr(), group, &lake.server.endpoint(), "", 25);
+    std::fs::write(&config, &job).unwrap();
+    kingest_binary();
+    let mut produced: BTreeMap<(i32, i64), Produced> = BTreeMap::new();
+    for round in 0..8 {
+        let records: Vec<Produced> = (round * 100..round * 100 + 100)
+            .map(|n| click(n, PARTITIONS))
+            .collect();
+        let at = produce(&broker.addr(), TOPIC, &records).await;
+        produced.extend(at.into_iter().zip(records));
+        let status = Job::start(&config, &log, true).wait();
+        assert!(status.success(), "{}", log_tail(&log));
+    }
+    let props = lake.server.pyiceberg_properties();
+    let before = read_table_with(&lake.catalog_uri(), TABLE, &props);
+    assert!(before.files >= 8, "{} data files", before.files);
+    assert!(before.operations.len() >= 8, "{:?}", before.operations);
+    lake.check_exactly_once(group, &produced, "before maintenance");
+
+    let wait = Duration::from_secs(65).saturating_sub(planted.elapsed());
+    tokio::time::sleep(wait).await;
+    let young_orphan = format!("{table}/data/young.parquet");
+    lake.server.put(BUCKET, &young_orphan, "being committed");
+    let maintenance = "[sink.compaction]\ntarget_file_size = \"64KiB\"\n\
+                       [sink.retention]\nmax_age = \"1s\"\norphan_files_older_than = \"1m\"\n";
+    std::fs::write(&config, format!("{job}{maintenance}")).unwrap();
+    let key = |location: &str| -> String {
+        let rest = location.split_once("://").map_or(location, |(_, r)| r);
+        rest.split_once('/').map_or("", |(_, k)| k).to_owned()
+    };
+    let plan = compact_json(&config, false);
+    let orphans: Vec<String> = plan["plan"]["orphans"]
+        .as_array()
+        .map(|a| a.iter().map(|f| key(f["path"].as_str().unwrap())).collect())
+        .unwrap_or_default();
+    assert_eq!(orphans, vec![old_orphan.clone()], "{plan}");
+    let done = compact_json(&config, true);
+
+    let after = read_table_with(&lake.catalog_uri(), TABLE, &props);
+    assert_eq!(after.operations, vec!["replace".to_owned()], "{done}");
+    assert!(
+        after.files < before.files,
+        "{} -> {}",
+        before.files,
+        after.files
+    );
+    lake.check_exactly_once(group, &produced, "after maintenance");
+    let objects: BTreeSet<String> = lake.server.list(BUCKET, &table).into_iter().collect();
+    let data: BTreeSet<String> = objects
+        .iter()
+        .filter(|k| k.starts_with(&format!("{table}/data/")))
+        .cloned()
+        .collect();
+    let mut want: BTreeSet<String> = after.file_paths.iter().map(|f| key(f)).collect();
+    want.insert(young_orphan);
+    assert_eq!(data, want, "data files on the server; {done}");
+    let lists = objects
+        .iter()
+        .filter(|k| k.rsplit('/').next().unwrap_or("").starts_with("snap-"))
+        .count();
+    assert_eq!(
+        lists, 1,
+        "manifest lists of expired snapshots remain: {objects:?}"
+    );
+    eprintln!(
+        "{:?} ({}): {} data files -> {}, {} snapshots -> 1, {} files deleted, {:?}",
+        lake.server.api(),
+        if lake.rest.is_some() {
+            "REST catalog"
+        } else {
+            "SQL catalog"
+        },
+        before.files,
+        after.files,
+        before.operations.len(),
+        done["done"]["deleted"].as_array().map_or(0, Vec::len),
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iceberg_s3_moto_rest_catalog_compaction_expiry_and_orphans() {
+    maintenance(Lake::iceberg_rest(ObjectServer::moto())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iceberg_azure_azurite_compaction_expiry_and_orphans() {
+    maintenance(Lake::new(Format::Iceberg, ObjectServer::azurite())).await;
 }

@@ -98,6 +98,17 @@ pub fn render(plan: &MaintenancePlan) -> String {
             out.push_str(&format!("  {} ({})\n", f.path, f.reason));
         }
     }
+    if !plan.orphans.is_empty() {
+        let bytes: u64 = plan.orphans.iter().map(|f| f.bytes).sum();
+        out.push_str(&format!(
+            "remove_orphan_files: delete {} files ({}) no metadata of the table references:\n",
+            plan.orphans.len(),
+            mib(bytes)
+        ));
+        for f in &plan.orphans {
+            out.push_str(&format!("  {} ({})\n", f.path, f.reason));
+        }
+    }
     if !plan.log_cleanup.is_empty() {
         out.push_str(&format!(
             "log cleanup: delete {} log files:\n",

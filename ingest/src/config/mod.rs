@@ -599,7 +599,7 @@ impl Config {
         {
             compaction.validate()?;
             if let Some(r) = retention {
-                r.validate()?;
+                r.validate(false)?;
             }
         }
         if let SinkConfig::Iceberg {
@@ -610,7 +610,7 @@ impl Config {
         {
             compaction.validate()?;
             if let Some(r) = retention {
-                r.validate()?;
+                r.validate(true)?;
             }
         }
         if let SinkConfig::Delta {

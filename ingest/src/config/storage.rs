@@ -135,16 +135,47 @@ pub struct RetentionSection {
     /// Files committed longer ago than this are deleted, except each Kafka partition's newest
     /// file, which holds the offset the job resumes from.
     pub max_age: HumanDuration,
+    /// Iceberg only (`remove_orphan_files`): files under the table's location that no
+    /// metadata references are deleted once last modified longer ago than this (3 days when
+    /// unset, as in Iceberg; at least a minute). Delta's `VACUUM` deletes such files after
+    /// `max_age`.
+    #[serde(default)]
+    pub orphan_files_older_than: Option<HumanDuration>,
 }
 
+/// Iceberg's default `older_than` for `remove_orphan_files`.
+const ORPHAN_FILES_OLDER_THAN: Duration = Duration::from_secs(3 * 86_400);
+/// The least `orphan_files_older_than` taken: below it a file a writer has just written for
+/// its next commit would be taken for an orphan.
+const MIN_ORPHAN_FILES_OLDER_THAN: Duration = Duration::from_secs(60);
+
 impl RetentionSection {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    /// `orphan_files_older_than`, or its default.
+    pub fn orphans_older_than(&self) -> Duration {
+        self.orphan_files_older_than
+            .map_or(ORPHAN_FILES_OLDER_THAN, |d| d.0)
+    }
+
+    /// `iceberg`: whether the sink is an Iceberg table (the only one with orphan removal).
+    pub(super) fn validate(&self, iceberg: bool) -> Result<(), ConfigError> {
         if self.max_age.0.is_zero() {
             return Err(ConfigError::invalid(
                 "sink.retention.max_age",
                 "must be more than 0 (to keep nothing, delete the directory)",
             ));
         }
-        Ok(())
+        match self.orphan_files_older_than {
+            Some(_) if !iceberg => Err(ConfigError::invalid(
+                "sink.retention.orphan_files_older_than",
+                "is for Iceberg tables (a Delta table's VACUUM removes unreferenced files \
+                 older than max_age; the Parquet sink has no unreferenced files)",
+            )),
+            Some(d) if d.0 < MIN_ORPHAN_FILES_OLDER_THAN => Err(ConfigError::invalid(
+                "sink.retention.orphan_files_older_than",
+                "must be at least 1m: a younger file may be one a writer is about to commit \
+                 (the default is 3d, as in Iceberg)",
+            )),
+            _ => Ok(()),
+        }
     }
 }

@@ -245,6 +245,10 @@ fn parquet_object_store_and_maintenance_tables() {
             "sink.retention.max_age",
         ),
         ("[sink.retry]\nretries = 3\n", "retries"),
+        (
+            "[sink.retention]\nmax_age = \"1d\"\norphan_files_older_than = \"4d\"\n",
+            "sink.retention.orphan_files_older_than",
+        ),
     ] {
         let err = Config::parse(&format!("{base}{table}"), "bad.toml").unwrap_err();
         assert!(err.to_string().contains(field), "{err}");

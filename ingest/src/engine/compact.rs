@@ -13,7 +13,7 @@ use arrow_schema::Schema;
 
 use super::{delta_config, iceberg_config, parquet_config, EngineError};
 use crate::config::{Config, SinkConfig};
-use crate::sink::iceberg::IcebergMaintenance;
+use crate::sink::iceberg::{IcebergMaintenance, IcebergRetention};
 use crate::sink::maintenance::{Maintain, MaintenanceDone, MaintenancePlan};
 use crate::sink::parquet::compact::{CompactionSettings, ParquetMaintenance};
 use crate::sink::{DeltaMaintenance, ParquetSink};
@@ -103,12 +103,11 @@ pub async fn open_maintainer(config: &Config) -> Result<Maintainer, EngineError>
                 small_below: compaction.small_below(),
                 min_input_files: compaction.min_input_files,
             };
-            let m = crate::sink::iceberg::open_maintenance(
-                &ic,
-                settings,
-                retention.map(|r| r.max_age.0),
-            )
-            .await?;
+            let retention = retention.map(|r| IcebergRetention {
+                max_age: r.max_age.0,
+                orphans_older_than: r.orphans_older_than(),
+            });
+            let m = crate::sink::iceberg::open_maintenance(&ic, settings, retention).await?;
             Ok(Maintainer::Iceberg(Box::new(m)))
         }
         SinkConfig::Postgres { .. } => Err(EngineError::Setup(

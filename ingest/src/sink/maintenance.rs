@@ -74,8 +74,8 @@ pub struct Expiry {
     pub file: PlannedFile,
 }
 
-/// A file a table sink's `VACUUM` or log cleanup deletes: no version the retention keeps
-/// refers to it.
+/// A file a table sink's `VACUUM`, log cleanup or orphan removal deletes: no version the
+/// retention keeps refers to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unreferenced {
     /// Where it is (a local path or an object URL).
@@ -104,6 +104,10 @@ pub struct MaintenancePlan {
     /// Table sinks: data files no kept version refers to, which `VACUUM` deletes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub vacuum: Vec<Unreferenced>,
+    /// Iceberg: files under the table's location no metadata of the table references and
+    /// older than the bound, which `remove_orphan_files` deletes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub orphans: Vec<Unreferenced>,
     /// Table sinks: log files (commits, checkpoints) older than the retention and older than
     /// the newest checkpoint, which log cleanup deletes.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -108,6 +108,45 @@ print(json.dumps({
 }))
 "#;
 
+const REFERENCED: &str = r#"
+import json, sys
+from pyiceberg.catalog.sql import SqlCatalog
+uri, table, props = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+t = SqlCatalog("default", uri=uri, **props).load_table(table)
+m = t.metadata
+out = {t.metadata_location}
+out.update(e.metadata_file for e in m.metadata_log)
+out.update(s.statistics_path for s in m.statistics)
+for s in m.snapshots:
+    out.add(s.manifest_list)
+    for mf in s.manifests(t.io):
+        out.add(mf.manifest_path)
+        out.update(e.data_file.file_path for e in mf.fetch_manifest_entry(t.io, discard_deleted=True))
+print(json.dumps(sorted(out)))
+"#;
+
+/// Every file the table's current metadata references, as pyiceberg finds them: the
+/// metadata file, the ones in `metadata-log`, statistics files, and of every snapshot its
+/// manifest list, manifests and the files their live entries name (what reading any snapshot
+/// reads). What retention must keep. `properties` as for [`read_table_with`].
+pub fn referenced_files(
+    uri: &str,
+    table: &str,
+    properties: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let out = Command::new("python3")
+        .args(["-c", REFERENCED, uri, table])
+        .arg(serde_json::to_string(properties).unwrap())
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "pyiceberg failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("pyiceberg's JSON")
+}
+
 /// Reads `table` through the SQL catalog `uri` (SQLAlchemy's URI: `sqlite:///...`,
 /// `postgresql+psycopg2://...`) with pyiceberg.
 pub fn read_table(uri: &str, table: &str) -> IcebergTable {

@@ -2,10 +2,15 @@
 (config, namespaces, load/create/commit table) in front of pyiceberg's SqlCatalog, the way
 Apache Iceberg's own REST test fixture (iceberg-rest-fixture) puts CatalogHandlers in front of
 a JdbcCatalog. Requirements are checked and updates applied by pyiceberg, not by kingest's
-code: a failed requirement is a 409.
+code: a failed requirement is a 409. After a commit the server deletes the metadata files the
+commit dropped from `metadata-log` when the table's `write.metadata.delete-after-commit.enabled`
+says so, as Java's catalogs do when they write the metadata (the REST client does not own them).
 
-Usage: python3 iceberg_rest.py PORT SQL_URI WAREHOUSE
+Usage: python3 iceberg_rest.py PORT SQL_URI WAREHOUSE [PROPERTIES_JSON]
+PROPERTIES_JSON: catalog properties, such as pyiceberg's FileIO settings for an s3:// warehouse
+(`s3.endpoint`, `s3.access-key-id`, ...).
 """
+import io
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,14 +18,61 @@ from threading import Lock
 from urllib.parse import unquote, urlparse
 
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.io import OutputFile
+from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.exceptions import (CommitFailedException, NamespaceAlreadyExistsError,
                                   NoSuchTableError, TableAlreadyExistsError)
 from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import CommitTableRequest
 
+class Boto3WriteIO(PyArrowFileIO):
+    """pyiceberg's pyarrow FileIO, but files are written with one boto3 PUT each: pyarrow's S3
+    output stream always completes a multipart upload, and pyarrow 21 refuses moto's answer to
+    CompleteMultipartUpload ("error embedded in a 200 OK response"). Reads and deletes stay
+    pyarrow's. Selected with py-io-impl = "__main__.Boto3WriteIO" (the tests' S3 warehouse)."""
+
+    def new_output(self, location):
+        import boto3
+        p = self.properties
+        client = boto3.client("s3", endpoint_url=p["s3.endpoint"],
+                              aws_access_key_id=p["s3.access-key-id"],
+                              aws_secret_access_key=p["s3.secret-access-key"],
+                              region_name=p.get("s3.region", "us-east-1"))
+        return Boto3Output(location, client, self)
+
+
+class Boto3Output(OutputFile):
+    def __init__(self, location, client, io):
+        super().__init__(location)
+        self.client, self.io = client, io
+        bucket_key = urlparse(location)
+        self.bucket, self.key = bucket_key.netloc, bucket_key.path.lstrip("/")
+
+    def __len__(self):
+        return len(self.io.new_input(self.location))
+
+    def exists(self):
+        return self.io.new_input(self.location).exists()
+
+    def to_input_file(self):
+        return self.io.new_input(self.location)
+
+    def create(self, overwrite=False):
+        out = self
+
+        class Put(io.BytesIO):
+            def close(self):
+                if not self.closed:
+                    out.client.put_object(Bucket=out.bucket, Key=out.key, Body=self.getvalue())
+                super().close()
+
+        return Put()
+
+
 port, uri, warehouse = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-catalog = SqlCatalog("default", uri=uri, warehouse=warehouse)
+properties = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+catalog = SqlCatalog("default", uri=uri, warehouse=warehouse, **properties)
 lock = Lock()
 
 
@@ -89,6 +141,7 @@ class Handler(BaseHTTPRequestHandler):
                 with lock:
                     t = catalog.load_table((*p[2].split("\x1f"), p[4]))
                     resp = catalog.commit_table(t, req.requirements, req.updates)
+                    catalog._delete_old_metadata(t.io, t.metadata, resp.metadata)
                 return self.send(200, {"metadata-location": resp.metadata_location,
                                        "metadata": json.loads(resp.metadata.model_dump_json(by_alias=True, exclude_none=True))})
         except (NamespaceAlreadyExistsError, TableAlreadyExistsError) as e:

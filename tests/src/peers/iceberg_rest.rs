@@ -1,13 +1,17 @@
 //! An Iceberg REST catalog server for tests: `iceberg_rest.py` beside this file, the REST
 //! endpoints a writer uses in front of pyiceberg's `SqlCatalog` on a SQLite file (as Apache
 //! Iceberg's own REST test fixture fronts a `JdbcCatalog`). pyiceberg checks each commit's
-//! requirements and applies its updates; a failed requirement is a 409. Started on a free
+//! requirements and applies its updates (snapshot expiry's `remove-snapshots` too), and deletes
+//! the metadata files a commit drops from the log when the table says so; a failed requirement
+//! is a 409. The warehouse may be local or on an object store server. Started on a free
 //! loopback port, stopped when dropped.
 //!
 //! Fails with a message when pyiceberg is missing (`scripts/setup.sh` installs it).
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+
 use std::process::{Child, Command, Stdio};
 
 const SCRIPT: &str = include_str!("iceberg_rest.py");
@@ -23,6 +27,13 @@ pub struct IcebergRest {
 impl IcebergRest {
     /// Starts a server whose catalog is a new SQLite file, new tables under `warehouse`.
     pub fn start(warehouse: &Path) -> IcebergRest {
+        Self::start_with(&format!("file://{}", warehouse.display()), &BTreeMap::new())
+    }
+
+    /// Starts a server whose catalog is a new SQLite file, new tables under `warehouse` (a
+    /// URL: `s3://bucket/prefix`), its FileIO configured with `properties` (pyiceberg's
+    /// `s3.endpoint`, `s3.access-key-id`, ...: see `ObjectServer::pyiceberg_properties`).
+    pub fn start_with(warehouse: &str, properties: &BTreeMap<String, String>) -> IcebergRest {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let script: PathBuf = dir.path().join("iceberg_rest.py");
         std::fs::write(&script, SCRIPT).expect("write the server script");
@@ -32,7 +43,8 @@ impl IcebergRest {
             .arg(&script)
             .arg(port.to_string())
             .arg(&sql_uri)
-            .arg(format!("file://{}", warehouse.display()))
+            .arg(warehouse)
+            .arg(serde_json::to_string(properties).expect("properties as JSON"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -132,6 +132,11 @@ impl ObjectServer {
         out.lines().map(str::to_owned).collect()
     }
 
+    /// Uploads `data` as `bucket/key`, through the Python SDK (a file another writer left).
+    pub fn put(&self, bucket: &str, key: &str, data: &str) {
+        self.python(PUT, &[bucket, key, data]);
+    }
+
     /// Runs a script with the SDK client (`c`) made ready for this server.
     fn python(&self, body: &str, args: &[&str]) -> String {
         let setup = match self.api {
@@ -294,6 +299,14 @@ if S3:
 else:
     for b in c.get_container_client(bucket).list_blobs(name_starts_with=prefix):
         print(b.name)
+"#;
+
+const PUT: &str = r#"
+bucket, key, data = sys.argv[1], sys.argv[2], sys.argv[3].encode()
+if S3:
+    c.put_object(Bucket=bucket, Key=key, Body=data)
+else:
+    c.get_blob_client(bucket, key).upload_blob(data, overwrite=True)
 "#;
 
 const DOWNLOAD: &str = r#"

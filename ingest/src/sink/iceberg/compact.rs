@@ -1,6 +1,7 @@
 //! `kingest compact` for the Iceberg sink: Iceberg's `rewrite_data_files` (small data files of
 //! a table partition rewritten into files near a target size, committed as one `replace`
-//! snapshot) and `expire_snapshots` (see `expire.rs`).
+//! snapshot), `expire_snapshots` (see `expire.rs`) and `remove_orphan_files` (see
+//! `orphans.rs`).
 //!
 //! # What is rewritten
 //!
@@ -50,7 +51,7 @@ use super::manifest::{self, DataFile, ManifestFile};
 use super::metadata::{self, COMMIT_ID_KEY, OFFSETS_PREFIX};
 use super::partition::{PartKey, Spec};
 use super::types::IceSchema;
-use super::{expire, now_ms, IcebergSinkConfig};
+use super::{expire, now_ms, orphans, IcebergSinkConfig};
 use crate::sink::datafile::DataFileWriter;
 use crate::sink::maintenance::{
     table_wide, Maintain, MaintenanceDone, MaintenancePlan, PlannedFile, Rewrite, Rewritten,
@@ -65,8 +66,17 @@ pub struct IcebergMaintenance {
     ident: TableIdent,
     catalog_label: String,
     settings: CompactionSettings,
-    retention: Option<Duration>,
+    retention: Option<IcebergRetention>,
     upload_part_bytes: usize,
+}
+
+/// `[sink.retention]` for an Iceberg table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcebergRetention {
+    /// `expire_snapshots`: snapshots older than this go (see `expire.rs`).
+    pub max_age: Duration,
+    /// `remove_orphan_files`: unreferenced files older than this go (see `orphans.rs`).
+    pub orphans_older_than: Duration,
 }
 
 impl std::fmt::Debug for IcebergMaintenance {
@@ -118,7 +128,7 @@ pub(super) async fn read_snapshot(
 pub async fn open_maintenance(
     config: &IcebergSinkConfig,
     settings: CompactionSettings,
-    retention: Option<Duration>,
+    retention: Option<IcebergRetention>,
 ) -> Result<IcebergMaintenance> {
     let ident = TableIdent::parse(&config.table).map_err(|reason| SinkError::Table {
         table: config.table.clone(),
@@ -732,15 +742,18 @@ impl Maintain for IcebergMaintenance {
                 mib(self.settings.target_bytes),
                 mib(self.settings.small_below),
                 self.settings.min_input_files,
-                self.retention
-                    .map_or("off".to_owned(), |r| format!("older than {r:?}"))
+                self.retention.map_or("off".to_owned(), |r| format!(
+                    "older than {:?}; remove_orphan_files: older than {:?}",
+                    r.max_age, r.orphans_older_than
+                ))
             ),
             ..MaintenancePlan::default()
         };
         self.compaction_plan(&io, &loaded, &current, &mut plan)
             .await;
-        if let Some(age) = self.retention {
-            expire::plan(&self.catalog, &io, &loaded, age, &mut plan).await?;
+        if let Some(r) = self.retention {
+            expire::plan(&io, &loaded, r.max_age, &mut plan).await?;
+            orphans::plan(&self.catalog, &self.ident, r.orphans_older_than, &mut plan).await?;
         }
         Ok(plan)
     }
@@ -748,8 +761,9 @@ impl Maintain for IcebergMaintenance {
     async fn execute(&self, plan: &MaintenancePlan) -> Result<MaintenanceDone> {
         let mut done = MaintenanceDone::default();
         self.compact(plan, &mut done).await?;
-        if let Some(age) = self.retention {
-            expire::execute(&self.catalog, &self.ident, age, &mut done).await?;
+        if let Some(r) = self.retention {
+            expire::execute(&self.catalog, &self.ident, r.max_age, &mut done).await?;
+            orphans::execute(&self.catalog, &self.ident, r.orphans_older_than, &mut done).await?;
         }
         Ok(done)
     }

@@ -123,7 +123,11 @@ async fn iceberg_compaction_replaces_small_files_and_expiry_deletes_what_only_ol
     // Expiry: the append on top carries the offsets, so every other snapshot goes, and with
     // them the small files.
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let e = open_maintenance(&c, SETTINGS, Some(Duration::from_millis(10)))
+    let retention = IcebergRetention {
+        max_age: Duration::from_millis(10),
+        orphans_older_than: Duration::from_secs(3 * 86_400),
+    };
+    let e = open_maintenance(&c, SETTINGS, Some(retention))
         .await
         .unwrap();
     let mut plan = e.plan().await.unwrap();
@@ -150,4 +154,102 @@ async fn iceberg_compaction_replaces_small_files_and_expiry_deletes_what_only_ol
         .unwrap();
     sink.flush().await.unwrap();
     assert_eq!(current(&c).await.2, (0..110).collect::<Vec<_>>());
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> BTreeSet<std::path::PathBuf> {
+    let mut out = BTreeSet::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn iceberg_old_metadata_files_go_and_old_orphans_are_removed_young_ones_kept() {
+    let dir = TempDir::new().unwrap();
+    let mut c = config(&dir, "g");
+    c.properties
+        .insert("write.metadata.previous-versions-max".into(), "3".into());
+    let mut sink = IcebergSink::open(c.clone(), schema()).await.unwrap();
+    for i in 0..12i64 {
+        sink.write(&key("events", 0), &rows(i * 5, 5), range(i * 5, i * 5 + 5))
+            .await
+            .unwrap();
+        sink.flush().await.unwrap();
+    }
+    let loaded = sink.catalog.load(&sink.ident).await.unwrap().unwrap();
+    let root =
+        std::path::PathBuf::from(loaded.metadata.location().strip_prefix("file://").unwrap());
+    // The creation's and 12 commits' metadata files: the current one and the 3 the log keeps.
+    let metadata_files: BTreeSet<_> = files_under(&root.join("metadata"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".metadata.json"))
+        .collect();
+    assert_eq!(metadata_files.len(), 4, "{metadata_files:?}");
+    assert_eq!(loaded.metadata.metadata_log().len(), 3);
+    assert!(loaded.metadata.deletes_dropped_metadata());
+
+    // Orphans: a data file and a manifest a killed writer left four days ago, a data file
+    // written a moment ago (maybe by a writer about to commit it).
+    let old = std::time::SystemTime::now() - Duration::from_secs(4 * 86_400);
+    let plant = |rel: &str, modified: Option<std::time::SystemTime>| {
+        let p = root.join(rel);
+        std::fs::write(&p, b"never committed").unwrap();
+        if let Some(t) = modified {
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        }
+        p
+    };
+    let data = files_under(&root.join("data"));
+    let data_dir = data.iter().next().unwrap().parent().unwrap().to_owned();
+    let rel_data = data_dir
+        .strip_prefix(&root)
+        .unwrap()
+        .join("00000-0-dead.parquet");
+    let old_data = plant(rel_data.to_str().unwrap(), Some(old));
+    let old_manifest = plant("metadata/dead-m0.avro", Some(old));
+    let young = plant("data/young.parquet", None);
+    let referenced = files_under(&root);
+
+    let retention = IcebergRetention {
+        max_age: Duration::from_secs(86_400),
+        orphans_older_than: Duration::from_secs(3_600),
+    };
+    let m = open_maintenance(&c, SETTINGS, Some(retention))
+        .await
+        .unwrap();
+    let mut plan = m.plan().await.unwrap();
+    plan.rewrites.clear();
+    let listed: BTreeSet<String> = plan.orphans.iter().map(|f| f.path.clone()).collect();
+    let want: BTreeSet<String> = [&old_data, &old_manifest]
+        .iter()
+        .map(|p| format!("file://{}", p.display()))
+        .collect();
+    assert_eq!(listed, want, "{plan:?}");
+    assert!(old_data.exists(), "the dry run deleted");
+    let done = m.execute(&plan).await.unwrap();
+    assert_eq!(done.deleted.iter().cloned().collect::<BTreeSet<_>>(), want);
+    let left = files_under(&root);
+    assert!(!left.contains(&old_data) && !left.contains(&old_manifest));
+    for p in referenced {
+        if p != old_data && p != old_manifest {
+            assert!(left.contains(&p), "{} was deleted", p.display());
+        }
+    }
+    assert!(young.exists());
+    assert_eq!(current(&c).await.2, (0..60).collect::<Vec<_>>());
 }

@@ -23,14 +23,18 @@
 //! is deleted, so a `kill -9` leaves either the old table or the new one; a kill during the
 //! deletions leaves unreferenced files (orphans), as Iceberg's own expiry does.
 //!
-//! SQL catalogs only: the REST protocol's `remove-snapshots` is the server's to apply and its
-//! file cleanup the server's to schedule, so with a REST catalog the plan says so and nothing
-//! is expired.
+//! # Which catalogs
+//!
+//! Both. The plan and the deletions are the same; only the commit differs
+//! ([`Catalog::remove_snapshots`]): a SQL catalog's writer writes the metadata without the
+//! snapshots and swaps the pointer; a REST catalog is sent the `remove-snapshots` update with
+//! the requirement that `main` still points at the snapshot the plan was made on (a 409
+//! starts over), and the server applies it. The client deletes the files afterwards, as
+//! Apache Iceberg's Java `RemoveSnapshots` does with any catalog.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::catalog::{Catalog, Loaded, Outcome, TableIdent};
@@ -72,7 +76,7 @@ fn expired_snapshots(loaded: &Loaded, max_age: Duration) -> HashSet<i64> {
 }
 
 /// Per manifest: the data files it holds live, and every file it names (with sizes).
-type ManifestPaths = HashMap<String, (Vec<String>, Vec<(String, u64)>)>;
+pub(super) type ManifestPaths = HashMap<String, (Vec<String>, Vec<(String, u64)>)>;
 
 fn not_found(e: &SinkError) -> bool {
     matches!(
@@ -84,20 +88,22 @@ fn not_found(e: &SinkError) -> bool {
     )
 }
 
-/// The manifests snapshot `id` lists, each read once into `seen` (a missing file, left by an
-/// interrupted earlier cleanup, reads as empty).
-async fn manifests_of(
+/// The manifests snapshot `id` lists, each read once into `seen`. With `missing_ok` a missing
+/// file (left by an interrupted earlier cleanup) reads as empty; without, it is an error
+/// (orphan removal must not take what a missing manifest names for unreferenced).
+pub(super) async fn manifests_of(
     io: &TableIo,
     loaded: &Loaded,
     id: i64,
     seen: &mut ManifestPaths,
+    missing_ok: bool,
 ) -> Result<Vec<ManifestFile>> {
     let Some(list) = loaded.metadata.snapshot(id).and_then(|s| s.manifest_list) else {
         return Ok(Vec::new());
     };
     let bytes = match io.read(&list).await {
         Ok(b) => b,
-        Err(e) if not_found(&e) => return Ok(Vec::new()),
+        Err(e) if missing_ok && not_found(&e) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
     let listed = manifest::read_manifest_list(&bytes).map_err(|reason| SinkError::Table {
@@ -113,7 +119,7 @@ async fn manifests_of(
                 table: m.path.clone(),
                 reason,
             })?,
-            Err(e) if not_found(&e) => {
+            Err(e) if missing_ok && not_found(&e) => {
                 seen.insert(m.path.clone(), Default::default());
                 continue;
             }
@@ -147,7 +153,7 @@ async fn expiring(io: &TableIo, loaded: &Loaded, max_age: Duration) -> Result<Ex
         if snapshots.contains(&id) {
             continue;
         }
-        for m in manifests_of(io, loaded, id, &mut seen).await? {
+        for m in manifests_of(io, loaded, id, &mut seen, true).await? {
             if kept_manifests.insert(m.path.clone()) {
                 if let Some((live, _)) = seen.get(&m.path) {
                     kept_data.extend(live.iter().cloned());
@@ -163,7 +169,7 @@ async fn expiring(io: &TableIo, loaded: &Loaded, max_age: Duration) -> Result<Ex
                 files.push((list, 0));
             }
         }
-        for m in manifests_of(io, loaded, id, &mut seen).await? {
+        for m in manifests_of(io, loaded, id, &mut seen, true).await? {
             if kept_manifests.contains(&m.path) || !listed.insert(m.path.clone()) {
                 continue;
             }
@@ -185,20 +191,11 @@ async fn expiring(io: &TableIo, loaded: &Loaded, max_age: Duration) -> Result<Ex
 
 /// Adds what expiry would do to `plan`.
 pub(super) async fn plan(
-    catalog: &Catalog,
     io: &TableIo,
     loaded: &Loaded,
     max_age: Duration,
     plan: &mut MaintenancePlan,
 ) -> Result<()> {
-    if !catalog.writes_metadata() {
-        plan.notes.push(
-            "expire_snapshots: not done with a REST catalog (the server applies snapshot \
-             removal and deletes files under its own maintenance settings)"
-                .into(),
-        );
-        return Ok(());
-    }
     let e = expiring(io, loaded, max_age).await?;
     if e.snapshots.is_empty() {
         plan.notes.push(format!(
@@ -241,9 +238,6 @@ pub(super) async fn execute(
     max_age: Duration,
     done: &mut MaintenanceDone,
 ) -> Result<()> {
-    if !catalog.writes_metadata() {
-        return Ok(());
-    }
     let table_err = |reason: String| SinkError::Table {
         table: ident.to_string(),
         reason,
@@ -268,8 +262,10 @@ pub(super) async fn execute(
             "{location}/metadata/{version:05}-{}.metadata.json",
             Uuid::new_v4()
         );
+        let mut ids: Vec<i64> = e.snapshots.iter().copied().collect();
+        ids.sort_unstable();
         match catalog
-            .commit(ident, &base, &Value::Null, &new, &new_location, &io)
+            .remove_snapshots(ident, &base, &ids, &new, &new_location, &io)
             .await?
         {
             Outcome::Committed => {}

@@ -179,6 +179,47 @@ impl TableIo {
         self.durable(location).await
     }
 
+    /// The location of an object key of this storage (the inverse of [`TableIo::path`]).
+    pub(crate) fn location_of(&self, key: &Path) -> String {
+        match &self.base {
+            None => format!("file:///{key}"),
+            Some(base) => format!("{base}/{key}"),
+        }
+    }
+
+    /// Every file under `location` (a table's root), recursively: key, size, last modified
+    /// (ms since the epoch; the object store's `Last-Modified`, a local file's mtime). A local
+    /// directory is walked directly: `object_store`'s listing leaves out the staging files
+    /// (`name#1`) of uploads a killed writer never finished, which are orphans too.
+    pub(crate) async fn list(&self, location: &str) -> Result<Vec<(Path, u64, i64)>> {
+        use futures_util::TryStreamExt as _;
+        let prefix = self.path(location.trim_end_matches('/'))?;
+        if self.base.is_none() {
+            let root = PathBuf::from(format!("/{prefix}"));
+            return tokio::task::spawn_blocking(move || walk_local(&root))
+                .await
+                .map_err(|e| SinkError::Io {
+                    op: "list",
+                    path: location.to_owned(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+        }
+        let metas: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|source| SinkError::ObjectStore {
+                op: "list",
+                path: location.to_owned(),
+                source,
+            })?;
+        Ok(metas
+            .into_iter()
+            .map(|m| (m.location, m.size, m.last_modified.timestamp_millis()))
+            .collect())
+    }
+
     /// Deletes a file that was written but will not be committed (gone already is fine).
     pub(crate) async fn delete(&self, location: &str) {
         if let Ok(path) = self.path(location) {
@@ -202,6 +243,49 @@ impl TableIo {
         let joined = tokio::task::spawn_blocking(move || sync_local(&path, &synced)).await;
         joined.unwrap_or_else(|e| Err(SinkError::Poisoned(format!("an fsync task failed: {e}"))))
     }
+}
+
+/// Every file under the local directory `root` (none when it does not exist).
+fn walk_local(root: &FsPath) -> Result<Vec<(Path, u64, i64)>> {
+    let io_err = |path: &FsPath| {
+        let path = path.display().to_string();
+        move |source| SinkError::Io {
+            op: "list",
+            path,
+            source,
+        }
+    };
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err(&dir)(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(io_err(&dir))?;
+            let path = entry.path();
+            let meta = entry.metadata().map_err(io_err(&path))?;
+            if meta.is_dir() {
+                todo.push(path);
+                continue;
+            }
+            let modified_ms = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(i64::MAX, |d| d.as_millis() as i64);
+            let text = path.to_string_lossy();
+            let key =
+                Path::parse(text.trim_start_matches('/')).map_err(|e| SinkError::Location {
+                    location: text.to_string(),
+                    reason: e.to_string(),
+                })?;
+            out.push((key, meta.len(), modified_ms));
+        }
+    }
+    Ok(out)
 }
 
 fn sync_local(path: &FsPath, synced: &Mutex<HashSet<PathBuf>>) -> Result<()> {

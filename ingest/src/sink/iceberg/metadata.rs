@@ -235,12 +235,68 @@ impl TableMetadata {
         }
         let before = self.i64("last-updated-ms").unwrap_or(now_ms);
         j.insert("last-updated-ms".into(), json!(now_ms));
+        self.log_previous(&mut j, previous, before);
+        TableMetadata { json: j }
+    }
+
+    /// Adds `previous` (the metadata file this was read from) to `metadata-log` and drops the
+    /// oldest entries beyond `write.metadata.previous-versions-max` (100 by default, as in
+    /// Java's `TableMetadata.Builder`).
+    fn log_previous(&self, j: &mut Map<String, Value>, previous: &str, before: i64) {
         push(
-            &mut j,
+            j,
             "metadata-log",
             json!({"timestamp-ms": before, "metadata-file": previous}),
         );
-        TableMetadata { json: j }
+        let keep = self
+            .property("write.metadata.previous-versions-max")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(PREVIOUS_VERSIONS_MAX)
+            .max(1);
+        if let Some(Value::Array(log)) = j.get_mut("metadata-log") {
+            let excess = log.len().saturating_sub(keep);
+            log.drain(..excess);
+        }
+    }
+
+    /// The metadata files `metadata-log` lists.
+    pub(crate) fn metadata_log(&self) -> Vec<String> {
+        self.json
+            .get("metadata-log")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.get("metadata-file").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Whether a committed metadata file deletes the files its `metadata-log` dropped
+    /// (`write.metadata.delete-after-commit.enabled`, off unless set, as in Java).
+    pub(crate) fn deletes_dropped_metadata(&self) -> bool {
+        self.property("write.metadata.delete-after-commit.enabled")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// The metadata files `self`'s log lists and `newer`'s no longer does (what Java's
+    /// `CatalogUtil.deleteRemovedMetadataFiles` deletes after a commit).
+    pub(crate) fn dropped_from_log(&self, newer: &TableMetadata) -> Vec<String> {
+        let kept: std::collections::HashSet<String> = newer.metadata_log().into_iter().collect();
+        self.metadata_log()
+            .into_iter()
+            .filter(|f| !kept.contains(f))
+            .collect()
+    }
+
+    /// The statistics files (`statistics`, `partition-statistics`) the metadata lists.
+    pub(crate) fn statistics_files(&self) -> Vec<String> {
+        ["statistics", "partition-statistics"]
+            .iter()
+            .filter_map(|k| self.json.get(*k).and_then(Value::as_array))
+            .flatten()
+            .filter_map(|e| e.get("statistics-path").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Whether snapshot `id` exists.
@@ -303,19 +359,7 @@ impl TableMetadata {
             "snapshot-log",
             json!({"timestamp-ms": snapshot["timestamp-ms"], "snapshot-id": id}),
         );
-        push(
-            &mut j,
-            "metadata-log",
-            json!({"timestamp-ms": before, "metadata-file": previous}),
-        );
-        let keep = self
-            .property("write.metadata.previous-versions-max")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(PREVIOUS_VERSIONS_MAX);
-        if let Some(Value::Array(log)) = j.get_mut("metadata-log") {
-            let excess = log.len().saturating_sub(keep);
-            log.drain(..excess);
-        }
+        self.log_previous(&mut j, previous, before);
         let refs = j.entry("refs").or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(refs) = refs {
             let main = refs
@@ -462,5 +506,47 @@ mod tests {
         );
         assert!(parse_offsets(r#"{"t":{"x":1}}"#).is_err());
         assert!(TableMetadata::parse(br#"{"format-version":1}"#).is_err());
+    }
+
+    #[test]
+    fn iceberg_metadata_log_is_bounded_and_names_what_it_dropped() {
+        let schema = IceSchema {
+            schema_id: 0,
+            fields: vec![],
+        };
+        let props = BTreeMap::from([
+            (
+                "write.metadata.previous-versions-max".to_owned(),
+                "2".to_owned(),
+            ),
+            (
+                "write.metadata.delete-after-commit.enabled".to_owned(),
+                "true".to_owned(),
+            ),
+        ]);
+        let base = new_table("u", "file:///t", &schema, &Spec::unpartitioned(), &props, 5);
+        let mut m = TableMetadata::from_value(base).unwrap();
+        assert!(m.deletes_dropped_metadata());
+        let file = |v: i64| format!("file:///t/metadata/{v:05}-x.metadata.json");
+        let mut dropped = Vec::new();
+        for v in 0..5 {
+            let s = snap(
+                v + 1,
+                (v > 0).then_some(v),
+                v + 1,
+                json!({"operation": "append"}),
+            );
+            let next = m.with_snapshot(&s, &file(v), 10 + v);
+            dropped.extend(m.dropped_from_log(&next));
+            m = next;
+        }
+        assert_eq!(m.metadata_log(), vec![file(3), file(4)]);
+        assert_eq!(dropped, vec![file(0), file(1), file(2)]);
+        // Expiry logs its base too, under the same bound.
+        let expired = std::collections::HashSet::from([1, 2]);
+        let e = m.without_snapshots(&expired, &file(5), 20);
+        assert_eq!(e.metadata_log(), vec![file(4), file(5)]);
+        assert_eq!(m.dropped_from_log(&e), vec![file(3)]);
+        assert_eq!(e.snapshot_ids(), vec![3, 4, 5]);
     }
 }

@@ -42,6 +42,7 @@ mod expire;
 mod io;
 mod manifest;
 mod metadata;
+mod orphans;
 mod partition;
 mod transform;
 mod types;
@@ -59,7 +60,7 @@ use uuid::Uuid;
 
 pub use self::catalog::CatalogConfig;
 use self::catalog::{Catalog, Loaded, TableIdent};
-pub use self::compact::{open_maintenance, IcebergMaintenance};
+pub use self::compact::{open_maintenance, IcebergMaintenance, IcebergRetention};
 use self::io::{StoreSettings, TableIo};
 use self::manifest::DataFile;
 use self::metadata::{GroupOffsets, TableMetadata};
@@ -597,6 +598,16 @@ async fn create_table(
                 ParquetCompression::None => "uncompressed",
             }
             .to_owned(),
+        ),
+        // Old metadata files go as commits drop them from `metadata-log`, so a long-running
+        // job's metadata directory stays bounded (Java's default keeps them forever).
+        (
+            "write.metadata.delete-after-commit.enabled".to_owned(),
+            "true".to_owned(),
+        ),
+        (
+            "write.metadata.previous-versions-max".to_owned(),
+            "100".to_owned(),
         ),
     ]);
     properties.extend(config.properties.clone());

@@ -10,6 +10,10 @@
 //!   sends the new snapshot with the requirement that `main` still points where it did, and a
 //!   409 means another writer committed first.
 //!
+//! A SQL catalog's writer also deletes the metadata files a commit drops from `metadata-log`
+//! when the table's `write.metadata.delete-after-commit.enabled` is set (tables kingest
+//! creates set it); a REST server owns the metadata files it writes and their cleanup.
+//!
 //! Either way a conflict is retried by the sink on the new metadata, and an unknown outcome
 //! (a connection lost during the commit) is resolved by reloading and looking for the
 //! commit's id.
@@ -190,8 +194,36 @@ impl Catalog {
         io: &TableIo,
     ) -> Result<Outcome> {
         match &self.kind {
-            Kind::Sql(c) => c.commit(ident, base, new, new_location, io).await,
+            Kind::Sql(c) => {
+                let outcome = c.commit(ident, base, new, new_location, io).await?;
+                if matches!(outcome, Outcome::Committed) {
+                    delete_dropped_metadata(base, new, io).await;
+                }
+                Ok(outcome)
+            }
             Kind::Rest(c) => c.commit(ident, base, snapshot).await,
+        }
+    }
+
+    /// Removes the snapshots `expired` from `base` (snapshot expiry): a SQL catalog writes
+    /// `new` (the base without them) to `new_location` and swaps the pointer; a REST server is
+    /// sent the `remove-snapshots` update with the requirement that `main` still points where
+    /// it did, and applies it itself.
+    pub(crate) async fn remove_snapshots(
+        &self,
+        ident: &TableIdent,
+        base: &Loaded,
+        expired: &[i64],
+        new: &TableMetadata,
+        new_location: &str,
+        io: &TableIo,
+    ) -> Result<Outcome> {
+        match &self.kind {
+            Kind::Sql(_) => {
+                self.commit(ident, base, &Value::Null, new, new_location, io)
+                    .await
+            }
+            Kind::Rest(c) => c.remove_snapshots(ident, base, expired).await,
         }
     }
 
@@ -199,6 +231,20 @@ impl Catalog {
     /// does (REST).
     pub(crate) fn writes_metadata(&self) -> bool {
         matches!(self.kind, Kind::Sql(_))
+    }
+}
+
+/// After a commit of `new` over `base`: deletes the metadata files `base`'s `metadata-log`
+/// listed and `new`'s dropped, when the table's `write.metadata.delete-after-commit.enabled`
+/// says so (Java's `CatalogUtil.deleteRemovedMetadataFiles`). Only for catalogs whose writer
+/// writes the metadata (SQL); a REST server does this for the metadata it writes. A failed
+/// deletion leaves an orphan for `remove_orphan_files`, as in Java.
+async fn delete_dropped_metadata(base: &Loaded, new: &TableMetadata, io: &TableIo) {
+    if !new.deletes_dropped_metadata() {
+        return;
+    }
+    for file in base.metadata.dropped_from_log(new) {
+        io.delete(&file).await;
     }
 }
 

@@ -1,8 +1,8 @@
 //! The Iceberg REST catalog protocol (the OpenAPI spec `rest-catalog-open-api.yaml`), as far
 //! as a writer needs it: `GET /v1/config` (the server's path prefix), load a table, create a
-//! namespace and a table, and commit a snapshot with requirements (`assert-table-uuid`,
-//! `assert-ref-snapshot-id` of `main`). A 409 is a conflict; a 500, 502, 503 or 504 to a
-//! commit leaves its outcome unknown, as the spec says.
+//! namespace and a table, and commit a snapshot or a snapshot expiry (`remove-snapshots`)
+//! with requirements (`assert-table-uuid`, `assert-ref-snapshot-id` of `main`). A 409 is a
+//! conflict; a 500, 502, 503 or 504 to a commit leaves its outcome unknown, as the spec says.
 //!
 //! Authentication is a bearer token (`token`), as most servers accept; OAuth2 client
 //! credentials flows are not implemented.
@@ -224,8 +224,38 @@ impl RestCatalog {
                  "snapshot-id": id},
             ],
         });
+        self.post_commit(ident, &req).await
+    }
+
+    /// Snapshot expiry: the `remove-snapshots` update, on the condition that `main` still
+    /// points where it did in `base` (the snapshots kept for the groups' offsets were chosen
+    /// from `main`'s ancestry), as Apache Iceberg's Java `RemoveSnapshots` commits through a
+    /// REST catalog. The server applies it; deleting the files is the client's.
+    pub(crate) async fn remove_snapshots(
+        &self,
+        ident: &TableIdent,
+        base: &Loaded,
+        expired: &[i64],
+    ) -> Result<Outcome> {
+        let req = json!({
+            "identifier": {"namespace": ident.namespace, "name": ident.name},
+            "requirements": [
+                {"type": "assert-table-uuid", "uuid": base.metadata.table_uuid()},
+                {"type": "assert-ref-snapshot-id", "ref": "main",
+                 "snapshot-id": base.metadata.current_snapshot_id()},
+            ],
+            "updates": [
+                {"action": "remove-snapshots", "snapshot-ids": expired},
+            ],
+        });
+        self.post_commit(ident, &req).await
+    }
+
+    /// Sends a commit (`POST` of requirements and updates to the table): 409 is a conflict,
+    /// a lost answer or a 5xx gateway-like status an unknown outcome.
+    async fn post_commit(&self, ident: &TableIdent, req: &Value) -> Result<Outcome> {
         let sent = self
-            .try_send(Method::POST, &self.table_url(ident), Some(&req))
+            .try_send(Method::POST, &self.table_url(ident), Some(req))
             .await;
         match sent {
             Err(e) => Ok(Outcome::Unknown(e.to_string())),
