@@ -4,12 +4,14 @@
 //! per-format cases every sink is tested with ([`case`], [`cases`]), the pieces of job files
 //! the tests share ([`job`]), kill-and-restart runs ([`kill`]), Delta tables read back by the
 //! `deltalake` Python package and polars ([`delta`]), Iceberg tables read back with pyiceberg
-//! ([`iceberg`]), and the fault-injection runs of the object store tests ([`store_faults`]).
+//! ([`iceberg`]), running the `examples/` jobs as their READMEs say ([`examples`]), and the
+//! fault-injection runs of the object store tests ([`store_faults`]).
 
 pub mod case;
 pub mod cases;
 pub mod compact;
 pub mod delta;
+pub mod examples;
 pub mod iceberg;
 pub mod job;
 pub mod kill;
