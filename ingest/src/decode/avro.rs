@@ -255,12 +255,15 @@ impl AvroDecoder {
         }
     }
 
-    /// Whether decoding `buf` would have to fetch its schema from the registry first.
-    pub(crate) fn needs_fetch(&self, buf: &[u8]) -> bool {
-        match schema_id(buf) {
-            Ok(id) => self.find(id).is_none() && self.registry.cached(id).is_none(),
-            Err(_) => false,
-        }
+    /// The schema id decoding `buf` would have to fetch from the registry first, if any.
+    pub(crate) fn to_fetch(&self, buf: &[u8]) -> Option<u32> {
+        let id = schema_id(buf).ok()?;
+        (self.find(id).is_none() && self.registry.must_fetch(id)).then_some(id)
+    }
+
+    /// The registry its schemas come from.
+    pub(crate) fn registry(&self) -> &RegistryClient {
+        &self.registry
     }
 
     fn find(&self, id: u32) -> Option<usize> {
@@ -280,7 +283,7 @@ impl AvroDecoder {
         }
         let schema = self
             .registry
-            .schema(id)
+            .known(id)
             .map_err(|source| DecodeErrorKind::Registry { id, source })?;
         let mut arena = Arena::default();
         let root = arena

@@ -281,6 +281,23 @@ fn client(url: &str, password: &str) -> RegistryClient {
     .unwrap()
 }
 
+/// Runs `f` to completion on a runtime of its own (the test registry has another).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// What the engine does with a record: fetch the schemas it needs, then append it.
+fn append(dec: &mut RowDecoder, r: &RecordContext<'_>) -> Result<(), crate::decode::DecodeError> {
+    for pending in dec.pending_schemas(r) {
+        block_on(pending.fetch(r))?;
+    }
+    dec.append(r)
+}
+
 fn c(name: &str, ty: &str, src: &str) -> ColumnSpec {
     ColumnSpec::new(
         name,
@@ -386,20 +403,33 @@ fn two_writer_schemas_from_a_registry_with_basic_auth() {
         framed(2, v2_datum(3, true)),
         framed(2, v2_datum(4, false)),
     ];
-    assert!(dec.needs_prepare(&rec(&values[0], 0)));
-    dec.prepare(&rec(&values[0], 0)).unwrap();
-    assert!(!dec.needs_prepare(&rec(&values[0], 0)));
+    let pending = dec.pending_schemas(&rec(&values[0], 0));
+    assert_eq!(pending.iter().map(|p| p.id()).collect::<Vec<_>>(), [1]);
+    // Without the fetch, the decoder says so instead of waiting on the network.
+    let e = dec.append(&rec(&values[0], 0)).unwrap_err();
+    assert!(
+        matches!(
+            *e.kind,
+            crate::decode::DecodeErrorKind::Registry {
+                source: RegistryError::NotFetched { id: 1 },
+                ..
+            }
+        ),
+        "{e}"
+    );
+    block_on(pending[0].fetch(&rec(&values[0], 0))).unwrap();
+    assert!(dec.pending_schemas(&rec(&values[0], 0)).is_empty());
     for (i, v) in values.iter().enumerate() {
-        dec.append(&rec(v, i as i64)).unwrap();
+        append(&mut dec, &rec(v, i as i64)).unwrap();
     }
     check_rows(&dec.finish());
     // Each id was fetched once; another partition's decoder sharing the client fetches
     // nothing.
     assert_eq!(reg.hits.load(Ordering::SeqCst), 2);
     let mut other = RowDecoder::new(&columns(), &format, None).unwrap();
-    assert!(!other.needs_prepare(&rec(&values[2], 0)));
+    assert!(other.pending_schemas(&rec(&values[2], 0)).is_empty());
     for (i, v) in values.iter().enumerate() {
-        other.append(&rec(v, i as i64)).unwrap();
+        append(&mut other, &rec(v, i as i64)).unwrap();
     }
     check_rows(&other.finish());
     assert_eq!(reg.hits.load(Ordering::SeqCst), 2);
@@ -412,7 +442,7 @@ fn registry_failures_are_typed() {
     let mut wrong_pw =
         RowDecoder::new(&cols, &FormatSpec::avro(client(&reg.url, "nope")), None).unwrap();
     let v = framed(1, v1_datum(1, None));
-    let e = wrong_pw.append(&rec(&v, 5)).unwrap_err();
+    let e = append(&mut wrong_pw, &rec(&v, 5)).unwrap_err();
     assert!(e.to_string().contains("schema id 1: GET"), "{e}");
     assert!(e.to_string().contains("HTTP 401"), "{e}");
     assert!(!e.is_retriable());
@@ -420,29 +450,29 @@ fn registry_failures_are_typed() {
     let mut dec =
         RowDecoder::new(&cols, &FormatSpec::avro(client(&reg.url, "s3cret")), None).unwrap();
     let unknown = framed(99, v1_datum(1, None));
-    let e = dec.append(&rec(&unknown, 6)).unwrap_err();
+    let e = append(&mut dec, &rec(&unknown, 6)).unwrap_err();
     assert!(e.to_string().contains("HTTP 404"), "{e}");
-    let e = dec.append(&rec(b"\x01\x00\x00\x00\x01", 7)).unwrap_err();
+    let e = append(&mut dec, &rec(b"\x01\x00\x00\x00\x01", 7)).unwrap_err();
     assert!(e.to_string().contains("first byte is not 0"), "{e}");
-    let e = dec.append(&rec(b"\x00\x00", 8)).unwrap_err();
+    let e = append(&mut dec, &rec(b"\x00\x00", 8)).unwrap_err();
     assert!(
         e.to_string().contains("shorter than the 5-byte header"),
         "{e}"
     );
     // Good, truncated, good: the truncated one appends nothing.
     let good = framed(1, v1_datum(1, Some("a@x.io")));
-    dec.append(&rec(&good, 9)).unwrap();
-    let e = dec.append(&rec(&good[..good.len() - 3], 10)).unwrap_err();
+    append(&mut dec, &rec(&good, 9)).unwrap();
+    let e = append(&mut dec, &rec(&good[..good.len() - 3], 10)).unwrap_err();
     assert!(e.to_string().contains("bad Avro data"), "{e}");
     let mut extra = good.clone();
     extra.push(0);
-    let e = dec.append(&rec(&extra, 11)).unwrap_err();
+    let e = append(&mut dec, &rec(&extra, 11)).unwrap_err();
     assert!(
         e.to_string()
             .contains("1 trailing bytes after the Avro value"),
         "{e}"
     );
-    dec.append(&rec(&good, 12)).unwrap();
+    append(&mut dec, &rec(&good, 12)).unwrap();
     assert_eq!(dec.finish().num_rows(), 2);
 
     let down = RegistryClient::new(RegistryOptions {
@@ -451,7 +481,7 @@ fn registry_failures_are_typed() {
     })
     .unwrap();
     let mut dec = RowDecoder::new(&cols, &FormatSpec::avro(down), None).unwrap();
-    let e = dec.append(&rec(&good, 13)).unwrap_err();
+    let e = append(&mut dec, &rec(&good, 13)).unwrap_err();
     assert!(e.is_retriable(), "{e}");
     assert!(matches!(
         *e.kind,
@@ -518,14 +548,14 @@ fn recursive_schemas_and_deep_data_are_bounded() {
     let mut dec = RowDecoder::new(&cols, &FormatSpec::avro(registry), None).unwrap();
     // v=1, next -> (v=2, next -> null)
     let v = framed(4, vec![2, 2, 4, 0]);
-    dec.append(&rec(&v, 0)).unwrap();
+    append(&mut dec, &rec(&v, 0)).unwrap();
     // A chain deeper than the limit: v=0, branch 1, repeated.
     let mut deep = vec![0, 0, 0, 0, 4];
     for _ in 0..1000 {
         deep.extend([0, 2]);
     }
     deep.extend([0, 0]);
-    let e = dec.append(&rec(&deep, 1)).unwrap_err();
+    let e = append(&mut dec, &rec(&deep, 1)).unwrap_err();
     assert!(e.to_string().contains("nested more than"), "{e}");
     let b = dec.finish();
     assert_eq!(b.num_rows(), 1);
@@ -547,14 +577,14 @@ fn registry_over_tls_with_a_ca_file() {
     .unwrap();
     let cols = [c("id", "int64", "id")];
     let mut dec = RowDecoder::new(&cols, &FormatSpec::avro(trusted), None).unwrap();
-    dec.append(&rec(&framed(1, v1_datum(5, None)), 0)).unwrap();
+    append(&mut dec, &rec(&framed(1, v1_datum(5, None)), 0)).unwrap();
     assert_eq!(
         dec.finish().column(0).as_primitive::<Int64Type>().value(0),
         5
     );
     // Without the CA file the server's certificate is not trusted.
     let untrusted = client(&reg.url, "s3cret");
-    let e = untrusted.schema(1).unwrap_err();
+    let e = block_on(untrusted.fetch(1)).unwrap_err();
     assert!(matches!(e, RegistryError::Http { .. }), "{e}");
 }
 
@@ -594,8 +624,7 @@ fn columns_from_an_avro_schema() {
     let registry = RegistryClient::offline();
     registry.insert(1, V1).unwrap();
     let mut dec = RowDecoder::new(&cols, &FormatSpec::avro(registry), None).unwrap();
-    dec.append(&rec(&framed(1, v1_datum(7, Some("z@x.io"))), 0))
-        .unwrap();
+    append(&mut dec, &rec(&framed(1, v1_datum(7, Some("z@x.io"))), 0)).unwrap();
     let b = dec.finish();
     assert_eq!(b.column(0).as_primitive::<Int64Type>().value(0), 7);
     assert_eq!(

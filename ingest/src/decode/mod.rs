@@ -446,35 +446,26 @@ impl RowDecoder {
             .sum()
     }
 
-    /// Whether appending `rec` would first fetch a schema from the registry (blocking), so the
-    /// caller can run [`Self::prepare`] on a blocking thread beforehand.
-    pub fn needs_prepare(&self, rec: &RecordContext<'_>) -> bool {
-        let needs = |part: &Option<Part>, bytes: Option<&[u8]>| match (part, bytes) {
-            (Some(Part::Avro(d)), Some(b)) => d.needs_fetch(b),
-            _ => false,
-        };
-        needs(&self.value, rec.value) || needs(&self.key, rec.key)
-    }
-
-    /// Fetches and compiles the schemas `rec` needs (blocking on the registry if they are not
-    /// cached yet). `append` does the same on its own; this only moves the wait elsewhere.
-    pub fn prepare(&mut self, rec: &RecordContext<'_>) -> Result<(), DecodeError> {
-        for (part, bytes, what) in [
-            (&mut self.value, rec.value, "value"),
-            (&mut self.key, rec.key, "key"),
+    /// The schemas appending `rec` needs from the registry first (Confluent Avro ids neither
+    /// compiled nor cached): empty, without allocating, for every record but the first of
+    /// each new schema id. Fetch them with [`PendingSchema::fetch`] before [`Self::append`].
+    pub fn pending_schemas(&self, rec: &RecordContext<'_>) -> Vec<PendingSchema> {
+        let mut out = Vec::new();
+        for (part, bytes, location) in [
+            (&self.value, rec.value, "value"),
+            (&self.key, rec.key, "key"),
         ] {
             if let (Some(Part::Avro(d)), Some(b)) = (part, bytes) {
-                d.prepare(b).map_err(|kind| DecodeError {
-                    topic: rec.topic.to_string(),
-                    partition: rec.partition,
-                    offset: rec.offset,
-                    column: None,
-                    location: Some(what.to_string()),
-                    kind: Box::new(kind),
-                })?;
+                if let Some(id) = d.to_fetch(b) {
+                    out.push(PendingSchema {
+                        registry: d.registry().clone(),
+                        id,
+                        location,
+                    });
+                }
             }
         }
-        Ok(())
+        out
     }
 
     /// Appends one record as one row, or nothing and the reason.
@@ -627,5 +618,40 @@ impl RowDecoder {
 
 #[cfg(test)]
 mod edge_tests;
+/// A writer schema a record needs from the registry before it can be decoded
+/// ([`RowDecoder::pending_schemas`]).
+#[derive(Debug, Clone)]
+pub struct PendingSchema {
+    registry: RegistryClient,
+    id: u32,
+    location: &'static str,
+}
+
+impl PendingSchema {
+    /// The schema id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Fetches it into the registry client's cache (retried while failures may pass); a
+    /// failure is `rec`'s decode error, naming its topic, partition, offset and schema id.
+    pub async fn fetch(&self, rec: &RecordContext<'_>) -> Result<(), DecodeError> {
+        match self.registry.fetch(self.id).await {
+            Ok(_) => Ok(()),
+            Err(source) => Err(DecodeError {
+                topic: rec.topic.to_string(),
+                partition: rec.partition,
+                offset: rec.offset,
+                column: None,
+                location: Some(self.location.to_string()),
+                kind: Box::new(DecodeErrorKind::Registry {
+                    id: self.id,
+                    source,
+                }),
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -4,12 +4,12 @@
 //! id never change, so each is fetched once per process and kept; clones of a
 //! [`RegistryClient`] share the cache, so every partition's decoder benefits.
 //!
-//! The fetch is blocking (`ureq`, rustls with the ring provider: no OpenSSL, static-friendly)
-//! and happens only the first time an id is seen. The engine can take it off its async
-//! threads by calling [`super::RowDecoder::prepare`] from `spawn_blocking` when
-//! [`super::RowDecoder::needs_prepare`] says a record carries an unknown id; otherwise the
-//! first record of a new id blocks its thread for one HTTP round trip.
-
+//! Fetching is async ([`RegistryClient::fetch`], over the same `reqwest` as the object stores
+//! and the Iceberg REST catalog, with rustls on ring: one HTTP stack in the binary) and
+//! happens once per id: the engine fetches what [`super::RowDecoder::pending_schemas`] names
+//! before appending a record, so decoding itself never waits on the network (and never blocks
+//! a runtime thread). A failure that may pass (a connection refused, a 5xx, a 429) is retried
+//! with backoff, on each configured URL in turn, before it is reported.
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -18,6 +18,11 @@ use std::time::Duration;
 
 use apache_avro::Schema;
 use base64::Engine as _;
+
+/// Rounds over every URL for a fetch whose failures may pass, and the first wait between
+/// them (doubled each round): 0.2 s, 0.4 s, 0.8 s.
+const FETCH_ROUNDS: u32 = 4;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 
 /// How to reach a schema registry.
 #[derive(Clone, PartialEq, Eq)]
@@ -97,6 +102,13 @@ pub enum RegistryError {
     /// The Avro schema does not parse.
     #[error("bad Avro schema: {0}")]
     BadSchema(String),
+    /// The decoder met a schema id nobody fetched first ([`RegistryClient::fetch`]); the
+    /// engine always does, so this is a caller's mistake, reported rather than a panic.
+    #[error("schema id {id} was not fetched from the registry before decoding")]
+    NotFetched {
+        /// The schema id.
+        id: u32,
+    },
 }
 
 impl RegistryError {
@@ -120,7 +132,7 @@ pub struct RegistryClient {
 struct Inner {
     urls: Vec<String>,
     authorization: Option<String>,
-    agent: ureq::Agent,
+    http: reqwest::Client,
     cache: Mutex<HashMap<u32, Arc<Schema>>>,
 }
 
@@ -136,39 +148,38 @@ impl fmt::Debug for RegistryClient {
 impl RegistryClient {
     /// A client for the registry at `options.urls`.
     pub fn new(options: RegistryOptions) -> Result<RegistryClient, RegistryError> {
-        let mut config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(options.timeout))
+        // reqwest is built without a bundled crypto provider: use the Kafka client's (ring);
+        // an error means one is installed already.
+        let _ = kingest_client::crypto_provider().install_default();
+        let mut http = reqwest::Client::builder()
+            .timeout(options.timeout)
             .user_agent(concat!("kingest/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &options.ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
+            let pem = std::fs::read_to_string(path).map_err(|e| {
                 RegistryError::Config(format!("cannot read CA file {}: {e}", path.display()))
             })?;
-            let mut certs = Vec::new();
-            for item in ureq::tls::parse_pem(&pem) {
-                match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
-                    Ok(_) => {}
-                    Err(e) => {
-                        return Err(RegistryError::Config(format!(
-                            "bad PEM in CA file {}: {e}",
-                            path.display()
-                        )))
-                    }
-                }
-            }
-            if certs.is_empty() {
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
                 return Err(RegistryError::Config(format!(
                     "CA file {} holds no certificate",
                     path.display()
                 )));
             }
-            config = config.tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
-                    .build(),
-            );
+            let mut tls = kingest_client::TlsConfig::default();
+            tls.ca = kingest_client::CaSource::Pem(pem);
+            let built = tls
+                .build()
+                .map_err(|e| RegistryError::Config(format!("CA file {}: {e}", path.display())))?;
+            http = http.tls_backend_preconfigured((*built).clone());
+        } else if options.urls.iter().any(|u| u.starts_with("https:")) {
+            // The system's CAs, as the Kafka connections use.
+            let built = kingest_client::TlsConfig::default()
+                .build()
+                .map_err(|e| RegistryError::Config(e.to_string()))?;
+            http = http.tls_backend_preconfigured((*built).clone());
         }
+        let http = http
+            .build()
+            .map_err(|e| RegistryError::Config(format!("HTTP client: {e}")))?;
         let authorization = match (&options.username, &options.password) {
             (None, None) => None,
             (user, pass) => {
@@ -191,7 +202,7 @@ impl RegistryClient {
                     .map(|u| u.trim_end_matches('/').to_string())
                     .collect(),
                 authorization,
-                agent: config.build().into(),
+                http,
                 cache: Mutex::new(HashMap::new()),
             }),
         })
@@ -221,8 +232,24 @@ impl RegistryClient {
         self.inner.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The schema under `id`: from the cache, or fetched (blocking) and cached.
-    pub fn schema(&self, id: u32) -> Result<Arc<Schema>, RegistryError> {
+    /// The schema under `id` if it is cached (fetched or inserted); otherwise why not:
+    /// [`RegistryError::NoRegistry`] without a URL, [`RegistryError::NotFetched`] with one.
+    pub fn known(&self, id: u32) -> Result<Arc<Schema>, RegistryError> {
+        match self.cached(id) {
+            Some(s) => Ok(s),
+            None if self.inner.urls.is_empty() => Err(RegistryError::NoRegistry),
+            None => Err(RegistryError::NotFetched { id }),
+        }
+    }
+
+    /// Whether [`Self::fetch`] would ask a registry for `id` (it has a URL and no copy).
+    pub fn must_fetch(&self, id: u32) -> bool {
+        !self.inner.urls.is_empty() && self.cached(id).is_none()
+    }
+
+    /// The schema under `id`: from the cache, or fetched and cached. Failures that may pass
+    /// are retried on every URL, with backoff, for [`FETCH_ROUNDS`] rounds.
+    pub async fn fetch(&self, id: u32) -> Result<Arc<Schema>, RegistryError> {
         if let Some(s) = self.cached(id) {
             return Ok(s);
         }
@@ -230,37 +257,51 @@ impl RegistryClient {
             return Err(RegistryError::NoRegistry);
         }
         let mut last = RegistryError::NoRegistry;
-        for base in &self.inner.urls {
-            match self.fetch(base, id) {
-                Ok(schema) => {
-                    let schema = Arc::new(schema);
-                    self.cache().insert(id, schema.clone());
-                    return Ok(schema);
+        let mut wait = FIRST_BACKOFF;
+        for round in 0..FETCH_ROUNDS {
+            if round > 0 {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            for base in &self.inner.urls {
+                match self.fetch_from(base, id).await {
+                    Ok(schema) => {
+                        let schema = Arc::new(schema);
+                        self.cache().insert(id, schema.clone());
+                        return Ok(schema);
+                    }
+                    // Another URL, or a later round, may answer; a definite answer (404, a
+                    // bad schema) is final.
+                    Err(e) if e.is_transient() => last = e,
+                    Err(e) => return Err(e),
                 }
-                // Another URL may be up; a definite answer (404, a bad schema) is final.
-                Err(e) if e.is_transient() => last = e,
-                Err(e) => return Err(e),
             }
         }
         Err(last)
     }
 
-    fn fetch(&self, base: &str, id: u32) -> Result<Schema, RegistryError> {
+    async fn fetch_from(&self, base: &str, id: u32) -> Result<Schema, RegistryError> {
         let url = format!("{base}/schemas/ids/{id}");
-        let mut req = self.inner.agent.get(&url).header(
-            "Accept",
+        let mut req = self.inner.http.get(&url).header(
+            reqwest::header::ACCEPT,
             "application/vnd.schemaregistry.v1+json, application/json",
         );
         if let Some(auth) = &self.inner.authorization {
-            req = req.header("Authorization", auth);
+            req = req.header(reqwest::header::AUTHORIZATION, auth);
         }
-        let http = |e: ureq::Error| RegistryError::Http {
+        let http = |e: reqwest::Error| RegistryError::Http {
             url: url.clone(),
-            message: e.to_string(),
+            // The whole chain: "error sending request" alone does not say why.
+            message: std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+                e.source()
+            })
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(": "),
         };
-        let mut resp = req.call().map_err(http)?;
+        let resp = req.send().await.map_err(http)?;
         let status = resp.status().as_u16();
-        let body = resp.body_mut().read_to_string().map_err(http)?;
+        let body = resp.text().await.map_err(http)?;
         if status != 200 {
             return Err(RegistryError::Status {
                 url,
@@ -325,13 +366,14 @@ mod tests {
     fn offline_clients_know_inserted_schemas_only() {
         let c = RegistryClient::offline();
         c.insert(7, r#""string""#).unwrap();
-        assert_eq!(*c.schema(7).unwrap(), Schema::String);
-        assert!(matches!(c.schema(8), Err(RegistryError::NoRegistry)));
+        assert_eq!(*c.known(7).unwrap(), Schema::String);
+        assert!(matches!(c.known(8), Err(RegistryError::NoRegistry)));
+        assert!(!c.must_fetch(8));
         assert!(c.insert(9, "not json").is_err());
         // Clones share the cache.
         let d = c.clone();
         d.insert(8, r#""int""#).unwrap();
-        assert_eq!(*c.schema(8).unwrap(), Schema::Int);
+        assert_eq!(*c.known(8).unwrap(), Schema::Int);
     }
 
     #[test]

@@ -148,17 +148,12 @@ pub async fn infer_avro_with(
              is not in the Confluent Avro wire format (magic byte 0 and a schema id)"
         ))
     })?;
-    // The registry client blocks on HTTP: keep it off the async threads.
-    let fetch = registry.clone();
-    let schema = tokio::task::spawn_blocking(move || fetch.schema(schema_id))
-        .await
-        .map_err(|e| EngineError::Setup(format!("fetching the Avro schema: {e}")))?
-        .map_err(|e| {
-            EngineError::Setup(format!(
-                "no [[columns]] given; fetching schema id {schema_id} (of {topic}-{partition} \
+    let schema = registry.fetch(schema_id).await.map_err(|e| {
+        EngineError::Setup(format!(
+            "no [[columns]] given; fetching schema id {schema_id} (of {topic}-{partition} \
                  offset {offset}) from the registry: {e}"
-            ))
-        })?;
+        ))
+    })?;
     let columns = avro_value_columns(&schema).map_err(|e| {
         EngineError::Setup(format!(
             "no [[columns]] given; schema id {schema_id} (of {topic}-{partition} offset \

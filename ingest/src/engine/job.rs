@@ -171,13 +171,15 @@ impl Job {
                 self.summary.records += 1;
                 let ctx = RecordContext::new(fp.topic(), fp.partition(), &r.record);
                 bytes += (ctx.key.map_or(0, <[u8]>::len) + ctx.value.map_or(0, <[u8]>::len)) as u64;
-                let decoded = if part.decoder.needs_prepare(&ctx) {
-                    // Fetching a schema from the registry blocks: keep it off the reactor.
-                    tokio::task::block_in_place(|| part.decoder.prepare(&ctx))
-                        .and_then(|()| part.decoder.append(&ctx))
-                } else {
-                    part.decoder.append(&ctx)
-                };
+                let mut decoded = Ok(());
+                // The first record of a new schema id: fetch its writer schema (async).
+                for pending in part.decoder.pending_schemas(&ctx) {
+                    decoded = pending.fetch(&ctx).await;
+                    if decoded.is_err() {
+                        break;
+                    }
+                }
+                let decoded = decoded.and_then(|()| part.decoder.append(&ctx));
                 match decoded {
                     Ok(()) => part.offsets.push(ctx.offset),
                     Err(e) => {

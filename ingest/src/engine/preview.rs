@@ -203,8 +203,7 @@ async fn starts(
         .collect())
 }
 
-/// Fetches the Avro schemas `ctx` needs on a blocking thread, so that decoding it does not
-/// block the async threads on the registry (the decoder then finds them cached).
+/// Fetches the Avro schemas `ctx` needs (async), so that the decoder finds them cached.
 async fn prefetch_schemas(
     ctx: &RecordContext<'_>,
     value: &FormatSpec,
@@ -220,11 +219,8 @@ async fn prefetch_schemas(
         if registry.cached(id).is_some() {
             continue;
         }
-        let registry = registry.clone();
         // A failure shows again, with the record, when the decoder asks.
-        let _ = tokio::task::spawn_blocking(move || registry.schema(id))
-            .await
-            .map_err(|e| EngineError::Setup(format!("fetching Avro schema {id}: {e}")))?;
+        let _ = registry.fetch(id).await;
     }
     Ok(())
 }
