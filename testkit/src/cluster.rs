@@ -44,6 +44,12 @@ pub struct ClusterConfig {
     pub group_initial_rebalance_delay: Duration,
     /// Bytes kept per partition before the oldest batches are dropped.
     pub retention_bytes: usize,
+    /// How long a KIP-848 consumer group member may go without a heartbeat before it is
+    /// removed (Kafka's `group.consumer.session.timeout.ms`).
+    pub consumer_group_session_timeout: Duration,
+    /// The heartbeat interval KIP-848 members are told to keep (Kafka's
+    /// `group.consumer.heartbeat.interval.ms`).
+    pub consumer_group_heartbeat_interval: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -57,6 +63,8 @@ impl Default for ClusterConfig {
             default_partitions: 1,
             group_initial_rebalance_delay: Duration::ZERO,
             retention_bytes: 1 << 30,
+            consumer_group_session_timeout: Duration::from_secs(45),
+            consumer_group_heartbeat_interval: Duration::from_secs(5),
         }
     }
 }
