@@ -43,7 +43,11 @@ fn invalid(r: &ConsumerGroupHeartbeatRequest) -> Option<ConsumerGroupHeartbeatRe
     if r.rack_id.as_ref().is_some_and(|s| s.is_empty()) {
         return bad("RackId can't be empty.");
     }
-    if r.subscribed_topic_regex.is_some() {
+    // librdkafka sends an empty regex with a subscription by names only.
+    if r.subscribed_topic_regex
+        .as_ref()
+        .is_some_and(|s| !s.is_empty())
+    {
         return bad("SubscribedTopicRegex is not supported by this cluster.");
     }
     match r.member_epoch {
@@ -56,7 +60,8 @@ fn invalid(r: &ConsumerGroupHeartbeatRequest) -> Option<ConsumerGroupHeartbeatRe
             if r.rebalance_timeout_ms == -1 {
                 return bad("RebalanceTimeoutMs must be provided in first request.");
             }
-            if r.topic_partitions.as_ref().is_none_or(|t| !t.is_empty()) {
+            // Null (librdkafka's first heartbeat) is taken as empty, as newer Kafka does.
+            if r.topic_partitions.as_ref().is_some_and(|t| !t.is_empty()) {
                 return bad("TopicPartitions must be empty when (re-)joining.");
             }
             if r.subscribed_topic_names.as_ref().is_none_or(Vec::is_empty) {
@@ -167,6 +172,7 @@ pub(crate) fn consumer_group_heartbeat(
     r: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
     if let Some(response) = invalid(&r) {
+        tracing::debug!(message = ?response.error_message, "ConsumerGroupHeartbeat refused");
         return response;
     }
     let interval = ctx.shared.config.consumer_group_heartbeat_interval;
