@@ -4,7 +4,7 @@
 //! reconcile incrementally, and a partition moves only after its old owner acknowledged the
 //! revocation.
 //!
-//! Each test produces 100,000 records over 8 partitions, then runs a group through joins, clean
+//! Each test produces 200,000 records over 8 partitions, then runs a group through joins, clean
 //! leaves and a `kill -9` of a Java member (its partitions wait for its session to expire)
 //! until everything is committed. The check (`kingest_tests::groups::timeline`) replays every
 //! member's records, commits and assignment changes: no partition owned by two members at once,
@@ -15,21 +15,25 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kingest_client::consumer::OffsetReset;
+use kingest_client::error::ClientError;
+use kingest_client::group::consumer::{GroupConsumer, GroupConsumerConfig, GroupProtocol};
 use kingest_client::producer::{Producer, ProducerConfig, ProducerRecord};
 use kingest_client::{Client, ClientConfig};
 use kingest_testkit::{Cluster, ClusterConfig};
-use kingest_tests::groups::members::{JavaMember, JavaMemberOptions};
+use kingest_tests::groups::members::{JavaMember, JavaMemberOptions, KingestMember};
 use kingest_tests::groups::rdkafka_member::{RdMember, RdMemberOptions};
 use kingest_tests::groups::timeline::{check, render, Board, Event};
 use kingest_tests::peers::java::{args, JavaPeer};
+use kingest_tests::peers::nisshi::Nisshi;
 
 const TOPIC: &str = "kip848";
 const GROUP: &str = "kip848-group";
 const PARTITIONS: i32 = 8;
-const RECORDS: i64 = 100_000;
+const RECORDS: i64 = 200_000;
 /// Processing time per record: the topic takes long enough to consume that the membership
 /// changes happen while it is.
-const PROCESS_US: u64 = 200;
+const PROCESS_US: u64 = 300;
 
 /// Record `i` goes to partition `i % PARTITIONS`, so its offset there is `i / PARTITIONS`.
 fn value_of(p: i32, o: i64) -> String {
@@ -103,6 +107,20 @@ impl Group {
         RdMember::start(name, self.board.clone(), &o)
     }
 
+    async fn kingest(&self, name: &str) -> KingestMember {
+        let client = Client::connect(ClientConfig::new(&self.bootstrap))
+            .await
+            .unwrap();
+        KingestMember::start(
+            name,
+            self.board.clone(),
+            client,
+            kingest_config(self.assignor),
+            TOPIC,
+            PROCESS_US,
+        )
+    }
+
     async fn wait(&self, what: &str, done: impl Fn(&Board) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(120);
         while !done(&self.board) {
@@ -128,12 +146,37 @@ impl Group {
         );
     }
 
+    /// Waits until each member named owns partitions (a late joiner may get only partitions
+    /// already consumed to their end, so it need not commit).
+    async fn wait_assigned(&self, members: &[&str]) {
+        for m in members {
+            self.wait(&format!("{m} to get partitions"), |b| {
+                !b.assignment(m).is_empty()
+            })
+            .await;
+        }
+    }
+
     async fn wait_working(&self, members: &[&str]) {
         for m in members {
             self.wait(&format!("{m} to commit"), |b| b.committed_by(m) > 0)
                 .await;
         }
     }
+}
+
+/// A kingest member of the KIP-848 group.
+fn kingest_config(assignor: &str) -> GroupConsumerConfig {
+    let mut c = GroupConsumerConfig::new(GROUP, &[TOPIC]);
+    c.group_protocol = GroupProtocol::Consumer;
+    c.remote_assignor = Some(assignor.to_owned());
+    c.rebalance_timeout = Duration::from_secs(20);
+    c.auto_commit = false;
+    c.consumer.offset_reset = OffsetReset::Earliest;
+    // Batches of about a thousand records, as the other members'.
+    c.consumer.max_partition_fetch_bytes = 16 * 1024;
+    c.consumer.fetch_max_bytes = 32 * 1024;
+    c
 }
 
 fn dump(board: &Board) {
@@ -199,10 +242,13 @@ async fn verify(g: &Group) {
         &violations[..violations.len().min(20)],
         summary(&g.board)
     );
-    for name in logs.keys() {
+    // Every member took part: each was given partitions.
+    for (name, log) in &logs {
         assert!(
-            g.board.committed_by(name) > 0,
-            "{name} never committed: {}",
+            log.events
+                .iter()
+                .any(|e| matches!(e, Event::Assigned { partitions, .. } if !partitions.is_empty())),
+            "{name} never got a partition: {}",
             summary(&g.board)
         );
     }
@@ -219,6 +265,8 @@ async fn verify(g: &Group) {
 
 /// librdkafka and Java members in one KIP-848 group: two of each join, a librdkafka member
 /// leaves, a Java member is killed, another Java member joins, until all is committed.
+/// (Members that join late are only required to get partitions: the others may have consumed
+/// them to their end by then.)
 async fn librdkafka_and_java(assignor: &'static str) {
     let started = Instant::now();
     let cluster = start().await;
@@ -233,7 +281,7 @@ async fn librdkafka_and_java(assignor: &'static str) {
     g.wait_progress(RECORDS / 10, "j1 and r1 join").await;
     let j1 = g.java("j1");
     let r1 = g.rdkafka("r1");
-    g.wait_working(&["j1", "r1"]).await;
+    g.wait_assigned(&["j1", "r1"]).await;
     g.wait_progress(RECORDS * 3 / 10, "r0 leaves").await;
     tokio::task::spawn_blocking(move || r0.stop())
         .await
@@ -244,7 +292,7 @@ async fn librdkafka_and_java(assignor: &'static str) {
         .unwrap();
     g.wait_progress(RECORDS * 5 / 10, "j2 joins").await;
     let j2 = g.java("j2");
-    g.wait_working(&[j2.name()]).await;
+    g.wait_assigned(&[j2.name()]).await;
     g.wait("every record committed", |b| b.progress() >= RECORDS)
         .await;
     let stops = [
@@ -267,7 +315,133 @@ async fn uniform_librdkafka_and_java_members_consume_exactly_once() {
     librdkafka_and_java("uniform").await;
 }
 
+/// kingest, librdkafka and Java members in one KIP-848 group (server-side `range`): joins,
+/// clean leaves of a kingest and a librdkafka member, a `kill -9` of a Java member and a
+/// kingest member dropped without leaving (both wait out the session), until all is committed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn range_librdkafka_and_java_members_consume_exactly_once() {
-    librdkafka_and_java("range").await;
+async fn kingest_librdkafka_and_java_members_consume_exactly_once() {
+    let started = Instant::now();
+    let cluster = start().await;
+    let g = Group {
+        bootstrap: cluster.bootstrap(),
+        board: Arc::new(Board::default()),
+        assignor: "range",
+    };
+    let k0 = g.kingest("k0").await;
+    let j0 = g.java("j0");
+    let r0 = g.rdkafka("r0");
+    g.wait_working(&["k0", "j0", "r0"]).await;
+    g.wait_progress(RECORDS / 10, "k1 and j1 join").await;
+    let k1 = g.kingest("k1").await;
+    let j1 = g.java("j1");
+    g.wait_assigned(&["k1", "j1"]).await;
+    g.wait_progress(RECORDS * 3 / 10, "k0 and r0 leave").await;
+    k0.stop().await;
+    tokio::task::spawn_blocking(move || r0.stop())
+        .await
+        .unwrap();
+    g.wait_progress(RECORDS * 4 / 10, "j0 is killed").await;
+    tokio::task::spawn_blocking(move || j0.kill())
+        .await
+        .unwrap();
+    let k2 = g.kingest("k2").await;
+    g.wait_assigned(&["k2"]).await;
+    g.wait_progress(RECORDS * 6 / 10, "k1 crashes").await;
+    k1.crash().await;
+    g.wait("every record committed", |b| b.progress() >= RECORDS)
+        .await;
+    k2.stop().await;
+    if let Err(e) = tokio::task::spawn_blocking(move || j1.stop()).await {
+        dump(&g.board);
+        panic!("stopping j1: {e}; logs' ends: {}", summary(&g.board));
+    }
+    verify(&g).await;
+    eprintln!(
+        "kingest, librdkafka and Java: done in {:?}",
+        started.elapsed()
+    );
+}
+
+/// A broker without ConsumerGroupHeartbeat (nisshi): the consumer protocol fails with a typed
+/// error naming the coordinator and the way out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_protocol_on_a_broker_without_it_is_a_clear_error() {
+    let nisshi = Nisshi::start();
+    nisshi.create_topic(TOPIC, 1);
+    let client = Client::connect(ClientConfig::new(&nisshi.addr()))
+        .await
+        .unwrap();
+    let mut member = GroupConsumer::new(client, kingest_config("uniform")).unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(30), member.poll())
+        .await
+        .expect("poll answers")
+        .expect_err("the broker lacks KIP-848");
+    assert!(
+        matches!(err, ClientError::GroupProtocolUnsupported { ref group, .. } if group == GROUP),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("group_protocol = classic"),
+        "{err}"
+    );
+}
+
+/// Offsets committed at a member epoch the group has moved past are refused
+/// (STALE_MEMBER_EPOCH), while a kingest member's own commits use its current epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_are_fenced_by_the_member_epoch() {
+    use kingest_client::group::kip848::ConsumerMember;
+
+    let cluster = Cluster::start(ClusterConfig {
+        consumer_group_heartbeat_interval: Duration::from_millis(200),
+        ..ClusterConfig::default()
+    })
+    .await
+    .unwrap();
+    cluster.create_topic("fence", 4).unwrap();
+    let connect = || async {
+        Client::connect(ClientConfig::new(&cluster.bootstrap()))
+            .await
+            .unwrap()
+    };
+    let mut config = GroupConsumerConfig::new("fence-group", &["fence"]);
+    config.group_protocol = GroupProtocol::Consumer;
+    config.auto_commit = false;
+    let mut a = GroupConsumer::new(connect().await, config.clone()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while a.assignment().len() < 4 {
+        assert!(Instant::now() < deadline, "a never got the partitions");
+        let _ = tokio::time::timeout(Duration::from_millis(500), a.poll()).await;
+    }
+    let (id, first) = a.identity().await;
+    assert!(first > 0);
+
+    // A second member: a gives up half, and its epoch moves on.
+    let mut b = GroupConsumer::new(connect().await, config).unwrap();
+    while b.assignment().is_empty() || a.identity().await.1 == first {
+        assert!(Instant::now() < deadline, "b never got partitions");
+        let _ = tokio::time::timeout(Duration::from_millis(200), a.poll()).await;
+        let _ = tokio::time::timeout(Duration::from_millis(200), b.poll()).await;
+    }
+    let (_, now) = a.identity().await;
+    assert!(now > first, "{now} after {first}");
+
+    // The old epoch is refused; a's own commit, at its current epoch, is taken.
+    let mut stale = ConsumerMember::new(
+        connect().await,
+        "fence-group",
+        None,
+        Duration::from_secs(30),
+        None,
+    );
+    stale.member_id = id.clone();
+    stale.epoch = first;
+    let owned = a.assignment()[0].clone();
+    let offsets: std::collections::HashMap<(String, i32), i64> = [(owned.clone(), 0)].into();
+    let err = stale
+        .commit(&offsets, None)
+        .await
+        .expect_err("a stale epoch");
+    assert!(err.to_string().contains("STALE_MEMBER_EPOCH"), "{err}");
+    a.commit_offsets(&offsets).await.unwrap();
 }

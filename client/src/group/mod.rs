@@ -1,4 +1,4 @@
-//! The consumer side of Kafka's classic group protocol, the parts that do not touch the network.
+//! The consumer side of Kafka's group protocols: the classic one (below) and KIP-848's.
 //!
 //! A consumer group rebalance goes JoinGroup → (the leader assigns) → SyncGroup. The broker treats
 //! the member metadata and assignments exchanged there as opaque bytes whose meaning is fixed by
@@ -12,9 +12,13 @@
 //!   `cooperative-sticky`) that the elected leader runs, with the same results as the Java
 //!   client's for the same input, plus choosing the assignor the coordinator selected;
 //! - [`member`]: the member's side of the protocol on the wire (join, sync, heartbeat, leave,
-//!   offsets), and [`consumer`]: the [`consumer::GroupConsumer`] built on it.
+//!   offsets), and [`consumer`]: the [`consumer::GroupConsumer`] built on it;
+//! - [`kip848`]: the member's side of the consumer group protocol (KIP-848,
+//!   ConsumerGroupHeartbeat), where the broker assigns, which `GroupConsumer` speaks when
+//!   configured with [`consumer::GroupProtocol::Consumer`].
 
 pub mod assignor;
 pub mod consumer;
+pub mod kip848;
 pub mod member;
 pub mod protocol;
