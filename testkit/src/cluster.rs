@@ -344,10 +344,24 @@ impl Cluster {
         g.members.get(g.leader.as_ref()?)?.instance_id.clone()
     }
 
-    /// A group's state name, generation and member count.
+    /// Whether a group is a KIP-848 `consumer` group or a `classic` one (ListGroups' type).
+    pub fn group_type(&self, group: &str) -> Option<&'static str> {
+        let state = self.shared.lock();
+        let g = state.groups.get(group)?;
+        Some(if g.modern.is_some() {
+            "consumer"
+        } else {
+            "classic"
+        })
+    }
+
+    /// A group's state name, generation (a KIP-848 group's epoch) and member count.
     pub fn group_state(&self, group: &str) -> Option<(String, i32, usize)> {
         let state = self.shared.lock();
         let g = state.groups.get(group)?;
+        if let Some(cg) = &g.modern {
+            return Some((cg.state_name().to_owned(), cg.epoch, cg.members.len()));
+        }
         Some((g.phase.name().to_owned(), g.generation, g.members.len()))
     }
 }
