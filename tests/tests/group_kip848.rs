@@ -445,3 +445,57 @@ async fn commits_are_fenced_by_the_member_epoch() {
     assert!(err.to_string().contains("STALE_MEMBER_EPOCH"), "{err}");
     a.commit_offsets(&offsets).await.unwrap();
 }
+
+/// A static kingest member (`group.instance.id`) that closes leaves with epoch -2: its
+/// partitions wait for it (the other member is not given them), and its next incarnation gets
+/// them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_gets_its_partitions_back() {
+    let cluster = Cluster::start(ClusterConfig {
+        consumer_group_heartbeat_interval: Duration::from_millis(200),
+        ..ClusterConfig::default()
+    })
+    .await
+    .unwrap();
+    cluster.create_topic("static", 4).unwrap();
+    let connect = || async {
+        Client::connect(ClientConfig::new(&cluster.bootstrap()))
+            .await
+            .unwrap()
+    };
+    let mut config = GroupConsumerConfig::new("static-group", &["static"]);
+    config.group_protocol = GroupProtocol::Consumer;
+    config.auto_commit = false;
+    let mut dynamic = GroupConsumer::new(connect().await, config.clone()).unwrap();
+    config.instance_id = Some("i1".to_owned());
+    let mut a = GroupConsumer::new(connect().await, config.clone()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while a.assignment().len() + dynamic.assignment().len() < 4
+        || a.assignment().is_empty()
+        || dynamic.assignment().is_empty()
+    {
+        assert!(Instant::now() < deadline, "the partitions were never split");
+        let _ = tokio::time::timeout(Duration::from_millis(200), a.poll()).await;
+        let _ = tokio::time::timeout(Duration::from_millis(200), dynamic.poll()).await;
+    }
+    let had = a.assignment();
+    let kept = dynamic.assignment();
+    a.close().await.unwrap();
+    // Away: the dynamic member keeps polling and is not given the static member's partitions.
+    let away = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < away {
+        let _ = tokio::time::timeout(Duration::from_millis(200), dynamic.poll()).await;
+    }
+    assert_eq!(dynamic.assignment(), kept);
+    let mut again = GroupConsumer::new(connect().await, config).unwrap();
+    while again.assignment().len() < had.len() {
+        assert!(
+            Instant::now() < deadline,
+            "the static member's partitions never came back"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(200), again.poll()).await;
+        let _ = tokio::time::timeout(Duration::from_millis(200), dynamic.poll()).await;
+    }
+    assert_eq!(again.assignment(), had);
+    assert_eq!(dynamic.assignment(), kept);
+}

@@ -292,3 +292,28 @@ async fn classic_and_consumer_groups_do_not_mix() {
         ErrorCode::GroupIdNotFound.code()
     );
 }
+
+/// Metadata answers topics asked for by id only, as librdkafka asks to name the topics of a
+/// KIP-848 assignment; an unknown id is UNKNOWN_TOPIC_ID.
+#[test]
+fn metadata_by_topic_id() {
+    use kingest_protocol::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    let ctx = ctx();
+    let unknown = Uuid::from_bytes([7; 16]);
+    let r = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default()
+            .with_name(None)
+            .with_topic_id(topic_id(&ctx)),
+        MetadataRequestTopic::default()
+            .with_name(None)
+            .with_topic_id(unknown),
+    ]));
+    let response = super::super::meta::metadata(&ctx, 12, r);
+    assert_eq!(response.topics.len(), 2);
+    let known = &response.topics[0];
+    assert_eq!(known.name.as_ref().map(|n| n.0.as_str()), Some("t"));
+    assert_eq!((known.error_code, known.partitions.len()), (0, 4));
+    let missing = &response.topics[1];
+    assert_eq!(missing.topic_id, unknown);
+    assert_eq!(missing.error_code, ErrorCode::UnknownTopicId.code());
+}
