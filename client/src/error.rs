@@ -322,6 +322,15 @@ pub enum ClientError {
         /// The last retriable error.
         last_error: String,
     },
+    /// The group coordinator does not speak the consumer group protocol (KIP-848): it does not
+    /// offer ConsumerGroupHeartbeat.
+    #[error("group {group}: the coordinator {broker} does not support the consumer group protocol (KIP-848, ConsumerGroupHeartbeat); use group_protocol = classic")]
+    GroupProtocolUnsupported {
+        /// The coordinator.
+        broker: BrokerRef,
+        /// The group.
+        group: String,
+    },
     /// One error shared by every record of a failed producer batch, for error kinds that cannot
     /// be copied per record.
     #[error("{0}")]

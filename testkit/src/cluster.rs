@@ -44,6 +44,12 @@ pub struct ClusterConfig {
     pub group_initial_rebalance_delay: Duration,
     /// Bytes kept per partition before the oldest batches are dropped.
     pub retention_bytes: usize,
+    /// How long a KIP-848 consumer group member may go without a heartbeat before it is
+    /// removed (Kafka's `group.consumer.session.timeout.ms`).
+    pub consumer_group_session_timeout: Duration,
+    /// The heartbeat interval KIP-848 members are told to keep (Kafka's
+    /// `group.consumer.heartbeat.interval.ms`).
+    pub consumer_group_heartbeat_interval: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -57,6 +63,8 @@ impl Default for ClusterConfig {
             default_partitions: 1,
             group_initial_rebalance_delay: Duration::ZERO,
             retention_bytes: 1 << 30,
+            consumer_group_session_timeout: Duration::from_secs(45),
+            consumer_group_heartbeat_interval: Duration::from_secs(5),
         }
     }
 }
@@ -336,10 +344,24 @@ impl Cluster {
         g.members.get(g.leader.as_ref()?)?.instance_id.clone()
     }
 
-    /// A group's state name, generation and member count.
+    /// Whether a group is a KIP-848 `consumer` group or a `classic` one (ListGroups' type).
+    pub fn group_type(&self, group: &str) -> Option<&'static str> {
+        let state = self.shared.lock();
+        let g = state.groups.get(group)?;
+        Some(if g.modern.is_some() {
+            "consumer"
+        } else {
+            "classic"
+        })
+    }
+
+    /// A group's state name, generation (a KIP-848 group's epoch) and member count.
     pub fn group_state(&self, group: &str) -> Option<(String, i32, usize)> {
         let state = self.shared.lock();
         let g = state.groups.get(group)?;
+        if let Some(cg) = &g.modern {
+            return Some((cg.state_name().to_owned(), cg.epoch, cg.members.len()));
+        }
         Some((g.phase.name().to_owned(), g.generation, g.members.len()))
     }
 }

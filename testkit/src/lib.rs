@@ -3,8 +3,10 @@
 //! [`Cluster::start`] runs one or more brokers in this process, each on its own loopback port,
 //! sharing one cluster state. They speak the Kafka protocol well enough that librdkafka works
 //! against them unmodified: produce (idempotent and transactional), fetch (sessions, long
-//! polling, read_committed), list offsets, topics, consumer groups (classic protocol, static
-//! membership), transactions (commit/abort markers), SASL (PLAIN, SCRAM, OAUTHBEARER) and TLS.
+//! polling, read_committed), list offsets, topics, consumer groups (the classic protocol with
+//! static membership, and KIP-848's consumer protocol with the `uniform` and `range`
+//! server-side assignors; topic regex subscriptions and the online migration between the two
+//! are not modelled), transactions (commit/abort markers), SASL (PLAIN, SCRAM, OAUTHBEARER) and TLS.
 //! [`Faults`] intercepts requests to inject errors, delays and broken connections; leadership
 //! can be moved and brokers stopped and started.
 //!

@@ -15,7 +15,10 @@
 //             A group member (subscribe, earliest) reading until N records, then commitSync;
 //             fails after 60 s without them.
 //   member    bootstrap=B topic=T group=G strategy=range|cooperative-sticky [instance=ID]
-//             [session.ms=6000] [process.us=0] [idle.ms=0]
+//             [session.ms=6000] [process.us=0] [idle.ms=0] [protocol=classic|consumer]
+//             With protocol=consumer (KIP-848, group.protocol=consumer) strategy= is the
+//             broker-side assignor (uniform, range, or default) and session.ms is the broker's;
+//             "assigned" lines then give -1 positions.
 //             A group member that commits synchronously after processing each poll's records
 //             (processing: print them, then sleep process.us per record); a refused commit is
 //             retried at the next poll. It stops, closing the
@@ -225,16 +228,25 @@ public class KafkaPeer {
         Properties p = consumerProps(a);
         need(a, "group");
         String strategy = need(a, "strategy");
-        if (strategy.equals("range")) {
-            p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, RangeAssignor.class.getName());
-        } else if (strategy.equals("cooperative-sticky")) {
-            p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, CooperativeStickyAssignor.class.getName());
+        boolean consumerProtocol = a.getOrDefault("protocol", "classic").equals("consumer");
+        if (consumerProtocol) {
+            // KIP-848: the broker assigns (strategy= names its assignor) and sets the session
+            // and heartbeat timing; the client refuses those classic settings.
+            p.put("group.protocol", "consumer");
+            if (!strategy.equals("default")) p.put("group.remote.assignor", strategy);
+            if (a.containsKey("instance")) p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, a.get("instance"));
         } else {
-            throw new IllegalArgumentException("strategy= range or cooperative-sticky, got " + strategy);
+            if (strategy.equals("range")) {
+                p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, RangeAssignor.class.getName());
+            } else if (strategy.equals("cooperative-sticky")) {
+                p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, CooperativeStickyAssignor.class.getName());
+            } else {
+                throw new IllegalArgumentException("strategy= range or cooperative-sticky, got " + strategy);
+            }
+            if (a.containsKey("instance")) p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, a.get("instance"));
+            p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, a.getOrDefault("session.ms", "6000"));
+            p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
         }
-        if (a.containsKey("instance")) p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, a.get("instance"));
-        p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, a.getOrDefault("session.ms", "6000"));
-        p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
         p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "500");
         // The rebalance timeout: bounds a rebalance waiting for a member that died mid-way.
         p.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, "20000");
@@ -287,7 +299,10 @@ public class KafkaPeer {
                     StringBuilder positions = new StringBuilder("[");
                     for (TopicPartition tp : tps) {
                         if (positions.length() > 1) positions.append(',');
-                        positions.append(c.position(tp));
+                        // KIP-848 (3.9's AsyncKafkaConsumer): position() inside this callback
+                        // can wait out its 60 s timeout on partitions handed over by members
+                        // leaving at that moment; -1 ("unknown, the first record tells") instead.
+                        positions.append(consumerProtocol ? -1 : c.position(tp));
                     }
                     out.println("{\"ev\":\"assigned\",\"t\":" + t + ",\"partitions\":" + partitionList(tps)
                             + ",\"positions\":" + positions.append(']') + "}");
@@ -319,7 +334,10 @@ public class KafkaPeer {
                     }
                     out.println("{\"ev\":\"committed\",\"t\":" + micros() + ",\"offsets\":" + b.append('}') + "}");
                     pending.clear();
-                } catch (CommitFailedException | org.apache.kafka.common.errors.RebalanceInProgressException e) {
+                } catch (CommitFailedException | org.apache.kafka.common.errors.RebalanceInProgressException
+                        | org.apache.kafka.common.errors.StaleMemberEpochException
+                        | org.apache.kafka.common.errors.FencedMemberEpochException
+                        | org.apache.kafka.common.errors.UnknownMemberIdException e) {
                     out.println("{\"ev\":\"commit_failed\",\"t\":" + micros() + ",\"error\":" + json(e.toString()) + "}");
                 }
                 out.flush();

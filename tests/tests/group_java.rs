@@ -119,6 +119,7 @@ impl Group {
                 _ => "range",
             }
             .to_owned(),
+            protocol: "classic".to_owned(),
             instance: self.instance(name),
             session_ms: self.session.as_millis() as u64,
             process_us: PROCESS_US,

@@ -7,7 +7,11 @@
 //! `Revoked` is returned *before* the member rejoins, and the rejoin happens on the next poll.
 //! Under the cooperative protocol (KIP-429) only the partitions that move are revoked, and the
 //! member rejoins once more so that they can be given to their new owner; the others keep
-//! flowing.
+//! flowing. Under the consumer group protocol (KIP-848, opt-in with
+//! [`GroupProtocol::Consumer`]) the broker assigns and the member reconciles incrementally
+//! ([`kip848_poll`]).
+
+mod kip848_poll;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -59,6 +63,17 @@ impl AssignorKind {
     }
 }
 
+/// `group.protocol`: which group protocol the member speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupProtocol {
+    /// JoinGroup/SyncGroup, the members assign (the default).
+    #[default]
+    Classic,
+    /// KIP-848's ConsumerGroupHeartbeat: the broker assigns, partitions move incrementally.
+    /// The coordinator must support it (Kafka 4.0+).
+    Consumer,
+}
+
 /// Group consumer settings (Java names in parentheses).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -88,6 +103,12 @@ pub struct GroupConsumerConfig {
     pub pattern_check_interval: Duration,
     /// Fetching settings, `auto.offset.reset` and `isolation.level` included.
     pub consumer: ConsumerConfig,
+    /// `group.protocol` (classic).
+    pub group_protocol: GroupProtocol,
+    /// `group.remote.assignor`: the broker-side assignor under the consumer protocol
+    /// (`uniform`, `range`); `None` leaves it to the broker. `assignors`,
+    /// `session_timeout` and `heartbeat_interval` are the broker's business under that protocol.
+    pub remote_assignor: Option<String>,
 }
 
 impl GroupConsumerConfig {
@@ -107,6 +128,8 @@ impl GroupConsumerConfig {
             auto_commit_interval: Duration::from_secs(5),
             pattern_check_interval: Duration::from_secs(30),
             consumer: ConsumerConfig::default(),
+            group_protocol: GroupProtocol::Classic,
+            remote_assignor: None,
         }
     }
 }
@@ -172,6 +195,8 @@ pub struct GroupConsumer {
     joined_round: Option<Round>,
     /// The round revoked partitions (cooperative): rejoin once more when it is applied.
     followup: bool,
+    /// Set under the consumer group protocol (KIP-848).
+    kip848: Option<kip848_poll::State>,
 }
 
 impl std::fmt::Debug for GroupConsumer {
@@ -210,6 +235,18 @@ impl GroupConsumer {
             TopicSubscription::Topics(t) => t.clone(),
             TopicSubscription::Pattern(_) => Vec::new(),
         };
+        let kip848 = (config.group_protocol == GroupProtocol::Consumer).then(|| {
+            kip848_poll::State::new(
+                crate::group::kip848::ConsumerMember::new(
+                    client.clone(),
+                    &config.group_id,
+                    config.instance_id.clone(),
+                    config.rebalance_timeout,
+                    config.remote_assignor.clone(),
+                ),
+                topics.clone(),
+            )
+        });
         Ok(Self {
             client,
             config,
@@ -231,6 +268,7 @@ impl GroupConsumer {
             pending_join: None,
             joined_round: None,
             followup: false,
+            kip848,
         })
     }
 
@@ -261,8 +299,13 @@ impl GroupConsumer {
         m
     }
 
-    /// The member id and generation (waits for a rebalance in progress to finish).
+    /// The member id and generation (waits for a rebalance in progress to finish); under the
+    /// consumer group protocol, the member epoch.
     pub async fn identity(&self) -> (String, i32) {
+        if let Some(state) = &self.kip848 {
+            let s = state.shared.lock().await;
+            return (s.member.member_id.clone(), s.member.epoch);
+        }
         let m = self.member.lock().await;
         (m.identity.member_id.clone(), m.identity.generation)
     }
@@ -274,6 +317,9 @@ impl GroupConsumer {
 
     /// The next event: records, or a change of assignment.
     pub async fn poll(&mut self) -> Result<GroupEvent> {
+        if self.kip848.is_some() {
+            return self.poll_kip848().await;
+        }
         loop {
             if let Some(e) = self.events.pop_front() {
                 return Ok(e);
@@ -344,6 +390,9 @@ impl GroupConsumer {
         if offsets.is_empty() {
             return Ok(());
         }
+        if self.kip848.is_some() {
+            return self.commit_kip848(offsets, metadata).await;
+        }
         self.member.lock().await.commit(offsets, metadata).await?;
         self.committed
             .extend(offsets.iter().map(|(k, v)| (k.clone(), *v)));
@@ -360,6 +409,12 @@ impl GroupConsumer {
             .collect();
         self.committed
             .extend(pending.iter().map(|(k, v)| (k.clone(), *v)));
+        if let Some(state) = &self.kip848 {
+            let shared = state.shared.clone();
+            return tokio::spawn(
+                async move { shared.lock().await.member.commit(&pending, None).await },
+            );
+        }
         let member = self.member.clone();
         tokio::spawn(async move { member.lock().await.commit(&pending, None).await })
     }
@@ -370,7 +425,11 @@ impl GroupConsumer {
             self.commit().await?;
         }
         self.heartbeat = None;
-        let left = self.member.lock().await.leave().await;
+        let left = if self.kip848.is_some() {
+            self.leave_kip848().await
+        } else {
+            self.member.lock().await.leave().await
+        };
         self.consumer.close();
         left
     }
@@ -639,6 +698,7 @@ impl GroupConsumer {
 
 /// The heartbeat task, stopped when its owner drops it (a dropped consumer must not keep its
 /// membership alive).
+#[derive(Debug)]
 struct Task(JoinHandle<()>);
 
 impl Drop for Task {

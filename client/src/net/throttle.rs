@@ -60,6 +60,8 @@ throttled!(
     OffsetDeleteResponse,
     OffsetForLeaderEpochResponse,
     IncrementalAlterConfigsResponse,
+    ConsumerGroupHeartbeatResponse,
+    ConsumerGroupDescribeResponse,
 );
 
 never_throttled!(SaslHandshakeResponse, SaslAuthenticateResponse);

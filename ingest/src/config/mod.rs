@@ -43,7 +43,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 pub use crate::decode::Tombstones;
-pub use source::{Isolation, SaslSection, SourceConfig, StartAt, TlsSection};
+pub use source::{GroupProtocolConfig, Isolation, SaslSection, SourceConfig, StartAt, TlsSection};
 pub use storage::{CompactionSection, RetentionSection, RetrySection, StorageOptions};
 pub use table::{CatalogSection, PartitionItems};
 pub use values::{parse_duration, ByteSize, HumanDuration};

@@ -52,6 +52,10 @@ pub struct SourceConfig {
     /// `read_uncommitted`.
     #[serde(default)]
     pub isolation: Isolation,
+    /// The group protocol (Kafka's `group.protocol`): `classic` (default) or `consumer`
+    /// (KIP-848: the broker assigns, partitions move one by one; needs Kafka 4.0+).
+    #[serde(default)]
+    pub group_protocol: GroupProtocolConfig,
     /// The client id brokers see (default `kingest`).
     pub client_id: Option<String>,
     /// TLS settings; present means TLS is on.
@@ -238,6 +242,17 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// `source.group_protocol`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupProtocolConfig {
+    /// JoinGroup/SyncGroup; the members assign.
+    #[default]
+    Classic,
+    /// KIP-848's ConsumerGroupHeartbeat; the broker assigns.
+    Consumer,
 }
 
 /// Transactional isolation.

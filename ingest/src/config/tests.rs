@@ -11,6 +11,7 @@ topics = ["events"]
 group = "g1"
 start = "2024-01-02T00:00:00Z"
 isolation = "read_uncommitted"
+group_protocol = "consumer"
 client_id = "loader"
 properties = { "fetch.max.bytes" = "1048576" }
 
@@ -66,6 +67,7 @@ fn a_full_config() {
     assert_eq!(c.source.brokers.joined(), "k1:9092,k2:9092");
     assert_eq!(c.source.start, StartAt::Timestamp(1_704_153_600_000));
     assert_eq!(c.source.isolation, Isolation::ReadUncommitted);
+    assert_eq!(c.source.group_protocol, GroupProtocolConfig::Consumer);
     assert_eq!(c.source.properties["fetch.max.bytes"], "1048576");
     assert_eq!(
         c.source.sasl.as_ref().unwrap().password_env.as_deref(),
@@ -108,6 +110,7 @@ fn defaults_for_a_minimal_json_job() {
         ),
         ("kingest", StartAt::Earliest, Isolation::ReadCommitted)
     );
+    assert_eq!(c.source.group_protocol, GroupProtocolConfig::Classic);
     assert_eq!(c.flush, FlushConfig::default());
     assert_eq!(c.errors.on_error, OnError::Fail);
 }

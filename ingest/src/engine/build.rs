@@ -145,6 +145,8 @@ pub fn group_properties(
         let count = || value.parse::<usize>().map_err(|_| bad("a number"));
         match key.as_str() {
             "group.instance.id" => group.instance_id = Some(value.clone()),
+            // The broker-side assignor under `group_protocol = "consumer"`.
+            "group.remote.assignor" => group.remote_assignor = Some(value.clone()),
             "session.timeout.ms" => group.session_timeout = ms()?,
             "heartbeat.interval.ms" => {
                 group.heartbeat_interval = ms()?;

@@ -306,6 +306,9 @@ fn group_config(config: &Config) -> Result<GroupConsumerConfig, EngineError> {
         None => TopicSubscription::Topics(config.source.topic_names()),
     };
     group_config.assignors = vec![AssignorKind::Range, AssignorKind::CooperativeSticky];
+    if config.source.group_protocol == crate::config::GroupProtocolConfig::Consumer {
+        group_config.group_protocol = kingest_client::group::consumer::GroupProtocol::Consumer;
+    }
     group_config.auto_commit = false;
     group_config.heartbeat_interval = Duration::from_millis(1000);
     group_config.session_timeout = Duration::from_secs(10);

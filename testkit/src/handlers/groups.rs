@@ -123,6 +123,13 @@ pub(crate) async fn join_group(ctx: &Ctx, version: i16, r: JoinGroupRequest) -> 
         }
         let delay = ctx.shared.config.group_initial_rebalance_delay;
         let group = state.groups.entry(group_id.clone()).or_default();
+        if group.is_live_consumer_group() {
+            // Kafka lets classic members into a consumer group only through its online
+            // migration, which this cluster does not model.
+            return join_error(ErrorCode::InconsistentGroupProtocol, &r.member_id);
+        }
+        // An empty consumer group becomes a classic one, keeping its offsets.
+        group.modern = None;
         if !group.members.is_empty()
             && group.protocol_type.as_deref() != Some(r.protocol_type.as_str())
         {
@@ -394,7 +401,11 @@ pub(crate) fn leave_group(ctx: &Ctx, version: i16, r: LeaveGroupRequest) -> Leav
         .with_members(if version >= 3 { results } else { Vec::new() })
 }
 
-pub(crate) fn offset_commit(ctx: &Ctx, r: OffsetCommitRequest) -> OffsetCommitResponse {
+pub(crate) fn offset_commit(
+    ctx: &Ctx,
+    version: i16,
+    r: OffsetCommitRequest,
+) -> OffsetCommitResponse {
     let mut state = ctx.shared.lock();
     let group_id = r.group_id.0.to_string();
     let code = {
@@ -402,6 +413,14 @@ pub(crate) fn offset_commit(ctx: &Ctx, r: OffsetCommitRequest) -> OffsetCommitRe
         let group = state.groups.entry(group_id.clone()).or_default();
         if groups_full {
             ErrorCode::GroupMaxSizeReached
+        } else if let Some(cg) = &group.modern {
+            super::consumer_group::commit_error(
+                cg,
+                r.member_id.as_str(),
+                r.generation_id_or_member_epoch,
+                version,
+                false,
+            )
         } else if r.generation_id_or_member_epoch < 0 && r.member_id.is_empty() {
             // A "simple" commit from outside the group: only when nobody is in it.
             if group.members.is_empty() {
@@ -548,6 +567,23 @@ pub(crate) fn offset_fetch(ctx: &Ctx, version: i16, r: OffsetFetchRequest) -> Of
             .groups
             .iter()
             .map(|g| {
+                // v9+: a KIP-848 member reads its group's offsets only at its current epoch.
+                let code = state
+                    .groups
+                    .get(g.group_id.0.as_str())
+                    .and_then(|group| group.modern.as_ref())
+                    .map_or(ErrorCode::None, |cg| {
+                        super::consumer_group::fetch_error(
+                            cg,
+                            g.member_id.as_deref(),
+                            g.member_epoch,
+                        )
+                    });
+                if !code.is_ok() {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id.clone())
+                        .with_error_code(code.code());
+                }
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id.clone())
                     .with_topics(fetched_topics!(
@@ -575,7 +611,12 @@ pub(crate) fn describe_groups(ctx: &Ctx, r: DescribeGroupsRequest) -> DescribeGr
         .iter()
         .map(|id| {
             let described = DescribedGroup::default().with_group_id(id.clone());
-            match state.groups.get(id.0.as_str()) {
+            match state
+                .groups
+                .get(id.0.as_str())
+                .filter(|g| g.modern.is_none())
+            {
+                // A consumer group is not described by the classic API (Kafka: "Dead").
                 None => described.with_group_state(sb("Dead")),
                 Some(g) => described
                     .with_group_state(sb(g.phase.name()))
@@ -613,19 +654,25 @@ pub(crate) fn list_groups(ctx: &Ctx, r: ListGroupsRequest) -> ListGroupsResponse
         .groups
         .iter()
         .filter(|(id, _)| coordinator_for(&state, id) == Some(ctx.broker))
-        .filter(|(_, g)| {
-            r.states_filter.is_empty()
-                || r.states_filter.iter().any(|s| s.as_str() == g.phase.name())
-        })
         .map(|(id, g)| {
+            let (state, kind) = match &g.modern {
+                Some(cg) => (cg.state_name(), "consumer"),
+                None => (g.phase.name(), "classic"),
+            };
+            (id, g, state, kind)
+        })
+        .filter(|(_, _, state, _)| {
+            r.states_filter.is_empty() || r.states_filter.iter().any(|s| s.as_str() == *state)
+        })
+        .map(|(id, g, state, kind)| {
             ListedGroup::default()
                 .with_group_id(GroupId(sb(id.clone())))
                 .with_protocol_type(sb(g
                     .protocol_type
                     .clone()
                     .unwrap_or_else(|| "consumer".to_owned())))
-                .with_group_state(sb(g.phase.name()))
-                .with_group_type(sb("classic"))
+                .with_group_state(sb(state))
+                .with_group_type(sb(kind))
         })
         .collect();
     ListGroupsResponse::default().with_groups(groups)
@@ -640,10 +687,12 @@ pub(crate) fn spawn_ticker(shared: std::sync::Weak<Shared>) {
                 return;
             };
             let delay = shared.config.group_initial_rebalance_delay;
+            let session = shared.config.consumer_group_session_timeout;
             let mut state = shared.lock();
             let now = Instant::now();
             for group in state.groups.values_mut() {
                 tick(group, now, delay);
+                super::consumer_group::tick(group, now, session);
             }
             if super::txn::expire_transactions(&mut state, now) {
                 drop(state);
@@ -662,115 +711,5 @@ fn tick(group: &mut Group, now: Instant, delay: Duration) {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::net::SocketAddr;
-    use std::sync::Mutex;
-
-    use kingest_protocol::kafka_protocol::messages::offset_fetch_request::{
-        OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
-    };
-    use kingest_protocol::kafka_protocol::protocol::StrBytes;
-
-    use super::*;
-    use crate::server::sasl::SaslSession;
-    use crate::ClusterConfig;
-
-    /// A cluster whose group "g" has committed t-0 at 5 (metadata "m") and t-1 at 7.
-    fn ctx() -> Ctx {
-        let mut state = ClusterState::new("test".into(), 1 << 20);
-        let mut g = Group::default();
-        g.offsets.insert(("t".into(), 0), (5, Some("m".into())));
-        g.offsets.insert(("t".into(), 1), (7, None));
-        state.groups.insert("g".into(), g);
-        Ctx {
-            broker: 1,
-            peer: SocketAddr::from(([127, 0, 0, 1], 1)),
-            shared: Arc::new(Shared {
-                state: Mutex::new(state),
-                appended: tokio::sync::Notify::new(),
-                sessions: Mutex::new(Default::default()),
-                faults: Default::default(),
-                sasl_logins: Default::default(),
-                sasl: None,
-                tls: None,
-                config: ClusterConfig::default(),
-            }),
-            sasl: SaslSession::new(false),
-            client_id: "test".into(),
-        }
-    }
-
-    /// (topic, partition, offset, metadata, error code).
-    type Row = (String, i32, i64, Option<String>, i16);
-    type Rows = Vec<Row>;
-
-    /// A row of topic "t" without error.
-    fn row(partition: i32, offset: i64, metadata: Option<&str>) -> Row {
-        (
-            "t".into(),
-            partition,
-            offset,
-            metadata.map(str::to_owned),
-            0,
-        )
-    }
-
-    /// The sorted rows of the topics of either layout (the same fields, other type names).
-    macro_rules! rows {
-        ($topics:expr) => {{
-            let mut rows: Rows = $topics
-                .iter()
-                .flat_map(|t| {
-                    t.partitions.iter().map(|p| {
-                        let metadata = p.metadata.as_ref().map(|m| m.to_string());
-                        let name = t.name.0.to_string();
-                        (
-                            name,
-                            p.partition_index,
-                            p.committed_offset,
-                            metadata,
-                            p.error_code,
-                        )
-                    })
-                })
-                .collect();
-            rows.sort();
-            rows
-        }};
-    }
-
-    /// Both response layouts (v8+ per group, older top level) carry the same offsets, for the
-    /// partitions asked for and for all committed ones.
-    #[test]
-    fn offset_fetch_answers_alike_in_both_layouts() {
-        let ctx = ctx();
-        let group = GroupId(StrBytes::from_static_str("g"));
-        let name = TopicName(StrBytes::from_static_str("t"));
-        let asked = vec![row(0, 5, Some("m")), row(1, 7, None), row(2, -1, None)];
-        let committed = asked[..2].to_vec();
-
-        for (topics, expected) in [(Some(vec![0, 1, 2]), &asked), (None, &committed)] {
-            let old = OffsetFetchRequest::default()
-                .with_group_id(group.clone())
-                .with_topics(topics.clone().map(|parts| {
-                    vec![OffsetFetchRequestTopic::default()
-                        .with_name(name.clone())
-                        .with_partition_indexes(parts)]
-                }));
-            assert_eq!(&rows!(offset_fetch(&ctx, 7, old).topics), expected);
-
-            let grouped =
-                OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
-                    .with_group_id(group.clone())
-                    .with_topics(topics.map(|parts| {
-                        vec![OffsetFetchRequestTopics::default()
-                            .with_name(name.clone())
-                            .with_partition_indexes(parts)]
-                    }))]);
-            let response = offset_fetch(&ctx, 8, grouped);
-            assert_eq!(response.groups.len(), 1);
-            assert_eq!(response.groups[0].group_id, group);
-            assert_eq!(&rows!(response.groups[0].topics), expected);
-        }
-    }
-}
+#[path = "groups_tests.rs"]
+mod tests;

@@ -39,13 +39,29 @@ pub(crate) fn controller(state: &ClusterState) -> i32 {
 
 pub(crate) fn metadata(ctx: &Ctx, version: i16, r: MetadataRequest) -> MetadataResponse {
     let mut state = ctx.shared.lock();
-    // v0: an empty list means every topic; later versions say so with a null list.
+    // v0: an empty list means every topic; later versions say so with a null list. A topic
+    // asked for by id only (v10+: librdkafka resolving a KIP-848 assignment) is looked up by id;
+    // an unknown id is answered UNKNOWN_TOPIC_ID without a name.
+    let mut unknown_ids = Vec::new();
     let wanted: Option<Vec<String>> = match r.topics {
         None => None,
         Some(t) if t.is_empty() && version == 0 => None,
         Some(t) => Some(
             t.iter()
-                .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+                .filter_map(|t| match &t.name {
+                    Some(n) => Some(n.0.to_string()),
+                    None => {
+                        let found = state
+                            .topics
+                            .iter()
+                            .find(|(_, topic)| Uuid::from_bytes(topic.id) == t.topic_id)
+                            .map(|(n, _)| n.clone());
+                        if found.is_none() {
+                            unknown_ids.push(t.topic_id);
+                        }
+                        found
+                    }
+                })
                 .collect(),
         ),
     };
@@ -110,6 +126,11 @@ pub(crate) fn metadata(ctx: &Ctx, version: i16, r: MetadataRequest) -> MetadataR
                     .collect(),
             )
         })
+        .chain(unknown_ids.into_iter().map(|id| {
+            MetadataResponseTopic::default()
+                .with_topic_id(id)
+                .with_error_code(ErrorCode::UnknownTopicId.code())
+        }))
         .collect();
     let response = MetadataResponse::default()
         .with_brokers(brokers)

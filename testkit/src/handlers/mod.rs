@@ -1,6 +1,7 @@
 //! Request handlers, one module per family of APIs, and the table of versions the cluster
 //! advertises.
 
+pub(crate) mod consumer_group;
 pub(crate) mod fetch;
 pub(crate) mod fetch_encode;
 pub(crate) mod groups;
@@ -27,14 +28,15 @@ pub(crate) struct Ctx {
 }
 
 /// The versions served, per API: capped below the newest where newer versions address topics
-/// by id only or need protocols this cluster does not model (KIP-848 groups, tiered storage).
+/// by id only or need protocols this cluster does not model (topic regexes in KIP-848 groups,
+/// tiered storage).
 const VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 12),
     (ApiKey::Fetch, 4, 12),
     (ApiKey::ListOffsets, 1, 7),
     (ApiKey::Metadata, 0, 12),
-    (ApiKey::OffsetCommit, 2, 8),
-    (ApiKey::OffsetFetch, 1, 8),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
     (ApiKey::FindCoordinator, 0, 4),
     (ApiKey::JoinGroup, 0, 9),
     (ApiKey::Heartbeat, 0, 4),
@@ -52,6 +54,8 @@ const VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::EndTxn, 0, 3),
     (ApiKey::TxnOffsetCommit, 0, 3),
     (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// The advertised (min, max) of an API, within what the codec crate knows.
@@ -106,7 +110,15 @@ pub(crate) async fn handle(
         RequestKind::LeaveGroup(r) => {
             ResponseKind::LeaveGroup(groups::leave_group(ctx, version, r))
         }
-        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(groups::offset_commit(ctx, r)),
+        RequestKind::OffsetCommit(r) => {
+            ResponseKind::OffsetCommit(groups::offset_commit(ctx, version, r))
+        }
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            ResponseKind::ConsumerGroupHeartbeat(consumer_group::consumer_group_heartbeat(ctx, r))
+        }
+        RequestKind::ConsumerGroupDescribe(r) => {
+            ResponseKind::ConsumerGroupDescribe(consumer_group::consumer_group_describe(ctx, r))
+        }
         RequestKind::OffsetFetch(r) => {
             ResponseKind::OffsetFetch(groups::offset_fetch(ctx, version, r))
         }
@@ -301,6 +313,9 @@ pub(crate) fn error_response(request: &RequestKind, code: ErrorCode) -> Option<R
         RequestKind::ListGroups(_) => {
             ResponseKind::ListGroups(ListGroupsResponse::default().with_error_code(c))
         }
+        RequestKind::ConsumerGroupHeartbeat(_) => ResponseKind::ConsumerGroupHeartbeat(
+            ConsumerGroupHeartbeatResponse::default().with_error_code(c),
+        ),
         // APIs whose errors live only in per-item entries the request shape does not give
         // cheaply: answer as a broker that is not available would, by closing.
         _ => return None,

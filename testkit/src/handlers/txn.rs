@@ -187,6 +187,20 @@ pub(crate) fn txn_offset_commit(ctx: &Ctx, r: TxnOffsetCommitRequest) -> TxnOffs
         _ if coordinator_for(&state, &group) != Some(ctx.broker) => Some(ErrorCode::NotCoordinator),
         // Offsets from a member of another generation (a zombie after a rebalance) are refused,
         // as OffsetCommit refuses them; without a member id (version < 3) nothing is checked.
+        // In a KIP-848 group the generation is the member epoch.
+        Some(g) if g.modern.is_some() && !r.member_id.is_empty() => g
+            .modern
+            .as_ref()
+            .map(|cg| {
+                super::consumer_group::commit_error(
+                    cg,
+                    r.member_id.as_str(),
+                    r.generation_id,
+                    9,
+                    true,
+                )
+            })
+            .filter(|c| !c.is_ok()),
         Some(g) if !r.member_id.is_empty() && !g.members.contains_key(r.member_id.as_str()) => {
             Some(ErrorCode::UnknownMemberId)
         }

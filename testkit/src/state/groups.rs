@@ -71,6 +71,9 @@ pub(crate) struct Group {
     pub offsets: HashMap<(String, i32), (i64, Option<String>)>,
     /// How many rebalances completed (for tests).
     pub rebalances: u64,
+    /// Set while the group is a KIP-848 consumer group: then `members` is empty, and the
+    /// classic APIs find no member in it (Kafka keeps both kinds under one group id space).
+    pub modern: Option<super::consumer_group::ConsumerGroup>,
     next_member: u64,
 }
 
@@ -80,6 +83,11 @@ impl Group {
         self.next_member += 1;
         let prefix: String = client_id.chars().take(64).collect();
         format!("{prefix}-{:016x}", rand::random::<u64>() ^ self.next_member)
+    }
+
+    /// Whether this is a consumer group with members, which classic members cannot join.
+    pub fn is_live_consumer_group(&self) -> bool {
+        self.modern.as_ref().is_some_and(|m| !m.members.is_empty())
     }
 
     /// The member with this static instance id.

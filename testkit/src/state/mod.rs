@@ -3,6 +3,8 @@
 //! update, never across an await, and fetches clone `Bytes` handles out of it rather than
 //! copying data.
 
+pub(crate) mod assignors;
+pub(crate) mod consumer_group;
 pub(crate) mod groups;
 pub(crate) mod log;
 pub(crate) mod producers;

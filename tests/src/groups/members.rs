@@ -27,8 +27,11 @@ pub struct JavaMemberOptions {
     pub topic: String,
     /// `group.id`.
     pub group: String,
-    /// `range` or `cooperative-sticky`.
+    /// `range` or `cooperative-sticky`; with the consumer protocol, the broker-side assignor
+    /// (`uniform`, `range`, or `default`).
     pub strategy: String,
+    /// `group.protocol`: `classic` or `consumer` (KIP-848).
+    pub protocol: String,
     /// `group.instance.id` (static membership).
     pub instance: Option<String>,
     /// `session.timeout.ms`.
@@ -57,6 +60,7 @@ impl JavaMember {
             format!("strategy={}", o.strategy),
             format!("session.ms={}", o.session_ms),
             format!("process.us={}", o.process_us),
+            format!("protocol={}", o.protocol),
         ];
         if let Some(i) = &o.instance {
             args.push(format!("instance={i}"));
