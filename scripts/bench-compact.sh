@@ -128,7 +128,7 @@ mib_out = sum(r["bytes_out"] for r in done) / 2**20
 secs = doc["seconds"]
 plan_s = t1 - t0 - secs
 if not done:
-    note = "; ".join(plan["notes"])[:60] if plan["notes"] else "nothing merged"
+    note = "not merged: object store (the plan says why)" if plan["notes"] else "nothing merged"
     print(f"| {run} | {sink} | {store} | {before} | {before} | - | - | {plan_s:.2f} | - | - | - | {note} |")
 else:
     print(f"| {run} | {sink} | {store} | {before} | {after} | {mib_in:.1f} | {mib_out:.1f} | "
