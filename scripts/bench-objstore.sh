@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The Parquet sink into S3 (moto) against a local directory, same job and data, side by side in
-# one run; then `kingest compact` on a directory of small files. Prints a Markdown table for
-# BENCHMARKS.md.
+# one run; then `kingest compact` of over a thousand small files for every sink, local and S3
+# (scripts/bench-compact.sh). Prints Markdown tables for BENCHMARKS.md.
 #
 # Usage: scripts/bench-objstore.sh [RECORDS] [RUNS]      (defaults 1000000 and 3)
+#        COMPACT_RECORDS (default 250000): the records written as small files for compaction.
 #
 # A release `kingest`, its in-memory dev-broker (the broker is the same for both sides, and
 # not what is measured), `kingest produce --generate` events like the quickstart's, and
@@ -68,22 +69,8 @@ print(f"| {run} | {local:,.0f} | {s3:,.0f} | {s3 / local:.2f} |")
 EOF
 done
 
-# Compaction: the same records written as small files (flush.rows = 1000), then merged.
-job compact "$WORK/small" 1000 >"$WORK/small.toml"
-printf '[sink.compaction]\ntarget_file_size = "128MiB"\n' >>"$WORK/small.toml"
-"$K" run "$WORK/small.toml" --until-eof 2>/dev/null
-FILES=$(find "$WORK/small" -name '*.parquet' | wc -l)
-"$K" compact "$WORK/small.toml" --execute --json >"$WORK/compact.json"
-python3 - "$FILES" "$WORK/compact.json" <<'EOF'
-import json, sys
-files, doc = int(sys.argv[1]), json.load(open(sys.argv[2]))
-done = doc["done"]["rewritten"]
-bytes_in = sum(r["bytes_in"] for r in done)
-bytes_out = sum(r["bytes_out"] for r in done)
-secs = doc["seconds"]
-print()
-print("| files before | files after | MiB read | MiB written | seconds | MiB/s (read) |")
-print("| --- | --- | --- | --- | --- | --- |")
-after = files - sum(r["inputs"] for r in done) + len(done)
-print(f"| {files} | {after} | {bytes_in/2**20:.1f} | {bytes_out/2**20:.1f} | {secs:.2f} | {bytes_in/2**20/secs:.1f} |")
-EOF
+# Compaction of over a thousand small files (issue 14): every sink, local and S3, on the same
+# broker and moto_server; see bench-compact.sh.
+echo
+K="$K" BROKER="127.0.0.1:$BROKER_PORT" MOTO="127.0.0.1:$MOTO_PORT" \
+  scripts/bench-compact.sh "${COMPACT_RECORDS:-250000}" "$RUNS"
