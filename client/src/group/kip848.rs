@@ -129,8 +129,13 @@ impl ConsumerMember {
             Err(_) => return Ok(Heartbeat::Retry),
         };
         let joining = self.epoch == 0;
-        let send_topics = joining || self.sent_topics.as_deref() != Some(topics);
-        let send_owned = joining || self.sent_owned.as_ref() != Some(owned);
+        // After a request whose answer was lost, send every field (as Java's heartbeat state
+        // does after a failure): the coordinator then answers with the whole assignment, which
+        // it would otherwise send only when it changes, and the lost answer may have carried a
+        // change.
+        let full = joining || self.sent_topics.is_none() || self.sent_owned.is_none();
+        let send_topics = full || self.sent_topics.as_deref() != Some(topics);
+        let send_owned = full || self.sent_owned.as_ref() != Some(owned);
         let metadata = self.client.metadata();
         let ids: HashMap<&str, Uuid> = metadata
             .topics
@@ -156,7 +161,7 @@ impl ConsumerMember {
             .with_member_id(s(&self.member_id))
             .with_member_epoch(self.epoch)
             .with_instance_id(self.instance_id.as_deref().map(s))
-            .with_rebalance_timeout_ms(if joining {
+            .with_rebalance_timeout_ms(if full {
                 self.rebalance_timeout.as_millis().min(i32::MAX as u128) as i32
             } else {
                 -1
@@ -178,6 +183,8 @@ impl ConsumerMember {
             Ok(r) => r,
             Err(_) => {
                 self.coordinator = None;
+                self.sent_topics = None;
+                self.sent_owned = None;
                 return Ok(Heartbeat::Retry);
             }
         };

@@ -144,8 +144,11 @@ impl GroupConsumer {
                     s.topics = self.topics.clone();
                 }
                 let identity = (s.member.member_id.clone(), s.member.epoch);
+                // Cloned, not taken: `poll` may be cancelled while the target is applied (an
+                // OffsetFetch for the new partitions), and a target taken then would be lost
+                // for good (the coordinator sends an assignment again only when it changes).
                 (
-                    s.target.take(),
+                    s.target.clone(),
                     std::mem::take(&mut s.fenced),
                     s.error.take(),
                     identity,
@@ -173,7 +176,11 @@ impl GroupConsumer {
                 continue;
             }
             if let Some(target) = target {
-                self.reconcile(&shared, target).await?;
+                self.reconcile(&shared, target.clone()).await?;
+                let mut s = shared.lock().await;
+                if s.target.as_ref() == Some(&target) {
+                    s.target = None;
+                }
                 continue;
             }
             self.maybe_auto_commit().await;
