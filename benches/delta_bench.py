@@ -16,7 +16,10 @@ never stops on its own (on its main branch `--ends_at_latest_offsets` computes t
 into an unused variable), so the table's log is polled every 20 ms until its `txn` actions
 record the last offset of every partition, then it is sent SIGTERM. CPU time (user + system)
 and peak RSS come from wait4(2)'s rusage of each process (so they include its start and, for
-kafka-delta-ingest, its shutdown after the last commit).
+kafka-delta-ingest, its shutdown after the last commit). Linux carries a process's peak RSS
+across exec(2), so a process started from this script reports at least this script's own RSS at
+the time: the script therefore never loads pyarrow or deltalake itself (creating a table and
+counting its rows run in a child Python), which keeps that floor near 20 MiB (printed).
 
 Commit latency: the Delta sink logs each commit (`KINGEST_LOG=kingest::sink::delta=debug`)
 with the time spent finishing and syncing its data files and the time spent creating the log
@@ -158,8 +161,31 @@ def log_txns(table):
 
 
 def count_rows(table):
-    from deltalake import DeltaTable
-    return DeltaTable(table).to_pyarrow_table().num_rows
+    """Rows in the Delta table, read with the deltalake package in a child process."""
+    out = subprocess.run([sys.executable, "-c",
+                          "import sys; from deltalake import DeltaTable; "
+                          "print(DeltaTable(sys.argv[1]).to_pyarrow_table().num_rows)", table],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"reading {table} with deltalake failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    return int(out.stdout)
+
+
+def create_table(table):
+    """The table kafka-delta-ingest writes to (it needs one): ts long, uuid string, count int."""
+    subprocess.run([sys.executable, "-c",
+                    "import sys, pyarrow as pa; from deltalake import DeltaTable; "
+                    "DeltaTable.create(sys.argv[1], schema=pa.schema([('ts', pa.int64()), "
+                    "('uuid', pa.string()), ('count', pa.int32())]))", table], check=True)
+
+
+def own_rss_mib():
+    """This script's resident set (the floor of the children's peak RSS, see above)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def commit_latencies(text):
@@ -200,11 +226,7 @@ def main():
                 group = f"{kind}-{rnd}"
                 out = os.path.join(work, group)
                 if kind == "kdi":
-                    from deltalake import DeltaTable
-                    import pyarrow as pa
-                    DeltaTable.create(out, schema=pa.schema(
-                        [("ts", pa.int64()), ("uuid", pa.string()), ("count", pa.int32())]))
-                    ends = None
+                    create_table(out)
                     def done(out=out):
                         txns = log_txns(out)
                         mine = [v for k, v in txns.items() if k.startswith(f"{group}-")]
@@ -244,7 +266,7 @@ def main():
                 print(f"round {rnd + 1} {kind:8} {secs:7.2f} s  {r['rows_s']:>10,.0f} rows/s  "
                       f"cpu {cpu:6.2f} s  peak RSS {rss:7.1f} MiB{extra}", flush=True)
                 shutil.rmtree(out, ignore_errors=True)
-        print()
+        print(f"\n(this script's own RSS, the floor of every peak RSS above: {own_rss_mib():.1f} MiB)")
         med = {k: {m: statistics.median(x[m] for x in v) for m in ("rows_s", "cpu", "rss")}
                for k, v in results.items() if v}
         for k, m in med.items():

@@ -10,13 +10,14 @@
 //!    bigint, a decimal(12,2), a short string) written to two Kafka partitions, one flush per
 //!    batch, into a local directory: Parquet files (fsync, rename) against an Iceberg table
 //!    (data files, manifest, manifest list, metadata JSON, SQLite catalog swap),
-//!    alternating, `ROUNDS` each. Each Iceberg flush (its commit: finishing the files, the
-//!    manifests, the catalog swap) is timed alone for the latency figures.
+//!    alternating (which goes first alternates too), `ROUNDS` each. Each flush (finishing the
+//!    file and, for Iceberg, the manifests and the catalog swap) is timed alone for the
+//!    latency figures, of both sinks.
 //! 2. End to end: the same rows as JSON records in a topic of testkit's in-memory broker (2
 //!    partitions; `kingest dev-broker`'s), loaded by `kingest run --until-eof` in this process
 //!    (fetch, JSON decode, write, commit; `flush.rows = 100000`) into each sink, alternating,
-//!    each round with its own group and an empty output; timed from the start of the run
-//!    (group join included) to its end.
+//!    each round with its own group and an empty output (which goes first alternates); timed
+//!    from the start of the run (group join included) to its end.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -149,24 +150,38 @@ fn main() {
     println!("## sinks alone: {rows} rows, batches of {BATCH}, one flush per batch");
     let mut best = [f64::MAX; 2];
     let mut latencies = Vec::new();
+    let mut parquet_latencies = Vec::new();
     for round in 0..ROUNDS {
         let dir = tempfile::tempdir().unwrap();
-        let (parquet, _) = runtime.block_on(async {
-            let mut s = ParquetSink::open(
-                ParquetSinkConfig::new(dir.path().join("parquet").to_str().unwrap(), "g"),
-                schema(),
-            )
-            .await
-            .unwrap();
-            feed(&mut s, &batches).await
-        });
-        let (iceberg, flushes) = runtime.block_on(async {
-            let mut s = IcebergSink::open(iceberg_config(dir.path(), "g"), schema())
+        let run_parquet = || {
+            runtime.block_on(async {
+                let mut s = ParquetSink::open(
+                    ParquetSinkConfig::new(dir.path().join("parquet").to_str().unwrap(), "g"),
+                    schema(),
+                )
                 .await
                 .unwrap();
-            feed(&mut s, &batches).await
-        });
+                feed(&mut s, &batches).await
+            })
+        };
+        let run_iceberg = || {
+            runtime.block_on(async {
+                let mut s = IcebergSink::open(iceberg_config(dir.path(), "g"), schema())
+                    .await
+                    .unwrap();
+                feed(&mut s, &batches).await
+            })
+        };
+        // Which sink goes first alternates, so neither always follows the other's writeback.
+        let ((parquet, pflushes), (iceberg, flushes)) = if round % 2 == 0 {
+            let p = run_parquet();
+            (p, run_iceberg())
+        } else {
+            let i = run_iceberg();
+            (run_parquet(), i)
+        };
         latencies.extend(flushes);
+        parquet_latencies.extend(pflushes);
         let (p, i) = (parquet.as_secs_f64(), iceberg.as_secs_f64());
         println!(
             "round {round}: parquet {:.0} rows/s ({parquet:.2?}), iceberg {:.0} rows/s ({iceberg:.2?}): {:.0}%",
@@ -178,6 +193,14 @@ fn main() {
         best[1] = best[1].min(i);
     }
     latencies.sort();
+    parquet_latencies.sort();
+    println!(
+        "parquet flush (finish {BATCH}-row file, fsync, rename, directory fsync), {} flushes: p50 {:.1?}, p90 {:.1?}, max {:.1?}",
+        parquet_latencies.len(),
+        percentile(&parquet_latencies, 0.5),
+        percentile(&parquet_latencies, 0.9),
+        parquet_latencies[parquet_latencies.len() - 1]
+    );
     println!(
         "best: parquet {:.0} rows/s, iceberg {:.0} rows/s: iceberg at {:.0}% of parquet",
         rows as f64 / best[0],
@@ -287,7 +310,10 @@ rows = 100000
             ),
         ];
         let mut took = [0.0; 2];
-        for (k, sink) in sinks.iter().enumerate() {
+        // Which sink goes first alternates, as above.
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for k in order {
+            let sink = &sinks[k];
             let job = format!(
                 "[source]\nbrokers = \"{bootstrap}\"\ntopics = [\"events\"]\ngroup = \"bench-{round}-{k}\"\n{columns}\n{sink}"
             );
