@@ -232,11 +232,11 @@ def main():
                         mine = [v for k, v in txns.items() if k.startswith(f"{group}-")]
                         return len(mine) == args.partitions and sum(mine) + args.partitions == args.records
                     cmd = [args.kdi, "ingest", topic, out, "--kafka", broker,
-                           "--consumer_group_id", group, "--app_id", group,
+                           "--consumer_group", group, "--app_id", group,
                            "--allowed_latency", str(args.latency),
                            "--max_messages_per_batch", str(args.batch * args.partitions),
                            "--min_bytes_per_file", str(128 << 20),
-                           "--auto_offset_reset", "earliest", "--checkpoints", "--json"]
+                           "--auto_offset_reset", "earliest", "--checkpoints", "--json", ""]
                     env = dict(os.environ, RUST_LOG="warn")
                     secs, cpu, rss, _ = run_measured(cmd, env=env, done=done)
                     lat = None
