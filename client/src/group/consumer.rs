@@ -554,31 +554,7 @@ impl GroupConsumer {
         }
         let added: Vec<(String, i32)> = new.difference(&self.assignment).cloned().collect();
         if !added.is_empty() {
-            let mut starts = Vec::new();
-            for tp in &added {
-                let start = match committed.get(tp) {
-                    Some(o) if *o >= 0 => StartAt::Offset(*o),
-                    _ => match self.config.consumer.offset_reset {
-                        OffsetReset::Earliest => StartAt::Earliest,
-                        OffsetReset::Latest => StartAt::Latest,
-                        _ => {
-                            return Err(ClientError::Config(format!(
-                                "{}-{} has no committed offset for group {} and auto.offset.reset is error",
-                                tp.0, tp.1, self.config.group_id
-                            )))
-                        }
-                    },
-                };
-                starts.push((tp.0.clone(), tp.1, start));
-            }
-            self.consumer.assign(&starts).await?;
-            for tp in &added {
-                if let Some(o) = committed.get(tp).filter(|o| **o >= 0) {
-                    self.committed.insert(tp.clone(), *o);
-                }
-            }
-            self.assignment.extend(added.iter().cloned());
-            self.events.push_back(GroupEvent::Assigned(added));
+            self.take_partitions(added, &committed).await?;
         }
         self.last_assignment = Some(LastRound {
             assignor: joined.protocol.clone(),
@@ -594,6 +570,41 @@ impl GroupConsumer {
 
     /// Starts a JoinGroup/SyncGroup round (and the committed-offset lookup of the partitions it
     /// gives) in a task of its own.
+    /// Starts consuming `added` (newly assigned, under either protocol): at the group's
+    /// committed offset, or where `offset_reset` says when there is none; then reports them.
+    pub(super) async fn take_partitions(
+        &mut self,
+        added: Vec<(String, i32)>,
+        committed: &Committed,
+    ) -> Result<()> {
+        let mut starts = Vec::new();
+        for tp in &added {
+            let start = match committed.get(tp) {
+                Some(o) if *o >= 0 => StartAt::Offset(*o),
+                _ => match self.config.consumer.offset_reset {
+                    OffsetReset::Earliest => StartAt::Earliest,
+                    OffsetReset::Latest => StartAt::Latest,
+                    _ => {
+                        return Err(ClientError::Config(format!(
+                        "{}-{} has no committed offset for group {} and auto.offset.reset is error",
+                        tp.0, tp.1, self.config.group_id
+                    )))
+                    }
+                },
+            };
+            starts.push((tp.0.clone(), tp.1, start));
+        }
+        self.consumer.assign(&starts).await?;
+        for tp in &added {
+            if let Some(o) = committed.get(tp).filter(|o| **o >= 0) {
+                self.committed.insert(tp.clone(), *o);
+            }
+        }
+        self.assignment.extend(added.iter().cloned());
+        self.events.push_back(GroupEvent::Assigned(added));
+        Ok(())
+    }
+
     async fn spawn_join(&mut self) -> Result<JoinHandle<Result<Round>>> {
         if let TopicSubscription::Topics(t) = &self.config.subscription {
             self.client.add_interest(t);

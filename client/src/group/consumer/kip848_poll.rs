@@ -12,7 +12,6 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Notify};
 
 use super::{GroupConsumer, GroupEvent, Task};
-use crate::consumer::{OffsetReset, StartAt};
 use crate::error::{ClientError, Result};
 use crate::group::kip848::{ConsumerMember, Heartbeat, TopicPartition};
 
@@ -222,31 +221,7 @@ impl GroupConsumer {
             return Ok(());
         }
         let committed = shared.lock().await.member.committed(&added).await?;
-        let mut starts = Vec::new();
-        for tp in &added {
-            let start = match committed.get(tp) {
-                Some(o) if *o >= 0 => StartAt::Offset(*o),
-                _ => match self.config.consumer.offset_reset {
-                    OffsetReset::Earliest => StartAt::Earliest,
-                    OffsetReset::Latest => StartAt::Latest,
-                    _ => {
-                        return Err(ClientError::Config(format!(
-                        "{}-{} has no committed offset for group {} and auto.offset.reset is error",
-                        tp.0, tp.1, self.config.group_id
-                    )))
-                    }
-                },
-            };
-            starts.push((tp.0.clone(), tp.1, start));
-        }
-        self.consumer.assign(&starts).await?;
-        for tp in &added {
-            if let Some(o) = committed.get(tp).filter(|o| **o >= 0) {
-                self.committed.insert(tp.clone(), *o);
-            }
-        }
-        self.assignment.extend(added.iter().cloned());
-        self.events.push_back(GroupEvent::Assigned(added));
+        self.take_partitions(added, &committed).await?;
         if self.kip848.as_ref().is_some_and(|s| !s.ack_pending) {
             // Nothing revoked waits for the application: report the new partitions now.
             shared.lock().await.owned = self.assignment.clone();
